@@ -1,0 +1,56 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+
+	"github.com/better-paas/updater/reconciler"
+	"github.com/better-paas/updater/status"
+)
+
+func newRunCommand(o *options) *cobra.Command {
+	var once bool
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the reconcile loop (or one pass with --once)",
+		Long: `run watches desired.yaml and reconciles the install toward it, on every change
+of the file and at the resync interval. With --once it reconciles until the host
+is Ready (exit 0) or Stalled (exit 2), or errors persist (exit 1).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := o.logger()
+			if err != nil {
+				return err
+			}
+			cfg, err := o.loadConfig()
+			if err != nil {
+				return err
+			}
+			ctx := logr.NewContext(cmd.Context(), log)
+			r, err := newReconciler(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			if once {
+				st, err := reconciler.RunOnce(ctx, r, 5, time.Second)
+				if err != nil {
+					return err
+				}
+				if !st.IsTrue(status.TypeReady) {
+					c := st.Get(status.TypeStalled)
+					return &exitError{code: 2, err: fmt.Errorf("stalled: %s: %s", c.Reason, c.Message)}
+				}
+				fmt.Fprintf(os.Stdout, "Ready: %s\n", st.Get(status.TypeReady).Message)
+				return nil
+			}
+			loop := &reconciler.Loop{Reconciler: r, DesiredFile: cfg.DesiredFile, Resync: cfg.ResyncInterval.Duration}
+			return loop.Run(ctx)
+		},
+	}
+	cmd.Flags().BoolVar(&once, "once", false, "reconcile until Ready or Stalled, then exit")
+	return cmd
+}

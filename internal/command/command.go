@@ -1,0 +1,263 @@
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// killGrace is how long a process group gets between SIGTERM and SIGKILL,
+// and how long Run waits for output from a process it cannot stop. It is a
+// variable so tests can shorten it.
+var killGrace = 2 * time.Second
+
+// ErrTimeout is wrapped by Run's error when the command was stopped because
+// Cmd.Timeout elapsed or the caller's context deadline passed. Callers
+// usually treat it as retryable.
+var ErrTimeout = errors.New("timed out")
+
+// ErrEmptyCommand is returned by Run when Cmd.Argv is empty or Argv[0] is
+// "": the configuration names no program to run.
+var ErrEmptyCommand = errors.New("empty command: argv must name a program")
+
+// Cmd describes one command. The zero value is not runnable: Argv is
+// required.
+type Cmd struct {
+	// Argv is the program and its arguments; no shell is involved, so
+	// quoting and globbing do not apply (run "sh", "-c", "..." explicitly
+	// if a shell is wanted). Argv[0] without a slash is looked up in the
+	// daemon's PATH; with a slash and not absolute, it is relative to Dir.
+	Argv []string
+	// Dir is the working folder; "" means the daemon's.
+	Dir string
+	// Env is appended to the daemon's environment; a later NAME=value
+	// overrides an earlier one.
+	Env []string
+	// Timeout bounds the run; 0 means only ctx bounds it.
+	Timeout time.Duration
+	// Output, if set, receives stdout and stderr combined, as the command
+	// writes them. Write errors are ignored (a broken log must not stall
+	// the command), and nothing is written after Run returns.
+	Output io.Writer
+}
+
+// ExitError is wrapped by Run's error when the command ran and exited with
+// a non-zero status. Use errors.As to read it.
+type ExitError struct {
+	// Argv is the command as run. It may hold whatever the administrator
+	// configured, so do not log it where secrets must not go.
+	Argv []string
+	// Code is the exit status, or 128+N when the command was killed by
+	// signal N (the shell's convention).
+	Code int
+	// Tail is the last ~4 KiB of the combined output, for a status
+	// message that explains the failure.
+	Tail string
+}
+
+// Error returns a short message without Tail; the tail can be long and
+// multi-line, so callers decide where it goes.
+func (e *ExitError) Error() string {
+	return fmt.Sprintf("exit code %d", e.Code)
+}
+
+// Run runs c and returns when the command has exited, no process of its
+// process group is left running, and its output has been delivered.
+//
+// Errors, all prefixed "cannot run <argv[0]>":
+//   - ErrEmptyCommand: nothing to run.
+//   - the executable is missing or not executable: the message names it,
+//     e.g. "cannot run go: executable file not found in $PATH"; it wraps
+//     exec.ErrNotFound or the fs error.
+//   - ErrTimeout: Timeout or ctx's deadline stopped it.
+//   - context.Canceled: ctx was cancelled and the command was stopped.
+//   - *ExitError: the command failed by itself.
+//
+// Stopping means SIGTERM to the whole group, SIGKILL after a grace period.
+// Run is as idempotent as the command it runs: it adds no state of its own.
+func Run(ctx context.Context, c Cmd) error {
+	if len(c.Argv) == 0 || c.Argv[0] == "" {
+		return fmt.Errorf("cannot run command: %w", ErrEmptyCommand)
+	}
+	name := c.Argv[0]
+	if err := checkDir(c.Dir); err != nil {
+		return fmt.Errorf("cannot run %s: %w", name, err)
+	}
+	path, err := resolve(name, c.Dir)
+	if err != nil {
+		return err
+	}
+	runCtx := ctx
+	if c.Timeout > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, c.Timeout)
+		defer cancel()
+	}
+	if runCtx.Err() != nil {
+		return stoppedError(ctx, name, 0)
+	}
+
+	// Our own pipe instead of exec's: with an *os.File as Stdout, Wait
+	// returns as soon as the command exits, even if a background process
+	// still holds the pipe, and Run decides how long to wait for that.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("cannot run %s: cannot create output pipe: %w", name, err)
+	}
+	defer pr.Close()
+	cmd := &exec.Cmd{
+		Path:        path,
+		Args:        c.Argv,
+		Dir:         c.Dir,
+		Env:         append(os.Environ(), c.Env...),
+		Stdout:      pw,
+		Stderr:      pw,
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+	}
+	start := time.Now()
+	err = cmd.Start()
+	pw.Close() // the child has its copy; EOF comes when every holder is gone
+	if err != nil {
+		return fmt.Errorf("cannot run %s: %w", name, err)
+	}
+	out := &sink{out: c.Output}
+	copied := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(out, pr)
+		close(copied)
+	}()
+
+	pgid := cmd.Process.Pid // Setpgid makes the child the group leader
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+
+	var werr error
+	stopped := false
+	select {
+	case werr = <-waited:
+	case <-runCtx.Done():
+		select {
+		case werr = <-waited: // exited just in time: its result stands
+		default:
+			stopped = true
+			werr = stopLeader(pgid, waited)
+		}
+	}
+	// Whatever the command left in its group goes too.
+	stopGroup(pgid, killGrace)
+
+	select {
+	case <-copied:
+	case <-time.After(killGrace):
+		// A process outside the group still holds the pipe; stop reading.
+		_ = pr.SetReadDeadline(time.Now())
+		<-copied
+	}
+
+	if stopped {
+		return stoppedError(ctx, name, time.Since(start))
+	}
+	if werr == nil {
+		return nil
+	}
+	var ee *exec.ExitError
+	if errors.As(werr, &ee) {
+		code := ee.ExitCode()
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			code = 128 + int(ws.Signal())
+		}
+		return fmt.Errorf("cannot run %s: %w", name, &ExitError{
+			Argv: append([]string(nil), c.Argv...),
+			Code: code,
+			Tail: out.tail(),
+		})
+	}
+	return fmt.Errorf("cannot run %s: %w", name, werr)
+}
+
+// stopLeader sends SIGTERM to the group, SIGKILL after killGrace, and
+// returns the leader's Wait result.
+func stopLeader(pgid int, waited <-chan error) error {
+	signalGroup(pgid, unix.SIGTERM)
+	t := time.NewTimer(killGrace)
+	defer t.Stop()
+	select {
+	case err := <-waited:
+		return err
+	case <-t.C:
+		signalGroup(pgid, unix.SIGKILL)
+		return <-waited
+	}
+}
+
+// stoppedError explains why a command was stopped: the caller cancelled,
+// or a deadline (ours or the caller's) passed.
+func stoppedError(ctx context.Context, name string, after time.Duration) error {
+	if err := ctx.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("cannot run %s: %w", name, err)
+	}
+	return fmt.Errorf("cannot run %s: %w after %s", name, ErrTimeout, after.Round(time.Millisecond))
+}
+
+// checkDir reports a missing working folder clearly. os.StartProcess
+// does so itself only when SysProcAttr is nil; with Setpgid set, a missing
+// folder shows up as "fork/exec <program>: no such file or directory",
+// which blames the program.
+func checkDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("cannot use working folder: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("cannot use working folder: %s is not a folder: %w", dir, fs.ErrInvalid)
+	}
+	return nil
+}
+
+// resolve finds the executable the way the Cmd.Argv contract says and
+// returns an absolute path, so exec does not re-interpret a relative path
+// against Dir a second time.
+func resolve(name, dir string) (string, error) {
+	if !strings.Contains(name, "/") {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			var ee *exec.Error
+			if errors.As(err, &ee) {
+				err = ee.Err // drop exec's own `exec: "go":` prefix
+			}
+			return "", fmt.Errorf("cannot run %s: %w", name, err)
+		}
+		return p, nil
+	}
+	p := name
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(dir, p)
+	}
+	p, err := filepath.Abs(p)
+	if err != nil {
+		return "", fmt.Errorf("cannot run %s: %w", name, err)
+	}
+	fi, err := os.Stat(p)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("cannot run %s: %w", name, err)
+	case fi.IsDir():
+		return "", fmt.Errorf("cannot run %s: %s is a folder: %w", name, p, fs.ErrInvalid)
+	case fi.Mode()&0o111 == 0:
+		return "", fmt.Errorf("cannot run %s: %s is not executable (chmod +x it): %w", name, p, fs.ErrPermission)
+	}
+	return p, nil
+}

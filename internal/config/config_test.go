@@ -1,0 +1,91 @@
+package config
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const minimal = `apiVersion: updates.better-paas.io/v1
+kind: UpdaterConfig
+installDir: app
+stateDir: state
+build:
+  backend:
+    command: ["go", "build", "-o", "$(OUTPUT)", "./backend"]
+`
+
+func TestParseDefaultsAndResolvesPaths(t *testing.T) {
+	c, err := Parse("/etc/bp/updater.yaml", []byte(minimal))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	checks := map[string][2]string{
+		"installDir":  {c.InstallDir, "/etc/bp/app"},
+		"dataDir":     {c.DataDir, "/etc/bp/app/data"},
+		"stateDir":    {c.StateDir, "/etc/bp/state"},
+		"backupDir":   {c.BackupDir, "/etc/bp/state/backups"},
+		"desiredFile": {c.DesiredFile, "/etc/bp/state/desired.yaml"},
+		"hooksDir":    {c.HooksDir, "/etc/bp/state/hooks"},
+		"binary":      {c.BackendBinary(), "/etc/bp/app/server"},
+		"remote":      {c.Remote, "origin"},
+		"health.url":  {c.Health.URL, "http://127.0.0.1:8080/api/health"},
+		"exec":        {strings.Join(c.Service.Exec.Command, " "), "./server"},
+		"frontendDir": {c.FrontendDir(), ""},
+	}
+	for name, got := range checks {
+		if got[0] != got[1] {
+			t.Errorf("%s = %q, want %q", name, got[0], got[1])
+		}
+	}
+	if c.Health.Deadline.Duration != time.Minute || c.Health.SuccessThreshold != 3 || c.BackupsToKeep != 5 {
+		t.Errorf("health/backup defaults = %+v %d", c.Health, c.BackupsToKeep)
+	}
+	// Default is idempotent.
+	before := *c
+	c.Default("/elsewhere")
+	if c.InstallDir != before.InstallDir || c.DataDir != before.DataDir {
+		t.Errorf("second Default moved paths: %q %q", c.InstallDir, c.DataDir)
+	}
+}
+
+func TestExampleConfigLoads(t *testing.T) {
+	c, err := Load(filepath.Join("..", "..", "examples", "config", "updater.yaml"))
+	if err != nil {
+		t.Fatalf("the shipped example does not load: %v", err)
+	}
+	if c.FrontendDir() == "" {
+		t.Error("example config has no frontend build")
+	}
+}
+
+func TestValidateNamesFieldAndFix(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"unknown field", minimal + "instalDir: x\n", "instalDir"},
+		{"bad duration", minimal + "resyncInterval: soon\n", "soon"},
+		{"no install", strings.Replace(minimal, "installDir: app\n", "", 1), "installDir: required"},
+		{"no backend", strings.Replace(minimal, `command: ["go", "build", "-o", "$(OUTPUT)", "./backend"]`, "command: []", 1), "build.backend.command: required"},
+		{"no output var", strings.Replace(minimal, `"$(OUTPUT)"`, `"server"`, 1), "must pass $(OUTPUT)"},
+		{"output escapes", minimal + "    output: ../server\n", "must be a relative path inside installDir"},
+		{"output in data", minimal + "    output: data/server\n", "inside dataDir"},
+		{"data outside", minimal + "dataDir: /var/data\n", "not inside installDir"},
+		{"manager", minimal + "service:\n  manager: systemd\n", `"systemd" is not supported`},
+		{"health url", minimal + "health:\n  url: localhost:8080\n", "health.url"},
+		{"wrong kind", strings.Replace(minimal, "UpdaterConfig", "DesiredVersion", 1), "apiVersion/kind"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("/etc/bp/updater.yaml", []byte(tt.yaml))
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("err = %v, want ErrInvalid", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "/etc/bp/updater.yaml") {
+				t.Errorf("error %q lacks %q or the file name", err, tt.want)
+			}
+		})
+	}
+}

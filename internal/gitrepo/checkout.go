@@ -1,0 +1,561 @@
+package gitrepo
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/format/index"
+
+	"github.com/better-paas/updater/internal/atomicfile"
+)
+
+// change is one tracked path that differs between HEAD and the target.
+type change struct {
+	path     string
+	from, to state
+}
+
+// applied is one work tree write Checkout made, kept so a failure can put
+// the path back as it was.
+type applied struct {
+	path string
+	prev state
+}
+
+// Checkout moves the work tree, the index and HEAD to commit (a full hash
+// already in the local object store) and leaves HEAD detached there.
+//
+// Only tracked paths that differ between HEAD and commit are written or
+// removed; untracked and ignored files (data/, .env, server, server.bak,
+// frontend/dist, empty folders) are never read, moved or deleted. Folders
+// left empty by a removed tracked file are removed, as git does.
+//
+// Before writing anything it refuses with a *LocalModificationsError when:
+//   - a tracked file is modified, deleted or staged compared with HEAD
+//     (ErrLocalModifications), unless its index entry and work tree file
+//     already equal commit's version, which is what an interrupted
+//     Checkout to the same commit leaves behind;
+//   - an untracked or ignored file or folder sits where commit adds a
+//     tracked path, or where commit needs a folder (ErrUntrackedInTheWay),
+//     unless it already has exactly commit's content.
+//
+// Other errors: ErrCommitNotFound (fetch first), ErrIndexLocked (another
+// git process), ErrUnsupported (submodules, unsafe paths), the context's
+// error when ctx is cancelled before HEAD moves. When an error happens
+// after files were written, Checkout restores them (and the index) before
+// returning, so HEAD, the index and the work tree are as they were; if
+// even that fails the error says so, and running the same Checkout again
+// completes the move.
+//
+// Checkout is idempotent: at commit already, with a clean tree and a
+// detached HEAD, it writes nothing.
+func (r *Repo) Checkout(ctx context.Context, commit string) error {
+	target, err := parseHash(commit)
+	if err != nil {
+		return err
+	}
+	if err := r.checkout(ctx, target); err != nil {
+		return fmt.Errorf("cannot check out %s in %s: %w", target, r.dir, err)
+	}
+	return nil
+}
+
+func (r *Repo) checkout(ctx context.Context, target plumbing.Hash) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	targetTree, err := r.commitTree(target)
+	if err != nil {
+		return err
+	}
+	want, err := flattenTree(targetTree)
+	if err != nil {
+		return err
+	}
+	for p := range want {
+		if err := checkPath(p); err != nil {
+			return err
+		}
+	}
+	s, err := r.readSnapshot()
+	if err != nil {
+		return err
+	}
+	mods, err := r.modifications(s)
+	if err != nil {
+		return err
+	}
+	detached, err := r.headIsDetachedAt(target)
+	if err != nil {
+		return err
+	}
+	if s.headHash == target && len(mods) == 0 && detached {
+		return nil
+	}
+	if err := r.checkIndexUnlocked(); err != nil {
+		return err
+	}
+
+	// Someone's edits: refuse. Our own unfinished work: carry on.
+	dirty := map[string]bool{}
+	var foreign []string
+	for _, m := range mods {
+		dirty[m.path] = true
+		t := want[m.path]
+		indexOK := !s.unmerged[m.path] && (m.index == s.head[m.path] || m.index == t)
+		if !indexOK || m.worktree != t {
+			foreign = append(foreign, m.path)
+		}
+	}
+	if len(foreign) > 0 {
+		return &LocalModificationsError{Kind: ErrLocalModifications, Dir: r.dir, Paths: foreign}
+	}
+
+	changes := diffStates(s.head, want)
+	deleting := map[string]bool{}
+	for _, ch := range changes {
+		if ch.from.mode == filemode.Submodule || ch.to.mode == filemode.Submodule {
+			return fmt.Errorf("%w: %s is a submodule", ErrUnsupported, ch.path)
+		}
+		if !ch.to.present {
+			deleting[ch.path] = true
+		}
+	}
+
+	// Untracked or ignored content where the target needs to write.
+	already := map[string]bool{} // work tree already holds the target version
+	var inTheWay []string
+	for _, ch := range changes {
+		if !ch.to.present {
+			continue
+		}
+		if err := r.repo.Storer.HasEncodedObject(ch.to.hash); err != nil {
+			if errors.Is(err, plumbing.ErrObjectNotFound) {
+				return fmt.Errorf("cannot find object %s for %s: %w: fetch the tag again", ch.to.hash, ch.path, ErrCommitNotFound)
+			}
+			return fmt.Errorf("cannot find object %s for %s: %w", ch.to.hash, ch.path, err)
+		}
+		if dirty[ch.path] {
+			already[ch.path] = true
+			continue
+		}
+		blocker, err := r.blockedAncestor(ch.path, deleting)
+		if err != nil {
+			return err
+		}
+		if blocker != "" {
+			inTheWay = append(inTheWay, blocker)
+			continue
+		}
+		if ch.from.present {
+			continue // tracked and clean: the file is HEAD's version
+		}
+		ws, err := r.worktreeState(s, ch.path)
+		if err != nil {
+			return err
+		}
+		switch {
+		case !ws.present:
+		case ws == ch.to:
+			already[ch.path] = true
+		case ws.mode == filemode.Dir:
+			foreignFile, err := r.foreignFileUnder(ch.path, deleting)
+			if err != nil {
+				return err
+			}
+			if foreignFile != "" {
+				inTheWay = append(inTheWay, foreignFile)
+			}
+		default:
+			inTheWay = append(inTheWay, ch.path)
+		}
+	}
+	if len(inTheWay) > 0 {
+		sort.Strings(inTheWay)
+		return &LocalModificationsError{Kind: ErrUntrackedInTheWay, Dir: r.dir, Paths: dedup(inTheWay)}
+	}
+
+	indexPath := filepath.Join(r.gitDir, "index")
+	oldIndex, err := os.ReadFile(indexPath)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("cannot read %s: %w", indexPath, err)
+	}
+
+	// From here on every write is recorded so a failure can be undone.
+	var done []applied
+	written := map[string]bool{}
+	fail := func(cause error) error {
+		if uerr := r.undo(done); uerr != nil {
+			return errors.Join(cause, fmt.Errorf("cannot undo the partial checkout, run the same checkout again to complete it: %w", uerr))
+		}
+		return cause
+	}
+	// Removals first, deepest paths first, so a path that turns from a
+	// file into a folder (or back) is free when the writes start.
+	for i := len(changes) - 1; i >= 0; i-- {
+		ch := changes[i]
+		if ch.to.present {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return fail(err)
+		}
+		if err := r.hook(ch.path); err != nil {
+			return fail(err)
+		}
+		removed, err := r.removeTracked(ch.path)
+		if err != nil {
+			return fail(err)
+		}
+		if removed {
+			done = append(done, applied{path: ch.path, prev: ch.from})
+		}
+	}
+	for _, ch := range changes {
+		if !ch.to.present || already[ch.path] {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return fail(err)
+		}
+		if err := r.hook(ch.path); err != nil {
+			return fail(err)
+		}
+		if err := r.writeEntry(ch.path, ch.to); err != nil {
+			return fail(err)
+		}
+		done = append(done, applied{path: ch.path, prev: ch.from})
+		written[ch.path] = true
+	}
+
+	if len(changes) > 0 || len(mods) > 0 {
+		data, err := r.encodeIndex(s, want, written)
+		if err != nil {
+			return fail(err)
+		}
+		if err := r.writeIndex(data); err != nil {
+			return fail(err)
+		}
+	}
+	// HEAD last: until here a crash leaves HEAD on the old commit and the
+	// written files recognisable as this checkout's unfinished work.
+	headPath := filepath.Join(r.gitDir, "HEAD")
+	if err := atomicfile.WriteFile(headPath, []byte(target.String()+"\n"), 0o644); err != nil {
+		if oldIndex != nil {
+			if ierr := r.writeIndex(oldIndex); ierr != nil {
+				return errors.Join(err, fmt.Errorf("cannot restore %s, run the same checkout again to complete it: %w", indexPath, ierr))
+			}
+		}
+		return fail(err)
+	}
+	return nil
+}
+
+// diffStates lists the paths whose state differs between from and to,
+// sorted by path.
+func diffStates(from, to map[string]state) []change {
+	var out []change
+	for p, f := range from {
+		if t := to[p]; t != f {
+			out = append(out, change{path: p, from: f, to: t})
+		}
+	}
+	for p, t := range to {
+		if _, ok := from[p]; !ok {
+			out = append(out, change{path: p, from: absent, to: t})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].path < out[j].path })
+	return out
+}
+
+// checkPath rejects tree paths git itself refuses to check out: they
+// could write outside the install or into .git.
+func checkPath(p string) error {
+	if p == "" || strings.HasPrefix(p, "/") || strings.ContainsRune(p, 0) {
+		return fmt.Errorf("%w: unsafe path %q in tree", ErrUnsupported, p)
+	}
+	for _, c := range strings.Split(p, "/") {
+		if c == "" || c == "." || c == ".." || strings.EqualFold(c, ".git") {
+			return fmt.Errorf("%w: unsafe path %q in tree", ErrUnsupported, p)
+		}
+	}
+	return nil
+}
+
+func dedup(sorted []string) []string {
+	out := sorted[:0]
+	for i, s := range sorted {
+		if i == 0 || s != sorted[i-1] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (r *Repo) hook(p string) error {
+	if r.beforeWrite == nil {
+		return nil
+	}
+	return r.beforeWrite(p)
+}
+
+func (r *Repo) abs(p string) string { return filepath.Join(r.dir, filepath.FromSlash(p)) }
+
+func (r *Repo) checkIndexUnlocked() error {
+	lock := filepath.Join(r.gitDir, "index.lock")
+	if _, err := os.Lstat(lock); err == nil {
+		return fmt.Errorf("%w: %s exists: another git process is running in %s; if none is, remove the file and retry",
+			ErrIndexLocked, lock, r.dir)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("cannot stat %s: %w", lock, err)
+	}
+	return nil
+}
+
+// blockedAncestor returns the first folder of p (shallowest first) that
+// exists in the work tree but is not a real folder (a file or a symlink),
+// unless this checkout removes it as a tracked file. Writing through it
+// would overwrite an untracked file or follow a symlink out of place.
+func (r *Repo) blockedAncestor(p string, deleting map[string]bool) (string, error) {
+	var dirs []string
+	for d := path.Dir(p); d != "."; d = path.Dir(d) {
+		dirs = append(dirs, d)
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		d := dirs[i]
+		fi, err := os.Lstat(r.abs(d))
+		if errors.Is(err, os.ErrNotExist) {
+			return "", nil // nothing deeper exists either
+		}
+		if err != nil {
+			return "", fmt.Errorf("cannot stat %s: %w", r.abs(d), err)
+		}
+		if fi.IsDir() {
+			continue
+		}
+		if deleting[d] {
+			return "", nil
+		}
+		return d, nil
+	}
+	return "", nil
+}
+
+// foreignFileUnder returns the first file under folder p that is not a
+// tracked file this checkout removes; "" when the folder holds nothing
+// else, so it can be removed to make room for a file at p.
+func (r *Repo) foreignFileUnder(p string, deleting map[string]bool) (string, error) {
+	var foreign string
+	err := filepath.WalkDir(r.abs(p), func(abs string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		rel, err := filepath.Rel(r.dir, abs)
+		if err != nil {
+			return err
+		}
+		if rel = filepath.ToSlash(rel); !deleting[rel] {
+			foreign = rel
+			return fs.SkipAll
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("cannot inspect %s: %w", r.abs(p), err)
+	}
+	return foreign, nil
+}
+
+// removeTracked removes the tracked file p and the folders it leaves
+// empty. It reports false when p was already gone (a resumed checkout).
+func (r *Repo) removeTracked(p string) (bool, error) {
+	abs := r.abs(p)
+	if err := os.Remove(abs); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return false, nil
+		}
+		return false, fmt.Errorf("cannot remove %s: %w", abs, err)
+	}
+	parent := r.pruneEmptyParents(filepath.Dir(abs))
+	return true, atomicfile.SyncDir(parent)
+}
+
+// pruneEmptyParents removes dir and its parents while they are empty real
+// folders below the work tree root, and returns the first folder kept.
+func (r *Repo) pruneEmptyParents(dir string) string {
+	for dir != r.dir && strings.HasPrefix(dir, r.dir+string(filepath.Separator)) {
+		fi, err := os.Lstat(dir)
+		if err != nil || !fi.IsDir() {
+			break
+		}
+		if err := os.Remove(dir); err != nil {
+			break // not empty: it holds something else, keep it
+		}
+		dir = filepath.Dir(dir)
+	}
+	return dir
+}
+
+// removeEmptyTree removes folder abs whose only content is empty folders
+// (foreignFileUnder checked that, and the tracked files were removed).
+func removeEmptyTree(abs string) error {
+	var dirs []string
+	err := filepath.WalkDir(abs, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cannot inspect %s: %w", abs, err)
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := os.Remove(dirs[i]); err != nil {
+			return fmt.Errorf("cannot remove folder %s: %w", dirs[i], err)
+		}
+	}
+	return nil
+}
+
+// writeEntry replaces p in the work tree with the blob st names, as a
+// regular file, an executable or a symlink. The replacement is atomic, so
+// a crash leaves either the old or the new content, never a torn file.
+func (r *Repo) writeEntry(p string, st state) error {
+	abs := r.abs(p)
+	if fi, err := os.Lstat(abs); err == nil && fi.IsDir() {
+		if err := removeEmptyTree(abs); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		return fmt.Errorf("cannot create folder for %s: %w", abs, err)
+	}
+	data, err := r.readBlob(st.hash)
+	if err != nil {
+		return fmt.Errorf("cannot read %s for %s: %w", st.hash, p, err)
+	}
+	switch st.mode {
+	case filemode.Regular:
+		return atomicfile.WriteFile(abs, data, 0o644)
+	case filemode.Executable:
+		return atomicfile.WriteFile(abs, data, 0o755)
+	case filemode.Symlink:
+		tmp := filepath.Join(filepath.Dir(abs), fmt.Sprintf(".%s.tmp-link-%016x", filepath.Base(abs), rand.Uint64()))
+		if err := os.Symlink(string(data), tmp); err != nil {
+			return fmt.Errorf("cannot create symlink %s: %w", tmp, err)
+		}
+		if err := atomicfile.Rename(tmp, abs); err != nil {
+			_ = os.Remove(tmp)
+			return err
+		}
+		return nil
+	default:
+		return fmt.Errorf("%w: %s has mode %s", ErrUnsupported, p, st.mode)
+	}
+}
+
+func (r *Repo) readBlob(h plumbing.Hash) ([]byte, error) {
+	blob, err := r.repo.BlobObject(h)
+	if err != nil {
+		return nil, err
+	}
+	rd, err := blob.Reader()
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	return io.ReadAll(rd)
+}
+
+// undo puts back, newest first, what the applied writes replaced.
+func (r *Repo) undo(done []applied) error {
+	var errs []error
+	for i := len(done) - 1; i >= 0; i-- {
+		a := done[i]
+		if a.prev.present {
+			if err := r.writeEntry(a.path, a.prev); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		if _, err := r.removeTracked(a.path); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// encodeIndex builds the index of the target tree. Entries of unchanged
+// files keep their recorded stat data; written files get fresh stat data,
+// so neither go-git nor git has to hash them again. The cached-tree and
+// other extensions are not carried over: they describe the old tree.
+func (r *Repo) encodeIndex(s *snapshot, want map[string]state, written map[string]bool) ([]byte, error) {
+	idx := &index.Index{Version: 2}
+	for p, st := range want {
+		if old := s.entries[p]; old != nil && !written[p] && s.indexState(p) == st && !old.IntentToAdd && !old.SkipWorktree {
+			e := *old
+			idx.Entries = append(idx.Entries, &e)
+			continue
+		}
+		e, err := r.indexEntryFor(p, st)
+		if err != nil {
+			return nil, err
+		}
+		idx.Entries = append(idx.Entries, e)
+	}
+	var buf bytes.Buffer
+	if err := index.NewEncoder(&buf).Encode(idx); err != nil {
+		return nil, fmt.Errorf("cannot encode git index: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// writeIndex replaces .git/index the way git does: write index.lock
+// (created exclusively, so a concurrent git process is detected), fsync
+// it, rename it over index.
+func (r *Repo) writeIndex(data []byte) (err error) {
+	lock := filepath.Join(r.gitDir, "index.lock")
+	f, err := os.OpenFile(lock, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("%w: %s exists: another git process is running in %s; if none is, remove the file and retry",
+				ErrIndexLocked, lock, r.dir)
+		}
+		return fmt.Errorf("cannot create %s: %w", lock, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(lock)
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return fmt.Errorf("cannot write %s: %w", lock, err)
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("cannot sync %s: %w", lock, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("cannot close %s: %w", lock, err)
+	}
+	return atomicfile.Rename(lock, filepath.Join(r.gitDir, "index"))
+}

@@ -1,0 +1,22 @@
+// Package health decides whether the app came up healthy after a restart,
+// by asking its /api/health endpoint.
+//
+// Probe asks once. Gate.Wait asks repeatedly until the app has answered
+// 2xx SuccessThreshold times in a row, with the expected version when one
+// is set, or until the deadline passes, or the process is seen to exit.
+//
+// Three things make the gate hard to fool:
+//   - The version check. Right after a restart, the old process may still
+//     hold the port and answer 200; only an answer carrying the new
+//     version counts.
+//   - No connection reuse and no redirects. Each probe opens a fresh
+//     connection, so a kept-alive connection to the old process cannot
+//     answer for the new one, and a health URL that redirects (to a login
+//     page, say) is a failure rather than the 200 of another page.
+//   - Consecutive successes. One good answer from an app that crashes a
+//     second later is not enough; any failure resets the count.
+//
+// Probing starts fast (the first retry after 25 ms, the spacing doubling
+// up to Interval), so a healthy app passes within about a tenth of a
+// second while a slow one is not hammered.
+package health

@@ -1,0 +1,127 @@
+package releases
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"golang.org/x/mod/semver"
+
+	"github.com/better-paas/updater/internal/gitrepo"
+)
+
+// ErrNoURL means a GitTags source has no remote URL configured.
+var ErrNoURL = errors.New("release source url is empty")
+
+// Release is one installable version.
+type Release struct {
+	// Version is the canonical semantic version, for example "v1.4.2".
+	Version string
+	// Tag is the git tag to fetch and check out for this version.
+	Tag string
+	// Commit is the full hash of the commit the tag points at (peeled for
+	// annotated tags), so a moved tag can be noticed.
+	Commit string
+	// Prerelease is true for versions such as v2.0.0-rc.1.
+	Prerelease bool
+	// PublishedAt is when the release was published; zero when the source
+	// does not know (git tags carry no reliable date without fetching).
+	PublishedAt time.Time
+}
+
+// Source lists the releases that exist upstream. Releases is called on
+// every reconcile that needs to resolve "latest" or check a version, so it
+// must be safe to call repeatedly; it blocks on the network and honours
+// ctx. The result is sorted by version, highest first. An error means the
+// list is unknown (retry later), never "no releases".
+type Source interface {
+	Releases(ctx context.Context) ([]Release, error)
+}
+
+// GitTags is a Source reading the tags of a git remote, like
+// git ls-remote --tags URL, without a local clone.
+type GitTags struct {
+	// URL of the app's repository, as git accepts it (https, ssh, path).
+	// It may carry credentials; they never appear in errors.
+	URL string
+}
+
+var _ Source = GitTags{}
+
+// Releases lists the remote's release tags (see IsReleaseTag), highest
+// version first. Other tags are ignored. Errors: ErrNoURL; the context's
+// error when ctx ends; otherwise a transport error worth a retry.
+func (g GitTags) Releases(ctx context.Context) ([]Release, error) {
+	if g.URL == "" {
+		return nil, fmt.Errorf("cannot list releases: %w", ErrNoURL)
+	}
+	tags, err := gitrepo.ListRemoteTags(ctx, g.URL)
+	if err != nil {
+		return nil, fmt.Errorf("cannot list releases: %w", err)
+	}
+	var rels []Release
+	for _, t := range tags {
+		if !IsReleaseTag(t.Name) {
+			continue
+		}
+		rels = append(rels, Release{
+			Version:    t.Name,
+			Tag:        t.Name,
+			Commit:     t.Commit,
+			Prerelease: semver.Prerelease(t.Name) != "",
+		})
+	}
+	Sort(rels)
+	return rels, nil
+}
+
+// IsReleaseTag reports whether tag names a release: exactly
+// vMAJOR.MINOR.PATCH with an optional -PRERELEASE, in canonical form (no
+// build metadata, no shorthand such as v1.2, no leading zeros, no missing
+// "v").
+func IsReleaseTag(tag string) bool {
+	return semver.IsValid(tag) && semver.Canonical(tag) == tag
+}
+
+// Sort orders rels by version, highest first.
+func Sort(rels []Release) {
+	sort.SliceStable(rels, func(i, j int) bool {
+		return semver.Compare(rels[i].Version, rels[j].Version) > 0
+	})
+}
+
+// Latest returns the highest version among the releases that are not
+// prereleases and for which skip (when not nil) returns false; skip lets
+// the caller leave out versions it must not pick, such as one that failed
+// and was rolled back. ok is false when no release qualifies. rels need
+// not be sorted.
+func Latest(rels []Release, skip func(version string) bool) (Release, bool) {
+	var best Release
+	found := false
+	for _, r := range rels {
+		if r.Prerelease || semver.Prerelease(r.Version) != "" || !semver.IsValid(r.Version) {
+			continue
+		}
+		if skip != nil && skip(r.Version) {
+			continue
+		}
+		if !found || semver.Compare(r.Version, best.Version) > 0 {
+			best, found = r, true
+		}
+	}
+	return best, found
+}
+
+// Find returns the release whose Version is version. version must be
+// canonical ("v1.4.2", "v2.0.0-rc.1"), as the spec normalises it; a
+// prerelease is found when named. ok is false when there is none.
+func Find(rels []Release, version string) (Release, bool) {
+	for _, r := range rels {
+		if r.Version == version {
+			return r, true
+		}
+	}
+	return Release{}, false
+}

@@ -1,0 +1,428 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// DefaultStopTimeout is used when ExecConfig.StopTimeout is 0.
+const DefaultStopTimeout = 10 * time.Second
+
+// killWait bounds how long Stop waits for the kernel to remove a process
+// after SIGKILL. Only a process stuck in uninterruptible sleep (a hung
+// NFS mount, a dying disk) takes longer; Stop then gives up with
+// ErrStillRunning instead of hanging the daemon.
+const killWait = 10 * time.Second
+
+// pollInterval is how often Stop looks whether the backend is gone. An
+// adopted backend is not our child, so there is nothing to wait on.
+const pollInterval = 20 * time.Millisecond
+
+// ErrInvalidConfig is wrapped by NewExec's error when ExecConfig is not
+// usable; the message names the field.
+var ErrInvalidConfig = errors.New("invalid exec service config")
+
+// ErrStillRunning is wrapped by Stop's error when the backend survived
+// SIGKILL for killWait; a human must look at the host.
+var ErrStillRunning = errors.New("still running after SIGKILL")
+
+// inheritedEnvDrop lists variables addressed to the daemon by systemd.
+// Passed on, they would let the backend send readiness or watchdog
+// notifications on the daemon's behalf, or claim its sockets.
+var inheritedEnvDrop = []string{
+	"NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "WATCHDOG_PID", "WATCHDOG_USEC",
+}
+
+// ExecConfig configures the embedded supervisor.
+type ExecConfig struct {
+	// Command is the backend's program and arguments, run without a
+	// shell. Command[0] without a slash is looked up in the daemon's
+	// PATH when Start runs (so it may not exist yet when NewExec runs);
+	// with a slash and not absolute, it is relative to Dir.
+	Command []string
+	// Dir is the backend's working folder; "" means the daemon's.
+	// Must be absolute when set.
+	Dir string
+	// Env is appended to the daemon's environment (minus the systemd
+	// notification and socket variables meant for the daemon). Entries
+	// are NAME=value.
+	Env []string
+	// PIDFile records the running backend. Absolute; its folder must
+	// exist.
+	PIDFile string
+	// LogFile receives the backend's stdout and stderr, appended.
+	// Absolute; its folder must exist.
+	LogFile string
+	// StopTimeout is how long Stop waits after SIGTERM before SIGKILL;
+	// 0 means DefaultStopTimeout.
+	StopTimeout time.Duration
+}
+
+// Exec is the embedded supervisor. Create it with NewExec. It is safe for
+// concurrent use; operations are serialised.
+type Exec struct {
+	cfg ExecConfig
+
+	mu  sync.Mutex
+	own *child // the backend this Exec started, until it is known gone
+}
+
+// child is a backend started by this Exec. A goroutine waits for it, which
+// reaps it and closes exited.
+type child struct {
+	rec    pidRecord
+	exited chan struct{}
+}
+
+var _ Manager = (*Exec)(nil)
+
+// NewExec validates cfg and returns a supervisor for it. It starts
+// nothing and touches no file. Errors wrap ErrInvalidConfig.
+func NewExec(cfg ExecConfig) (*Exec, error) {
+	invalid := func(format string, args ...any) (*Exec, error) {
+		return nil, fmt.Errorf("cannot create exec service manager: %s: %w", fmt.Sprintf(format, args...), ErrInvalidConfig)
+	}
+	if len(cfg.Command) == 0 || cfg.Command[0] == "" {
+		return invalid("command is empty; set it to the backend's program and arguments")
+	}
+	if cfg.Dir != "" && !filepath.IsAbs(cfg.Dir) {
+		return invalid("dir %q is not an absolute path", cfg.Dir)
+	}
+	for _, kv := range cfg.Env {
+		if name, _, ok := strings.Cut(kv, "="); !ok || name == "" {
+			return invalid("env entry %q is not NAME=value", kv)
+		}
+	}
+	for _, f := range []struct{ field, path string }{{"pidFile", cfg.PIDFile}, {"logFile", cfg.LogFile}} {
+		if f.path == "" {
+			return invalid("%s is required", f.field)
+		}
+		if !filepath.IsAbs(f.path) {
+			return invalid("%s %q is not an absolute path", f.field, f.path)
+		}
+	}
+	if cfg.PIDFile == cfg.LogFile {
+		return invalid("pidFile and logFile are the same file %q", cfg.PIDFile)
+	}
+	if cfg.StopTimeout < 0 {
+		return invalid("stopTimeout %s is negative", cfg.StopTimeout)
+	}
+	if cfg.StopTimeout == 0 {
+		cfg.StopTimeout = DefaultStopTimeout
+	}
+	cfg.Command = append([]string(nil), cfg.Command...)
+	cfg.Env = append([]string(nil), cfg.Env...)
+	return &Exec{cfg: cfg}, nil
+}
+
+// Status reports whether the backend recorded in the pidfile runs. A stale
+// pidfile is removed. Errors: the pidfile or /proc cannot be read, or
+// ErrPIDFileCorrupt.
+func (e *Exec) Status(ctx context.Context) (State, error) {
+	if err := ctx.Err(); err != nil {
+		return State{}, fmt.Errorf("cannot observe backend: %w", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rec, running, err := e.observe()
+	if err != nil {
+		return State{}, fmt.Errorf("cannot observe backend: %w", err)
+	}
+	if !running {
+		return State{}, nil
+	}
+	return State{Running: true, PID: rec.pid, Adopted: !e.isOwn(rec)}, nil
+}
+
+// Start starts the backend in a new session unless it already runs
+// (started by this Exec or adopted), then records it in the pidfile.
+//
+// Errors: the program cannot be found or executed, the log file cannot be
+// opened, the pidfile folder is missing, the pidfile is corrupt. If the
+// pidfile cannot be written after the start, the new process is killed
+// again: a backend nobody can find must not hold the app's port.
+func (e *Exec) Start(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("cannot start backend: %w", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, running, err := e.observe()
+	if err != nil {
+		return fmt.Errorf("cannot start backend: %w", err)
+	}
+	if running {
+		return nil
+	}
+
+	name := e.cfg.Command[0]
+	if err := checkDir(e.cfg.Dir); err != nil {
+		return fmt.Errorf("cannot start backend %s: %w", name, err)
+	}
+	path, err := resolve(name, e.cfg.Dir)
+	if err != nil {
+		return fmt.Errorf("cannot start backend %s: %w", name, err)
+	}
+	if _, err := os.Stat(filepath.Dir(e.cfg.PIDFile)); err != nil {
+		return fmt.Errorf("cannot start backend %s: folder of pidFile: %w", name, err)
+	}
+	logf, err := os.OpenFile(e.cfg.LogFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("cannot start backend %s: cannot open logFile: %w", name, err)
+	}
+	cmd := &exec.Cmd{
+		Path:   path,
+		Args:   e.cfg.Command,
+		Dir:    e.cfg.Dir,
+		Env:    append(inheritedEnv(), e.cfg.Env...),
+		Stdout: logf,
+		Stderr: logf,
+		// A new session: the backend survives the daemon, receives no
+		// signal meant for the daemon's terminal or group, and leads its
+		// own process group, which Stop signals as a whole.
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+	}
+	err = cmd.Start()
+	_ = logf.Close() // the child holds its own descriptor
+	if err != nil {
+		return fmt.Errorf("cannot start backend %s: %w", name, err)
+	}
+	pid := cmd.Process.Pid
+	// The child is not reaped before cmd.Wait, so its /proc entry exists
+	// even if it has already exited.
+	info, err := readProc(pid)
+	if err == nil {
+		err = writePIDFile(e.cfg.PIDFile, pidRecord{pid: pid, start: info.start})
+	}
+	if err != nil {
+		_ = unix.Kill(-pid, unix.SIGKILL)
+		_ = cmd.Wait()
+		return fmt.Errorf("cannot start backend %s: %w (the new process was killed so that it does not run untracked)", name, err)
+	}
+	c := &child{rec: pidRecord{pid: pid, start: info.start}, exited: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		close(c.exited)
+	}()
+	e.own = c
+	return nil
+}
+
+// Stop stops the backend, whether this Exec started it or adopted it, and
+// returns once it and the rest of its process group are gone; then the
+// pidfile is removed. Nothing running is not an error.
+//
+// SIGTERM goes to the backend's process group; after StopTimeout, SIGKILL.
+// Errors: ctx ended first (the backend may still be shutting down; call
+// Stop again), ErrStillRunning, ErrPIDFileCorrupt, or /proc cannot be
+// read.
+func (e *Exec) Stop(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("cannot stop backend: %w", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rec, running, err := e.observe()
+	if err != nil {
+		return fmt.Errorf("cannot stop backend: %w", err)
+	}
+	if !running {
+		return nil
+	}
+	e.signal(rec, unix.SIGTERM)
+	gone, err := e.waitGone(ctx, rec, e.cfg.StopTimeout)
+	if err == nil && !gone {
+		e.signal(rec, unix.SIGKILL)
+		gone, err = e.waitGone(ctx, rec, killWait)
+	}
+	if err != nil {
+		return fmt.Errorf("cannot stop backend (pid %d): %w", rec.pid, err)
+	}
+	if !gone {
+		return fmt.Errorf("cannot stop backend (pid %d): %w for %s; look for it in `ps` and at its state in /proc/%d/stat",
+			rec.pid, ErrStillRunning, killWait, rec.pid)
+	}
+	if e.isOwn(rec) {
+		// Dead already; wait for the reaper so no zombie outlives Stop.
+		select {
+		case <-e.own.exited:
+		case <-ctx.Done():
+			return fmt.Errorf("cannot stop backend (pid %d): %w", rec.pid, ctx.Err())
+		}
+		e.own = nil
+	}
+	return removePIDFile(e.cfg.PIDFile)
+}
+
+// observe reads the pidfile and checks it against /proc. It removes a
+// stale pidfile. Callers hold e.mu.
+func (e *Exec) observe() (pidRecord, bool, error) {
+	rec, err := readPIDFile(e.cfg.PIDFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return pidRecord{}, false, nil
+	}
+	if err != nil {
+		return pidRecord{}, false, err
+	}
+	alive, err := e.alive(rec)
+	if err != nil {
+		return pidRecord{}, false, err
+	}
+	if alive {
+		return rec, true, nil
+	}
+	if e.isOwn(rec) {
+		e.own = nil // its goroutine still reaps it
+	}
+	return pidRecord{}, false, removePIDFile(e.cfg.PIDFile)
+}
+
+// alive reports whether rec names a live process: same start time (so not
+// a reused pid) and not a zombie.
+func (e *Exec) alive(rec pidRecord) (bool, error) {
+	if e.isOwn(rec) {
+		select {
+		case <-e.own.exited:
+			return false, nil
+		default:
+		}
+	}
+	info, err := readProc(rec.pid)
+	if errors.Is(err, errNoProcess) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return info.start == rec.start && !info.dead(), nil
+}
+
+func (e *Exec) isOwn(rec pidRecord) bool {
+	return e.own != nil && e.own.rec == rec
+}
+
+// signal sends sig to the backend's process group, and to the backend
+// itself if it has left that group. The backend is checked against rec
+// right before, so a pid that was reused meanwhile is not signalled. The
+// group is signalled while any member lives even after the leader exited,
+// so workers it forked are not left behind; a group id stays reserved
+// while it has members, so this cannot hit a stranger.
+func (e *Exec) signal(rec pidRecord, sig unix.Signal) {
+	info, err := readProc(rec.pid)
+	leader := err == nil && info.start == rec.start && !info.dead()
+	if leader && info.pgrp != rec.pid {
+		_ = unix.Kill(rec.pid, sig)
+	}
+	if leader || groupAlive(rec.pid) {
+		_ = unix.Kill(-rec.pid, sig)
+	}
+}
+
+// waitGone polls until the backend and its process group are gone, d
+// passes (false, nil) or ctx ends (false, ctx.Err()).
+func (e *Exec) waitGone(ctx context.Context, rec pidRecord, d time.Duration) (bool, error) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	tick := time.NewTicker(pollInterval)
+	defer tick.Stop()
+	for {
+		alive, err := e.alive(rec)
+		if err != nil {
+			return false, err
+		}
+		if !alive && !groupAlive(rec.pid) {
+			return true, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-timer.C:
+			return false, nil
+		case <-tick.C:
+		}
+	}
+}
+
+// resolve finds the program as ExecConfig.Command documents and returns
+// an absolute path, so exec does not apply Dir to a relative path twice.
+func resolve(name, dir string) (string, error) {
+	if !strings.Contains(name, "/") {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			var ee *exec.Error
+			if errors.As(err, &ee) {
+				err = ee.Err // drop exec's own `exec: "name":` prefix
+			}
+			return "", err
+		}
+		return p, nil
+	}
+	p := name
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(dir, p)
+	}
+	p, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	fi, err := os.Stat(p)
+	switch {
+	case err != nil:
+		return "", err
+	case fi.IsDir():
+		return "", fmt.Errorf("%s is a folder: %w", p, fs.ErrInvalid)
+	case fi.Mode()&0o111 == 0:
+		return "", fmt.Errorf("%s is not executable (chmod +x it): %w", p, fs.ErrPermission)
+	}
+	return p, nil
+}
+
+// checkDir reports a missing working folder clearly. os.StartProcess
+// does so itself only when SysProcAttr is nil; with Setsid set, a missing
+// folder shows up as "fork/exec <program>: no such file or directory",
+// which blames the program.
+func checkDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("cannot use working folder: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("cannot use working folder: %s is not a folder: %w", dir, fs.ErrInvalid)
+	}
+	return nil
+}
+
+// inheritedEnv is the daemon's environment without the variables systemd
+// addresses to the daemon alone.
+func inheritedEnv() []string {
+	env := os.Environ()
+	out := env[:0:0]
+	for _, kv := range env {
+		name, _, _ := strings.Cut(kv, "=")
+		drop := false
+		for _, d := range inheritedEnvDrop {
+			if name == d {
+				drop = true
+				break
+			}
+		}
+		if !drop {
+			out = append(out, kv)
+		}
+	}
+	return out
+}

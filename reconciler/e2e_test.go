@@ -1,0 +1,474 @@
+package reconciler_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/testr"
+
+	"github.com/better-paas/updater/internal/config"
+	"github.com/better-paas/updater/internal/health"
+	"github.com/better-paas/updater/internal/sandbox"
+	"github.com/better-paas/updater/internal/service"
+	"github.com/better-paas/updater/reconciler"
+	"github.com/better-paas/updater/spec"
+	"github.com/better-paas/updater/status"
+)
+
+// host is a real install of the example app: a bare origin, a clone, real
+// builds, the embedded supervisor running the backend on 127.0.0.1.
+type host struct {
+	t       *testing.T
+	ctx     context.Context
+	origin  string
+	install string
+	cfg     *config.Config
+	svc     *service.Exec
+	r       *reconciler.Reconciler
+	events  []string
+}
+
+const testConfig = `apiVersion: updates.better-paas.io/v1
+kind: UpdaterConfig
+installDir: install
+stateDir: state
+desiredFile: etc/desired.yaml
+build:
+  backend:
+    command: ["go", "build", "-ldflags", "-X main.version=$(VERSION)", "-o", "$(OUTPUT)", "./backend"]
+  frontend:
+    command: ["npm", "--prefix", "frontend", "run", "build", "--", "$(OUTPUT)"]
+    output: frontend/dist
+service:
+  exec:
+    command: ["./server"]
+    env: ["ADDR=127.0.0.1:%d", "DATA_DIR=data", "FRONTEND_DIR=frontend/dist"]
+  stopTimeout: 5s
+health:
+  url: http://127.0.0.1:%d/api/health
+  interval: 200ms
+  deadline: 4s
+  successThreshold: 2
+`
+
+func newHost(t *testing.T, extra ...sandbox.Release) *host {
+	t.Helper()
+	dir := t.TempDir()
+	ctx := logr.NewContext(context.Background(), testr.New(t))
+	origin, err := sandbox.NewOrigin(ctx, filepath.Join(dir, "origin.git"), append(sandbox.DefaultReleases(), extra...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	install := filepath.Join(dir, "install")
+	if err := sandbox.Clone(ctx, origin, install, "v1.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	// What an update must never touch: data written by the app and its
+	// users, and an untracked secret.
+	mustWrite(t, filepath.Join(install, "data", "uploads", "photo.jpg"), "\xff\xd8 not really a jpeg")
+	mustWrite(t, filepath.Join(install, "data", "notes.txt"), "keep me\n")
+	mustWrite(t, filepath.Join(install, ".env"), "SECRET=1\n")
+
+	port := freePort(t)
+	cfgPath := filepath.Join(dir, "updater.yaml")
+	mustWrite(t, cfgPath, fmt.Sprintf(testConfig, port, port))
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := service.NewExec(service.ExecConfig{
+		Command: cfg.Service.Exec.Command, Dir: cfg.InstallDir, Env: cfg.Service.Exec.Env,
+		PIDFile: filepath.Join(cfg.StateDir, "service.pid"), LogFile: filepath.Join(cfg.StateDir, "service.log"),
+		StopTimeout: cfg.Service.StopTimeout.Duration,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = svc.Stop(context.Background()) })
+	h := &host{t: t, ctx: ctx, origin: origin, install: install, cfg: cfg, svc: svc}
+	h.r, err = reconciler.New(reconciler.Options{Config: cfg, Service: svc,
+		OnEvent: func(step string, ev reconciler.Event) { h.events = append(h.events, step+":"+string(ev)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// set writes desired.yaml as a person or Ansible would.
+func (h *host) set(version string) {
+	h.t.Helper()
+	if err := spec.Write(h.cfg.DesiredFile, spec.New(version)); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// converge runs reconciles until Ready or Stalled.
+func (h *host) converge() *status.VersionStatus {
+	h.t.Helper()
+	h.events = nil
+	st, err := reconciler.RunOnce(h.ctx, h.r, 3, 10*time.Millisecond)
+	if err != nil {
+		h.t.Fatalf("RunOnce: %v", err)
+	}
+	return st
+}
+
+// serving asserts the app answers health with version.
+func (h *host) serving(version string) {
+	h.t.Helper()
+	obs, err := health.Probe(h.ctx, http.DefaultClient, h.cfg.Health.URL)
+	if err != nil || obs.Version != version {
+		h.t.Fatalf("health = %+v, %v; want %s serving", obs, err, version)
+	}
+}
+
+func (h *host) head() string {
+	h.t.Helper()
+	out, err := exec.Command("git", "-C", h.install, "rev-parse", "HEAD").Output()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func (h *host) tagCommit(tag string) string {
+	h.t.Helper()
+	out, err := exec.Command("git", "-C", h.origin, "rev-parse", tag+"^{commit}").Output()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func (h *host) pid() int {
+	h.t.Helper()
+	st, err := h.svc.Status(h.ctx)
+	if err != nil || !st.Running {
+		h.t.Fatalf("service not running: %+v %v", st, err)
+	}
+	return st.PID
+}
+
+// snapshot hashes every file under dir (symlinks by target), relative paths as keys.
+func snapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		info, err := e.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case e.Type()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			out[rel] = "link:" + target
+			return err
+		case e.IsDir():
+			out[rel] = "dir:" + info.Mode().String()
+		default:
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			sum := sha256.Sum256(b)
+			out[rel] = info.Mode().String() + ":" + hex.EncodeToString(sum[:])
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// preserved fails unless every entry of before is unchanged in after;
+// entries may be added (the app's additive migrations).
+func preserved(t *testing.T, what string, before, after map[string]string) {
+	t.Helper()
+	for p, sum := range before {
+		if after[p] != sum {
+			t.Errorf("%s: %s changed or vanished (%q -> %q)", what, p, sum, after[p])
+		}
+	}
+}
+
+func (h *host) precious() map[string]string {
+	m := snapshot(h.t, filepath.Join(h.install, "data"))
+	b, err := os.ReadFile(filepath.Join(h.install, ".env"))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	m["../.env"] = string(b)
+	return m
+}
+
+func fileSum(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func mustWrite(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func condition(st *status.VersionStatus, typ string) string {
+	if c := st.Get(typ); c != nil {
+		return string(c.Status) + "/" + c.Reason
+	}
+	return "absent"
+}
+
+// TestUpdateLifecycle walks one host through its life: a first install, a
+// good update, a converged no-op, and a release that fails its health check
+// and is rolled back without looping.
+func TestUpdateLifecycle(t *testing.T) {
+	t.Parallel()
+	h := newHost(t)
+	before := h.precious()
+
+	// v1.0.0: the clone has no binary yet; the update builds and starts it.
+	h.set("v1.0.0")
+	st := h.converge()
+	if !st.IsTrue(status.TypeReady) || st.CurrentVersion != "v1.0.0" {
+		t.Fatalf("after install: Ready=%s current=%s", condition(st, status.TypeReady), st.CurrentVersion)
+	}
+	h.serving("v1.0.0")
+	v100 := fileSum(t, filepath.Join(h.install, "server"))
+
+	// v1.1.0: a good update.
+	h.set("v1.1.0")
+	st = h.converge()
+	if !st.IsTrue(status.TypeReady) || st.CurrentVersion != "v1.1.0" || st.CurrentCommit != h.tagCommit("v1.1.0") {
+		t.Fatalf("after update: %s %s %s", condition(st, status.TypeReady), st.CurrentVersion, st.CurrentCommit)
+	}
+	h.serving("v1.1.0")
+	if h.head() != h.tagCommit("v1.1.0") {
+		t.Errorf("HEAD = %s, want v1.1.0", h.head())
+	}
+	if got := fileSum(t, filepath.Join(h.install, "server.bak")); got != v100 {
+		t.Errorf("server.bak is not the v1.0.0 binary")
+	}
+	v110 := fileSum(t, filepath.Join(h.install, "server"))
+	if st.LastKnownGood == nil || st.LastKnownGood.Version != "v1.1.0" || st.LastKnownGood.BinarySHA256 != v110 {
+		t.Errorf("lastKnownGood = %+v", st.LastKnownGood)
+	}
+	if len(st.History) < 2 || st.History[0].Result != status.ResultSucceeded || st.History[0].From != "v1.0.0" {
+		t.Errorf("history = %+v", st.History)
+	}
+	preserved(t, "after v1.1.0", before, h.precious())
+
+	// Converged: a reconcile does no git, build or service work. The origin
+	// is moved away, so any fetch or ls-remote would fail the reconcile.
+	frontend := snapshot(t, filepath.Join(h.install, "frontend", "dist"))
+	pid := h.pid()
+	binInfo, _ := os.Stat(filepath.Join(h.install, "server"))
+	if err := os.Rename(h.origin, h.origin+".away"); err != nil {
+		t.Fatal(err)
+	}
+	h.events = nil
+	res, err := h.r.Reconcile(h.ctx)
+	if err != nil {
+		t.Fatalf("converged reconcile: %v", err)
+	}
+	if len(h.events) != 0 || res.Requeue {
+		t.Errorf("converged reconcile ran steps %v (requeue %v)", h.events, res.Requeue)
+	}
+	st, _ = h.r.Status()
+	if !st.IsTrue(status.TypeReady) || h.pid() != pid {
+		t.Errorf("converged reconcile changed the host: Ready=%s pid %d -> %d", condition(st, status.TypeReady), pid, h.pid())
+	}
+	if info, _ := os.Stat(filepath.Join(h.install, "server")); !os.SameFile(info, binInfo) || !info.ModTime().Equal(binInfo.ModTime()) {
+		t.Error("converged reconcile replaced the binary")
+	}
+	if err := os.Rename(h.origin+".away", h.origin); err != nil {
+		t.Fatal(err)
+	}
+
+	// v1.2.0 builds but answers 503: rolled back to v1.1.0, recorded, not retried.
+	h.set("v1.2.0")
+	st = h.converge()
+	if c := st.Get(status.TypeStalled); c == nil || c.Reason != reconciler.ReasonVersionFailed || !strings.Contains(c.Message, "HealthCheckFailed") {
+		t.Fatalf("after bad release: Stalled = %+v", c)
+	}
+	if st.IsTrue(status.TypeReady) || st.CurrentVersion != "v1.1.0" || st.Operation != nil {
+		t.Errorf("after rollback: Ready=%s current=%s op=%+v", condition(st, status.TypeReady), st.CurrentVersion, st.Operation)
+	}
+	h.serving("v1.1.0")
+	if h.head() != h.tagCommit("v1.1.0") {
+		t.Errorf("HEAD not restored: %s", h.head())
+	}
+	if got := fileSum(t, filepath.Join(h.install, "server")); got != v110 {
+		t.Error("binary not restored to v1.1.0")
+	}
+	preserved(t, "frontend after rollback", frontend, snapshot(t, filepath.Join(h.install, "frontend", "dist")))
+	f, ok := st.Failure("v1.2.0")
+	if !ok || f.Step != "health" || f.Reason != reconciler.ReasonHealthCheckFailed || f.Commit != h.tagCommit("v1.2.0") {
+		t.Errorf("failedVersions = %+v", st.FailedVersions)
+	}
+	if st.History[0].Result != status.ResultRolledBack || st.History[0].FailedStep != "health" {
+		t.Errorf("history[0] = %+v", st.History[0])
+	}
+	wantSeq := "start:undo swap:undo build-frontend:undo build-backend:undo checkout:undo recover:undo"
+	if got := strings.Join(h.events, " "); !strings.HasSuffix(got, wantSeq) {
+		t.Errorf("rollback sequence %q does not end with %q", got, wantSeq)
+	}
+
+	// No retry loop: reconciling again changes nothing and runs no step.
+	runs := len(st.History)
+	for i := 0; i < 3; i++ {
+		h.events = nil
+		if _, err := h.r.Reconcile(h.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if len(h.events) != 0 {
+			t.Fatalf("a failed version was retried: %v", h.events)
+		}
+	}
+	st, _ = h.r.Status()
+	if len(st.History) != runs {
+		t.Errorf("history grew from %d to %d without a spec change", runs, len(st.History))
+	}
+	preserved(t, "after rollback", before, h.precious())
+}
+
+// TestBrokenBuildsLeaveTheRunningVersionAlone: a backend that does not
+// compile and a frontend that does not build change nothing that runs.
+func TestBrokenBuildsLeaveTheRunningVersionAlone(t *testing.T) {
+	t.Parallel()
+	// Releases stack: v1.4.0 fixes v1.3.0's backend and breaks the frontend.
+	frontend := sandbox.BrokenFrontend("v1.4.0")
+	frontend.Remove = []string{"backend/broken.go"}
+	h := newHost(t, sandbox.BrokenBackend("v1.3.0"), frontend)
+	h.set("v1.1.0")
+	if st := h.converge(); !st.IsTrue(status.TypeReady) {
+		t.Fatalf("setup: %s", condition(st, status.TypeReady))
+	}
+	before := h.precious()
+	for _, tc := range []struct{ tag, step string }{{"v1.3.0", "build-backend"}, {"v1.4.0", "build-frontend"}} {
+		t.Run(tc.tag, func(t *testing.T) {
+			pid := h.pid()
+			bin := fileSum(t, filepath.Join(h.install, "server"))
+			dist := snapshot(t, filepath.Join(h.install, "frontend", "dist"))
+			h.set(tc.tag)
+			st := h.converge()
+			f, ok := st.Failure(tc.tag)
+			if !ok || f.Step != tc.step || f.Reason != reconciler.ReasonBuildFailed {
+				t.Fatalf("failure = %+v (ok %v)", f, ok)
+			}
+			if c := st.Get(status.TypeStalled); c == nil || c.Reason != reconciler.ReasonVersionFailed {
+				t.Errorf("Stalled = %+v", c)
+			}
+			if h.pid() != pid {
+				t.Errorf("service restarted: pid %d -> %d", pid, h.pid())
+			}
+			h.serving("v1.1.0")
+			if fileSum(t, filepath.Join(h.install, "server")) != bin {
+				t.Error("binary swapped after a failed build")
+			}
+			preserved(t, "frontend", dist, snapshot(t, filepath.Join(h.install, "frontend", "dist")))
+			if h.head() != h.tagCommit("v1.1.0") {
+				t.Errorf("checkout not restored: %s", h.head())
+			}
+			for _, leftover := range []string{"server.new", "frontend/dist.new"} {
+				if _, err := os.Stat(filepath.Join(h.install, leftover)); !os.IsNotExist(err) {
+					t.Errorf("%s left behind: %v", leftover, err)
+				}
+			}
+			if strings.Contains(strings.Join(h.events, " "), "stop:") {
+				t.Errorf("the service was touched: %v", h.events)
+			}
+		})
+	}
+	preserved(t, "data", before, h.precious())
+}
+
+// TestRefusalsChangeNothing: invalid desired.yaml, unknown tags and local
+// modifications are refused with a reason, and the host stays as it was.
+func TestRefusalsChangeNothing(t *testing.T) {
+	t.Parallel()
+	h := newHost(t)
+	h.set("v1.0.0")
+	if st := h.converge(); !st.IsTrue(status.TypeReady) {
+		t.Fatalf("setup: %s", condition(st, status.TypeReady))
+	}
+	tests := []struct {
+		name, desired, reason, message string
+		modify                         string // a tracked file to modify first
+	}{
+		{name: "bad yaml", desired: "spec: [", reason: reconciler.ReasonInvalidSpec, message: "desired.yaml"},
+		{name: "unknown field", desired: "apiVersion: updates.better-paas.io/v1\nkind: DesiredVersion\nspec:\n  versoin: v1.1.0\n", reason: reconciler.ReasonInvalidSpec, message: "versoin"},
+		{name: "not semver", desired: "apiVersion: updates.better-paas.io/v1\nkind: DesiredVersion\nspec:\n  version: 1.1\n", reason: reconciler.ReasonInvalidSpec, message: "vMAJOR.MINOR.PATCH"},
+		{name: "missing tag", desired: "apiVersion: updates.better-paas.io/v1\nkind: DesiredVersion\nspec:\n  version: v9.9.9\n", reason: reconciler.ReasonTagNotFound, message: "v9.9.9 does not exist"},
+		{name: "local modifications", desired: "apiVersion: updates.better-paas.io/v1\nkind: DesiredVersion\nspec:\n  version: v1.1.0\n",
+			modify: "backend/main.go", reason: reconciler.ReasonLocalModifications, message: "backend/main.go"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.modify != "" {
+				p := filepath.Join(h.install, tt.modify)
+				b, _ := os.ReadFile(p)
+				mustWrite(t, p, string(b)+"\n// a hotfix made on the server\n")
+			}
+			tree := snapshot(t, h.install)
+			pid := h.pid()
+			mustWrite(t, h.cfg.DesiredFile, tt.desired)
+			st := h.converge()
+			c := st.Get(status.TypeStalled)
+			if c == nil || c.Reason != tt.reason || !strings.Contains(c.Message, tt.message) {
+				t.Fatalf("Stalled = %+v, want reason %s mentioning %q", c, tt.reason, tt.message)
+			}
+			if r := st.Get(status.TypeReady); r == nil || r.Status != status.False {
+				t.Errorf("Ready = %+v", r)
+			}
+			if len(h.events) != 0 {
+				t.Errorf("steps ran: %v", h.events)
+			}
+			if after := snapshot(t, h.install); len(after) != len(tree) {
+				t.Errorf("install tree changed: %d -> %d entries", len(tree), len(after))
+			} else {
+				preserved(t, "install", tree, after)
+			}
+			if h.pid() != pid {
+				t.Error("service restarted")
+			}
+			h.serving("v1.0.0")
+		})
+	}
+}

@@ -1,0 +1,128 @@
+package reconciler
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Kind says what a failure means for what happens next.
+type Kind int
+
+const (
+	// Transient failures are retried with backoff: the network, a busy
+	// disk, a service manager hiccup. The release itself is not blamed.
+	Transient Kind = iota
+	// VersionBroken failures blame the release: it does not build, or it
+	// does not come up healthy. The version is recorded as failed and not
+	// retried until desired.yaml changes.
+	VersionBroken
+	// Terminal failures stall until desired.yaml changes or a human acts:
+	// an invalid spec, a tag that does not exist, local modifications, a
+	// rollback that failed.
+	Terminal
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Transient:
+		return "Transient"
+	case VersionBroken:
+		return "VersionBroken"
+	default:
+		return "Terminal"
+	}
+}
+
+// Reasons are the machine-readable causes written to conditions, history
+// and failedVersions.
+const (
+	ReasonUpToDate           = "UpToDate"
+	ReasonProgressing        = "Progressing"
+	ReasonInvalidSpec        = "InvalidSpec"
+	ReasonDesiredMissing     = "DesiredVersionMissing"
+	ReasonTagNotFound        = "TagNotFound"
+	ReasonTagMoved           = "TagMoved"
+	ReasonSourceUnavailable  = "SourceUnavailable"
+	ReasonLocalModifications = "LocalModifications"
+	ReasonNotGitCheckout     = "NotGitCheckout"
+	ReasonBackupFailed       = "BackupFailed"
+	ReasonFetchFailed        = "FetchFailed"
+	ReasonCheckoutFailed     = "CheckoutFailed"
+	ReasonBuildFailed        = "BuildFailed"
+	ReasonSwapFailed         = "SwapFailed"
+	ReasonServiceFailed      = "ServiceFailed"
+	ReasonHealthCheckFailed  = "HealthCheckFailed"
+	ReasonHookFailed         = "HookFailed"
+	ReasonUnhealthy          = "Unhealthy"
+	ReasonVersionFailed      = "VersionFailed"
+	ReasonRollbackFailed     = "RollbackFailed"
+	ReasonTooManyAttempts    = "TooManyAttempts"
+)
+
+// kinds maps each reason to what it means for what happens next; a reason
+// not listed is Transient, since retrying is the safe default for the unknown.
+var kinds = map[string]Kind{
+	ReasonBuildFailed:        VersionBroken,
+	ReasonHealthCheckFailed:  VersionBroken,
+	ReasonInvalidSpec:        Terminal,
+	ReasonDesiredMissing:     Terminal,
+	ReasonTagNotFound:        Terminal,
+	ReasonTagMoved:           Terminal,
+	ReasonLocalModifications: Terminal,
+	ReasonNotGitCheckout:     Terminal,
+	ReasonVersionFailed:      Terminal,
+	ReasonRollbackFailed:     Terminal,
+	ReasonTooManyAttempts:    Terminal,
+}
+
+// KindOf returns the kind of failure a reason stands for.
+func KindOf(reason string) Kind { return kinds[reason] }
+
+// Failure is an error with a reason. Steps return them so the reconciler
+// can tell, with errors.As, what went wrong and what to do next without
+// parsing text.
+type Failure struct {
+	Reason string
+	Err    error
+}
+
+func (f *Failure) Error() string { return f.Err.Error() }
+func (f *Failure) Unwrap() error { return f.Err }
+
+// failure wraps err with reason; a nil err stays nil.
+func failure(reason string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &Failure{Reason: reason, Err: err}
+}
+
+// reasonOf returns the reason of err, "Error" when it carries none.
+func reasonOf(err error) string {
+	var f *Failure
+	if errors.As(err, &f) {
+		return f.Reason
+	}
+	return "Error"
+}
+
+// StepError is returned by Runner.Run when a step failed: Step is the step
+// whose Do failed, RolledBack says whether every completed step was undone.
+type StepError struct {
+	Step       string
+	RolledBack bool
+	Err        error
+	// UndoErr is the error of the undo that failed, when RolledBack is false.
+	UndoErr error
+	// UndoStep names the step whose undo failed.
+	UndoStep string
+}
+
+func (e *StepError) Error() string {
+	if e.UndoErr != nil {
+		return fmt.Sprintf("%s: %v; rollback failed at %s: %v", e.Step, e.Err, e.UndoStep, e.UndoErr)
+	}
+	return fmt.Sprintf("%s: %v", e.Step, e.Err)
+}
+
+func (e *StepError) Unwrap() error { return e.Err }

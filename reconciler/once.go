@@ -1,0 +1,55 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/better-paas/updater/status"
+)
+
+// ErrNotConverged is returned by RunOnce when the host ended neither Ready
+// nor Stalled: errors kept coming until the attempts ran out.
+var ErrNotConverged = errors.New("host did not converge")
+
+// RunOnce reconciles until the host is Ready or Stalled (as status.yaml
+// says) and returns the final status. Errors are retried with backoff from
+// minBackoff, at most maxFailures times in a row.
+func RunOnce(ctx context.Context, r *Reconciler, maxFailures int, minBackoff time.Duration) (*status.VersionStatus, error) {
+	log := logr.FromContextOrDiscard(ctx)
+	failures := 0
+	delay := minBackoff
+	for {
+		res, err := r.Reconcile(ctx)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		st, serr := r.Status()
+		if serr != nil {
+			return nil, serr
+		}
+		switch {
+		case err != nil:
+			failures++
+			if failures >= maxFailures {
+				return st, fmt.Errorf("%w after %d attempts: %w", ErrNotConverged, failures, err)
+			}
+			log.Error(err, "Reconcile failed; retrying", "retryInMs", delay.Milliseconds())
+			select {
+			case <-ctx.Done():
+				return st, ctx.Err()
+			case <-time.After(delay):
+			}
+			delay *= 2
+			continue
+		case res.Requeue:
+			continue
+		case st.IsTrue(status.TypeReady), st.IsTrue(status.TypeStalled):
+			return st, nil
+		}
+		return st, fmt.Errorf("%w: neither Ready nor Stalled", ErrNotConverged)
+	}
+}

@@ -1,0 +1,367 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"golang.org/x/mod/semver"
+	"sigs.k8s.io/yaml"
+
+	"github.com/better-paas/updater/internal/config"
+	"github.com/better-paas/updater/internal/gitrepo"
+	"github.com/better-paas/updater/internal/releases"
+	"github.com/better-paas/updater/internal/service"
+	"github.com/better-paas/updater/spec"
+	"github.com/better-paas/updater/status"
+)
+
+// Options are what a Reconciler needs; Config and Service are required.
+type Options struct {
+	Config  *config.Config
+	Service service.Manager
+	// Source lists upstream releases; default: the tags of the checkout's
+	// remote (git ls-remote through go-git).
+	Source releases.Source
+	// Hooks runs hook scripts around steps; nil runs none.
+	Hooks HookRunner
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// OnEvent, if set, is told about every step as it runs.
+	OnEvent func(step string, ev Event)
+}
+
+// Reconciler drives one install toward desired.yaml. Its methods are not
+// safe for concurrent use: one Loop owns it.
+type Reconciler struct {
+	cfg     *config.Config
+	svc     service.Manager
+	source  releases.Source
+	hooks   HookRunner
+	now     func() time.Time
+	onEvent func(string, Event)
+}
+
+// Result tells the loop when to reconcile again, after controller-runtime.
+type Result struct {
+	// Requeue asks for another reconcile right away: the host changed and
+	// should be observed again.
+	Requeue bool
+	// RequeueAfter asks for a reconcile after this long (0: at the next
+	// event or resync).
+	RequeueAfter time.Duration
+}
+
+// New returns a Reconciler for the install described by o.Config.
+func New(o Options) (*Reconciler, error) {
+	if o.Config == nil || o.Service == nil {
+		return nil, errors.New("cannot create reconciler: Config and Service are required")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Reconciler{cfg: o.Config, svc: o.Service, source: o.Source, hooks: o.Hooks, now: o.Now, onEvent: o.OnEvent}, nil
+}
+
+// StatusPath is where status.yaml lives: in the state folder.
+func StatusPath(c *config.Config) string { return c.StateDir + "/status.yaml" }
+
+// Status reads the current status.yaml.
+func (r *Reconciler) Status() (*status.VersionStatus, error) { return status.Load(StatusPath(r.cfg)) }
+
+// Reconcile observes the host and desired.yaml from scratch and takes the
+// one action that brings them closer: nothing when the host already serves
+// the desired version, a restart when only the service is down, or a whole
+// update (resumed from the journal when one was in flight). A returned
+// error is retried with backoff; a stall is not an error, it is written to
+// status.yaml and waits for desired.yaml to change.
+func (r *Reconciler) Reconcile(ctx context.Context) (Result, error) {
+	st, err := r.loadStatus(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	before, _ := yaml.Marshal(st)
+	res, err := r.reconcile(ctx, st)
+	if after, _ := yaml.Marshal(st); string(after) != string(before) {
+		if serr := status.Save(StatusPath(r.cfg), st); serr != nil {
+			return Result{}, errors.Join(err, serr)
+		}
+	}
+	return res, err
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, st *status.VersionStatus) (Result, error) {
+	log := logr.FromContextOrDiscard(ctx)
+	repo, err := gitrepo.Open(r.cfg.InstallDir)
+	if err != nil {
+		return r.settle(ctx, st, failure(ReasonNotGitCheckout, fmt.Errorf("installDir %s: %w", r.cfg.InstallDir, err)))
+	}
+	if st.Operation != nil {
+		log.Info("Resuming update", "operation", st.Operation.ID, "step", st.Operation.Step, "phase", st.Operation.Phase)
+		return r.execute(ctx, st, st.Operation, repo)
+	}
+
+	d, err := spec.Load(r.cfg.DesiredFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return r.settle(ctx, st, failure(ReasonDesiredMissing, fmt.Errorf(
+			"%s does not exist: run `better-paas-updater set VERSION` or write it (spec.version: a tag or latest)", r.cfg.DesiredFile)))
+	}
+	if err != nil {
+		return r.settle(ctx, st, failure(ReasonInvalidSpec, err))
+	}
+	if digest := d.Digest(); digest != st.ObservedSpecDigest {
+		st.ObservedGeneration++
+		st.ObservedSpecDigest = digest
+		log.Info("Desired version changed", "desiredVersion", d.Spec.Version, "generation", st.ObservedGeneration)
+	}
+	st.DesiredVersion = d.Spec.Version
+
+	obs, err := r.observe(ctx, repo)
+	if err != nil {
+		return r.settle(ctx, st, err)
+	}
+	st.CurrentCommit, st.CurrentVersion = obs.head, obs.currentVersion(st)
+
+	target, err := r.resolve(ctx, repo, d.Spec, st)
+	if err != nil {
+		return r.settle(ctx, st, err)
+	}
+	st.TargetVersion = target.Version
+
+	if obs.serving(target) {
+		st.CurrentVersion = target.Version
+		st.LastKnownGood = &status.Revision{Version: target.Version, Commit: target.Commit, BinarySHA256: obs.binarySHA}
+		summarize(st, phaseReady, ReasonUpToDate, fmt.Sprintf("running %s (%s), healthy", target.Version, short(target.Commit)), r.now())
+		return Result{RequeueAfter: r.cfg.ResyncInterval.Duration}, nil
+	}
+	if f, ok := st.Failure(target.Version); ok && f.Generation == st.ObservedGeneration {
+		return r.settle(ctx, st, failure(ReasonVersionFailed, fmt.Errorf(
+			"%s failed at step %s (%s) and was rolled back to %s; it is not retried until desired.yaml changes: %s",
+			f.Version, f.Step, f.Reason, orNothing(st.CurrentVersion), f.Message)))
+	}
+	if c := st.Get(status.TypeStalled); c != nil && c.Reason == ReasonRollbackFailed && c.ObservedGeneration == st.ObservedGeneration {
+		return Result{}, nil // a human must look; the message already says why
+	}
+	if lkg := st.LastKnownGood; lkg != nil && lkg.Version == target.Version && lkg.Commit == obs.head && lkg.BinarySHA256 == obs.binarySHA {
+		return r.repair(ctx, st, obs, target)
+	}
+
+	if mods, err := repo.LocalModifications(); err != nil {
+		return r.settle(ctx, st, err)
+	} else if len(mods) > 0 {
+		return r.settle(ctx, st, failure(ReasonLocalModifications, fmt.Errorf(
+			"cannot update %s to %s: tracked files are modified (%s); commit, stash or `git checkout -- <path>` them",
+			r.cfg.InstallDir, target.Version, listPaths(mods))))
+	}
+	op := &status.Operation{
+		ID:        opID(r.now(), target.Version),
+		From:      status.Revision{Version: st.CurrentVersion, Commit: obs.head, BinarySHA256: obs.binarySHA},
+		To:        target,
+		Phase:     status.PhaseDo,
+		StartedAt: r.now().UTC(),
+	}
+	log.Info("Updating", "operation", op.ID, "fromVersion", op.From.Version, "toVersion", op.To.Version)
+	return r.execute(ctx, st, op, repo)
+}
+
+// repair handles a host that has the target installed but does not serve
+// it: it starts the service if it is down, and otherwise reports.
+func (r *Reconciler) repair(ctx context.Context, st *status.VersionStatus, obs observation, target status.Revision) (Result, error) {
+	log := logr.FromContextOrDiscard(ctx)
+	h := &Host{Config: r.cfg, Service: r.svc}
+	if !obs.running {
+		log.Info("Starting service", "version", target.Version)
+		if err := r.svc.Start(ctx); err != nil {
+			return r.settle(ctx, st, failure(ReasonServiceFailed, fmt.Errorf("cannot start %s: %w", target.Version, err)))
+		}
+	}
+	if _, err := h.gate(target.Version).Wait(ctx); err != nil {
+		return r.settle(ctx, st, failure(ReasonUnhealthy, fmt.Errorf("%s is installed but not healthy: %w", target.Version, err)))
+	}
+	summarize(st, phaseReady, ReasonUpToDate, fmt.Sprintf("running %s (%s), healthy", target.Version, short(target.Commit)), r.now())
+	return Result{RequeueAfter: r.cfg.ResyncInterval.Duration}, nil
+}
+
+// resolve turns spec.version into a release: a pinned tag already in the
+// checkout needs no network; anything else asks the release source.
+func (r *Reconciler) resolve(ctx context.Context, repo *gitrepo.Repo, sp spec.Spec, st *status.VersionStatus) (status.Revision, error) {
+	if !sp.IsLatest() {
+		commit, err := repo.ResolveTag(sp.Version)
+		if err == nil {
+			return status.Revision{Version: sp.Version, Commit: commit}, nil
+		}
+		if !errors.Is(err, gitrepo.ErrTagNotFound) {
+			return status.Revision{}, err
+		}
+	}
+	src, where, err := r.releaseSource(repo)
+	if err != nil {
+		return status.Revision{}, failure(ReasonSourceUnavailable, err)
+	}
+	rels, err := src.Releases(ctx)
+	if err != nil {
+		return status.Revision{}, failure(ReasonSourceUnavailable, fmt.Errorf("cannot list releases of %s: %w", where, err))
+	}
+	if !sp.IsLatest() {
+		rel, ok := releases.Find(rels, sp.Version)
+		if !ok {
+			return status.Revision{}, failure(ReasonTagNotFound, fmt.Errorf(
+				"%s: spec.version %s does not exist on %s; set it to an existing release tag or %q",
+				r.cfg.DesiredFile, sp.Version, where, spec.Latest))
+		}
+		return status.Revision{Version: rel.Version, Commit: rel.Commit}, nil
+	}
+	rel, ok := releases.Latest(rels, func(v string) bool { _, failed := st.Failure(v); return failed })
+	if !ok {
+		return status.Revision{}, failure(ReasonTagNotFound, fmt.Errorf("%s has no release tag (vMAJOR.MINOR.PATCH) that has not failed here", where))
+	}
+	// latest never moves a host down: a rollback is not a downgrade request.
+	if cur := st.CurrentVersion; semver.IsValid(cur) && semver.Compare(rel.Version, cur) < 0 {
+		if commit, err := repo.ResolveTag(cur); err == nil {
+			return status.Revision{Version: cur, Commit: commit}, nil
+		}
+	}
+	return status.Revision{Version: rel.Version, Commit: rel.Commit}, nil
+}
+
+func (r *Reconciler) releaseSource(repo *gitrepo.Repo) (releases.Source, string, error) {
+	if r.source != nil {
+		return r.source, "the release source", nil
+	}
+	url, err := repo.RemoteURL(r.cfg.Remote)
+	if err != nil {
+		return nil, "", fmt.Errorf("cannot find remote %q of %s: %w", r.cfg.Remote, r.cfg.InstallDir, err)
+	}
+	return releases.GitTags{URL: url}, fmt.Sprintf("remote %s (%s)", r.cfg.Remote, url), nil
+}
+
+// execute runs (or resumes) op to its end and records the outcome.
+func (r *Reconciler) execute(ctx context.Context, st *status.VersionStatus, op *status.Operation, repo *gitrepo.Repo) (Result, error) {
+	log := logr.FromContextOrDiscard(ctx)
+	runner := &Runner{
+		Steps: updateSteps(&Host{Config: r.cfg, Repo: repo, Service: r.svc}),
+		Hooks: r.hooks,
+		Journal: func(ctx context.Context, op *status.Operation) error {
+			st.Operation = op
+			verb := "updating"
+			if op.Phase == status.PhaseUndo {
+				verb = "rolling back"
+			}
+			summarize(st, phaseProgressing, ReasonProgressing, fmt.Sprintf("%s %s -> %s: step %s (attempt %d)",
+				verb, orNothing(op.From.Version), op.To.Version, op.Step, op.Attempt), r.now())
+			return status.Save(StatusPath(r.cfg), st)
+		},
+		OnEvent: func(step string, ev Event) {
+			log.Info("Step", "step", step, "event", ev, "operation", op.ID)
+			if r.onEvent != nil {
+				r.onEvent(step, ev)
+			}
+		},
+	}
+	err := runner.Run(ctx, op)
+	var se *StepError
+	if err != nil && !errors.As(err, &se) {
+		// The journal could not be written: the operation stays as it was
+		// last persisted and is resumed from there.
+		return Result{}, err
+	}
+	now := r.now().UTC()
+	st.Operation = nil
+	entry := status.HistoryEntry{ID: op.ID, From: op.From.Version, To: op.To.Version, StartedAt: op.StartedAt, FinishedAt: now}
+	if err == nil {
+		sha, herr := fileSHA256(r.cfg.BackendBinary())
+		if herr != nil {
+			return Result{}, herr
+		}
+		st.CurrentVersion, st.CurrentCommit = op.To.Version, op.To.Commit
+		st.LastKnownGood = &status.Revision{Version: op.To.Version, Commit: op.To.Commit, BinarySHA256: sha}
+		entry.Result = status.ResultSucceeded
+		st.AddHistory(entry)
+		summarize(st, phaseReady, ReasonUpToDate, fmt.Sprintf("updated to %s (%s), healthy", op.To.Version, short(op.To.Commit)), now)
+		log.Info("Updated", "operation", op.ID, "version", op.To.Version, "durationMs", now.Sub(op.StartedAt).Milliseconds())
+		return Result{Requeue: true}, nil
+	}
+
+	reason := reasonOf(se.Err)
+	entry.FailedStep, entry.Message = se.Step, se.Error()
+	st.CurrentVersion, st.CurrentCommit = op.From.Version, op.From.Commit
+	if !se.RolledBack {
+		entry.Result = status.ResultRollbackFailed
+		st.AddHistory(entry)
+		st.RecordFailure(status.FailedVersion{Version: op.To.Version, Commit: op.To.Commit, Step: se.Step, Reason: reason,
+			Message: se.Err.Error(), FailedAt: now, Generation: st.ObservedGeneration})
+		log.Error(se, "Rollback failed; a human must look", "operation", op.ID)
+		summarize(st, phaseStalled, ReasonRollbackFailed, fmt.Sprintf(
+			"%s failed at %s: %v; rolling back to %s then failed at %s: %v; no further attempts until desired.yaml changes",
+			op.To.Version, se.Step, se.Err, orNothing(op.From.Version), se.UndoStep, se.UndoErr), now)
+		return Result{}, nil
+	}
+	entry.Result = status.ResultRolledBack
+	st.AddHistory(entry)
+	log.Error(se, "Update failed and was rolled back", "operation", op.ID, "reason", reason, "version", op.From.Version)
+	switch KindOf(reason) {
+	case Transient:
+		summarize(st, phaseRetrying, reason, fmt.Sprintf("update to %s rolled back, will retry: %v", op.To.Version, se), now)
+		return Result{}, se
+	case Terminal:
+		if reason == ReasonLocalModifications {
+			summarize(st, phaseStalled, reason, se.Error(), now)
+			return Result{}, nil
+		}
+	}
+	st.RecordFailure(status.FailedVersion{Version: op.To.Version, Commit: op.To.Commit, Step: se.Step, Reason: reason,
+		Message: se.Err.Error(), FailedAt: now, Generation: st.ObservedGeneration})
+	return Result{Requeue: true}, nil
+}
+
+// settle writes a failure found before any step ran: terminal ones stall,
+// others are returned for a retry with backoff.
+func (r *Reconciler) settle(ctx context.Context, st *status.VersionStatus, err error) (Result, error) {
+	reason := reasonOf(err)
+	if KindOf(reason) == Transient {
+		summarize(st, phaseRetrying, reason, err.Error(), r.now())
+		return Result{}, err
+	}
+	if c := st.Get(status.TypeStalled); c == nil || c.Reason != reason || c.Message != err.Error() {
+		logr.FromContextOrDiscard(ctx).Error(err, "Stalled", "reason", reason)
+	}
+	summarize(st, phaseStalled, reason, err.Error(), r.now())
+	return Result{}, nil
+}
+
+// loadStatus reads status.yaml; a missing one starts empty and a corrupt
+// one is set aside (kept for a human) and rebuilt from what the host shows.
+func (r *Reconciler) loadStatus(ctx context.Context) (*status.VersionStatus, error) {
+	path := StatusPath(r.cfg)
+	st, err := status.Load(path)
+	switch {
+	case err == nil:
+		return st, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return status.New(), nil
+	case errors.Is(err, status.ErrCorrupt):
+		aside := fmt.Sprintf("%s.corrupt-%s", path, r.now().UTC().Format("20060102T150405Z"))
+		logr.FromContextOrDiscard(ctx).Error(err, "Status file is corrupt; rebuilding it from the host", "keptAs", aside)
+		if rerr := os.Rename(path, aside); rerr != nil {
+			return nil, fmt.Errorf("cannot set aside corrupt %s: %w", path, rerr)
+		}
+		return status.New(), nil
+	}
+	return nil, err
+}
+
+func opID(now time.Time, version string) string {
+	return now.UTC().Format("20060102T150405Z") + "-" + version
+}
+
+func listPaths(paths []string) string {
+	if len(paths) > 5 {
+		return strings.Join(paths[:5], ", ") + fmt.Sprintf(" and %d more", len(paths)-5)
+	}
+	return strings.Join(paths, ", ")
+}

@@ -1,0 +1,205 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/better-paas/updater/hooks"
+	"github.com/better-paas/updater/status"
+)
+
+// MaxAttempts is how often one step may be started for one operation
+// (counting restarts of the daemon mid-step) before the update gives up
+// and rolls back, so a step that crashes the daemon cannot loop forever.
+const MaxAttempts = 3
+
+// Event is what the runner reports about a step, for logs, the demo and
+// the sequence tests.
+type Event string
+
+// Events, in the words of the sequence tests ("build-backend:do").
+const (
+	EventDo        Event = "do"
+	EventSkip      Event = "skip"
+	EventError     Event = "error"
+	EventUndo      Event = "undo"
+	EventUndoError Event = "undo-error"
+)
+
+// Journal persists op before the runner acts on it. An error stops the
+// runner before the step runs: acting on work that is not journaled would
+// break the promise that a restart resumes it.
+type Journal func(ctx context.Context, op *status.Operation) error
+
+// HookRunner runs the administrator's hook scripts around a step.
+type HookRunner interface {
+	Run(ctx context.Context, step string, action hooks.Action, env map[string]string) error
+}
+
+// Runner runs the steps of one operation, journaling before each, and undoes
+// the completed steps in reverse when one fails.
+type Runner struct {
+	Steps   []Step
+	Journal Journal
+	Hooks   HookRunner          // optional
+	OnEvent func(string, Event) // optional
+}
+
+// Run drives op from its journaled position to the end. op.Phase Do runs
+// forward from op.Step (from the first step when empty); op.Phase Undo
+// continues a rollback. It returns nil when every step's Do succeeded, and
+// a *StepError otherwise: RolledBack true when all completed steps were
+// undone, false (with UndoErr) when an undo failed. A failing Journal is
+// returned as is: nothing further was done.
+func (r *Runner) Run(ctx context.Context, op *status.Operation) error {
+	req := &Request{ID: op.ID, From: op.From, To: op.To}
+	if op.Phase == status.PhaseUndo {
+		var cause error = errors.New("operation was rolling back")
+		if op.Failure != nil {
+			cause = failure(op.Failure.Reason, errors.New(op.Failure.Message))
+		}
+		return r.undo(ctx, op, req, cause)
+	}
+	start := 0
+	if op.Step != "" {
+		start = r.index(op.Step)
+		if start < 0 {
+			return fmt.Errorf("cannot resume operation %s: unknown step %q", op.ID, op.Step)
+		}
+	}
+	for _, s := range r.Steps[start:] {
+		if slices.Contains(op.Done, s.Name()) {
+			continue
+		}
+		if op.Step == s.Name() {
+			op.Attempt++
+		} else {
+			op.Step, op.Attempt = s.Name(), 1
+		}
+		if err := r.Journal(ctx, op); err != nil {
+			return err
+		}
+		if err := r.do(ctx, s, req, op.Attempt); err != nil {
+			r.event(s.Name(), EventError)
+			op.Failure = &status.StepFailure{Step: s.Name(), Reason: reasonOf(err), Message: err.Error()}
+			op.Phase = status.PhaseUndo
+			if herr := r.hook(ctx, s.Name(), hooks.ActionError, req); herr != nil {
+				logr.FromContextOrDiscard(ctx).Error(herr, "Error hook failed", "step", s.Name())
+			}
+			return r.undo(ctx, op, req, err)
+		}
+		op.Done = append(op.Done, s.Name())
+	}
+	return nil
+}
+
+func (r *Runner) do(ctx context.Context, s Step, req *Request, attempt int) error {
+	if attempt > MaxAttempts {
+		return failure(ReasonTooManyAttempts, fmt.Errorf("step started %d times without finishing", attempt-1))
+	}
+	if err := r.hook(ctx, s.Name(), hooks.ActionEnter, req); err != nil {
+		return hookFailure(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeoutOf(s))
+	defer cancel()
+	if c, ok := s.(Checker); ok {
+		done, err := c.Done(ctx, req)
+		if err != nil {
+			return err
+		}
+		if done {
+			r.event(s.Name(), EventSkip)
+			return hookFailure(r.hook(ctx, s.Name(), hooks.ActionLeave, req))
+		}
+	}
+	r.event(s.Name(), EventDo)
+	log := logr.FromContextOrDiscard(ctx)
+	began := time.Now()
+	if err := s.Do(ctx, req); err != nil {
+		return err
+	}
+	log.V(1).Info("Step done", "step", s.Name(), "durationMs", time.Since(began).Milliseconds())
+	return hookFailure(r.hook(ctx, s.Name(), hooks.ActionLeave, req))
+}
+
+// undo reverses op.Done from the end. Each undo is journaled first; a
+// step is removed from Done only after its Undo succeeded, so a restart
+// repeats at most the undo that was running.
+func (r *Runner) undo(ctx context.Context, op *status.Operation, req *Request, cause error) error {
+	failed := ""
+	if op.Failure != nil {
+		failed = op.Failure.Step
+	}
+	for len(op.Done) > 0 {
+		name := op.Done[len(op.Done)-1]
+		i := r.index(name)
+		if i < 0 {
+			return fmt.Errorf("cannot undo operation %s: unknown step %q", op.ID, name)
+		}
+		if op.Step == name && op.Phase == status.PhaseUndo {
+			op.Attempt++
+		} else {
+			op.Step, op.Phase, op.Attempt = name, status.PhaseUndo, 1
+		}
+		if err := r.Journal(ctx, op); err != nil {
+			return err
+		}
+		if u, ok := r.Steps[i].(Undoer); ok {
+			r.event(name, EventUndo)
+			err := func() error {
+				if op.Attempt > MaxAttempts {
+					return fmt.Errorf("undo started %d times without finishing", op.Attempt-1)
+				}
+				uctx, cancel := context.WithTimeout(ctx, timeoutOf(r.Steps[i]))
+				defer cancel()
+				return u.Undo(uctx, req)
+			}()
+			if err != nil {
+				r.event(name, EventUndoError)
+				return &StepError{Step: failed, Err: cause, UndoStep: name, UndoErr: err}
+			}
+		}
+		op.Done = op.Done[:len(op.Done)-1]
+	}
+	return &StepError{Step: failed, Err: cause, RolledBack: true}
+}
+
+func (r *Runner) hook(ctx context.Context, step string, action hooks.Action, req *Request) error {
+	if r.Hooks == nil {
+		return nil
+	}
+	return r.Hooks.Run(ctx, step, action, map[string]string{
+		"OPERATION":    req.ID,
+		"FROM_VERSION": req.From.Version,
+		"TO_VERSION":   req.To.Version,
+		"TO_COMMIT":    req.To.Commit,
+	})
+}
+
+func (r *Runner) index(name string) int {
+	return slices.IndexFunc(r.Steps, func(s Step) bool { return s.Name() == name })
+}
+
+func (r *Runner) event(step string, ev Event) {
+	if r.OnEvent != nil {
+		r.OnEvent(step, ev)
+	}
+}
+
+func timeoutOf(s Step) time.Duration {
+	if t, ok := s.(Timeouter); ok && t.Timeout() > 0 {
+		return t.Timeout()
+	}
+	return DefaultStepTimeout
+}
+
+// hookFailure classifies a hook error: exit 21 asks to retry later, any
+// other failure blames nobody in particular and is retried too.
+func hookFailure(err error) error {
+	return failure(ReasonHookFailed, err)
+}

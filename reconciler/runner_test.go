@@ -1,0 +1,257 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/better-paas/updater/hooks"
+	"github.com/better-paas/updater/status"
+)
+
+// fakeStep records what the runner asks of it in a shared trace and fails
+// where the test says.
+type fakeStep struct {
+	name   string
+	trace  *[]string
+	failDo error
+	failUn error
+	undoer bool
+	done   bool
+}
+
+func (f *fakeStep) Name() string { return f.name }
+func (f *fakeStep) Do(context.Context, *Request) error {
+	*f.trace = append(*f.trace, f.name+":do")
+	return f.failDo
+}
+
+// undoFake and checkFake add the optional interfaces, as real steps do.
+type undoFake struct{ *fakeStep }
+
+func (f undoFake) Undo(context.Context, *Request) error {
+	*f.trace = append(*f.trace, f.name+":undo")
+	return f.failUn
+}
+
+type checkFake struct{ *fakeStep }
+
+func (f checkFake) Done(context.Context, *Request) (bool, error) { return f.done, nil }
+
+// steps mirrors the shape of the real table: which steps can be undone.
+func steps(trace *[]string, faults map[string]error) []Step {
+	undoable := map[string]bool{"recover": true, "checkout": true, "build-backend": true, "build-frontend": true, "swap": true, "start": true}
+	var out []Step
+	for _, n := range []string{"recover", "backup", "fetch", "checkout", "build-backend", "build-frontend", "stop", "swap", "start", "health"} {
+		f := &fakeStep{name: n, trace: trace, failDo: faults[n+":do"], failUn: faults[n+":undo"]}
+		if undoable[n] {
+			out = append(out, undoFake{f})
+		} else {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func TestRunnerSequences(t *testing.T) {
+	boom := failure(ReasonBuildFailed, errors.New("boom"))
+	tests := []struct {
+		name       string
+		faults     map[string]error
+		want       string
+		rolledBack bool
+		failed     string
+	}{
+		{
+			name: "success",
+			want: "recover:do backup:do fetch:do checkout:do build-backend:do build-frontend:do stop:do swap:do start:do health:do",
+		},
+		{
+			name:       "backup:do-error",
+			faults:     map[string]error{"backup:do": boom},
+			want:       "recover:do backup:do backup:error recover:undo",
+			rolledBack: true, failed: "backup",
+		},
+		{
+			name:       "build-backend:do-error",
+			faults:     map[string]error{"build-backend:do": boom},
+			want:       "recover:do backup:do fetch:do checkout:do build-backend:do build-backend:error checkout:undo recover:undo",
+			rolledBack: true, failed: "build-backend",
+		},
+		{
+			name:   "health:do-error",
+			faults: map[string]error{"health:do": boom},
+			want: "recover:do backup:do fetch:do checkout:do build-backend:do build-frontend:do stop:do swap:do start:do health:do health:error " +
+				"start:undo swap:undo build-frontend:undo build-backend:undo checkout:undo recover:undo",
+			rolledBack: true, failed: "health",
+		},
+		{
+			name:   "health:do-error swap:undo-error",
+			faults: map[string]error{"health:do": boom, "swap:undo": errors.New("disk gone")},
+			want: "recover:do backup:do fetch:do checkout:do build-backend:do build-frontend:do stop:do swap:do start:do health:do health:error " +
+				"start:undo swap:undo swap:undo-error",
+			rolledBack: false, failed: "health",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var trace, journal []string
+			r := &Runner{
+				Steps: steps(&trace, tt.faults),
+				Journal: func(_ context.Context, op *status.Operation) error {
+					journal = append(journal, fmt.Sprintf("%s:%s", op.Step, op.Phase))
+					return nil
+				},
+				OnEvent: func(step string, ev Event) {
+					if ev == EventError || ev == EventUndoError {
+						trace = append(trace, step+":"+string(ev))
+					}
+				},
+			}
+			op := &status.Operation{ID: "op", Phase: status.PhaseDo}
+			err := r.Run(context.Background(), op)
+			if got := strings.Join(trace, " "); got != tt.want {
+				t.Errorf("sequence\n got: %s\nwant: %s", got, tt.want)
+			}
+			if tt.failed == "" {
+				if err != nil {
+					t.Fatalf("Run: %v", err)
+				}
+				if len(op.Done) != 10 {
+					t.Errorf("done = %v", op.Done)
+				}
+				return
+			}
+			var se *StepError
+			if !errors.As(err, &se) {
+				t.Fatalf("err = %v, want *StepError", err)
+			}
+			if se.Step != tt.failed || se.RolledBack != tt.rolledBack {
+				t.Errorf("StepError = %+v", se)
+			}
+			if reasonOf(se) != ReasonBuildFailed {
+				t.Errorf("reason = %q, want the failing step's reason", reasonOf(se))
+			}
+			if op.Failure == nil || op.Failure.Step != tt.failed || op.Phase != status.PhaseUndo {
+				t.Errorf("journal did not record the failure: %+v", op)
+			}
+			// Every step that ran was journaled before it ran.
+			for _, e := range trace {
+				name, ev, _ := strings.Cut(e, ":")
+				phase := "Do"
+				if strings.HasPrefix(ev, "undo") {
+					phase = "Undo"
+				}
+				if ev != "error" && ev != "undo-error" && !slices.Contains(journal, name+":"+phase) {
+					t.Errorf("%s ran without a journal entry %s:%s (journal %v)", e, name, phase, journal)
+				}
+			}
+		})
+	}
+}
+
+func TestRunnerResumesFromJournal(t *testing.T) {
+	var trace []string
+	r := &Runner{Steps: steps(&trace, nil), Journal: func(context.Context, *status.Operation) error { return nil }}
+	// A daemon died during build-backend: it runs again, the earlier steps do not.
+	op := &status.Operation{ID: "op", Phase: status.PhaseDo, Step: "build-backend", Attempt: 1,
+		Done: []string{"recover", "backup", "fetch", "checkout"}}
+	if err := r.Run(context.Background(), op); err != nil {
+		t.Fatal(err)
+	}
+	want := "build-backend:do build-frontend:do stop:do swap:do start:do health:do"
+	if got := strings.Join(trace, " "); got != want {
+		t.Errorf("got %s\nwant %s", got, want)
+	}
+
+	// A daemon died while undoing swap: the undo continues from swap.
+	trace = nil
+	op = &status.Operation{ID: "op", Phase: status.PhaseUndo, Step: "swap", Attempt: 1,
+		Done:    []string{"recover", "backup", "fetch", "checkout", "build-backend", "stop", "swap"},
+		Failure: &status.StepFailure{Step: "health", Reason: ReasonHealthCheckFailed, Message: "503"}}
+	err := r.Run(context.Background(), op)
+	var se *StepError
+	if !errors.As(err, &se) || !se.RolledBack || reasonOf(se) != ReasonHealthCheckFailed {
+		t.Fatalf("err = %v", err)
+	}
+	want = "swap:undo build-backend:undo checkout:undo recover:undo"
+	if got := strings.Join(trace, " "); got != want {
+		t.Errorf("got %s\nwant %s", got, want)
+	}
+}
+
+func TestRunnerGivesUpAfterMaxAttempts(t *testing.T) {
+	var trace []string
+	r := &Runner{Steps: steps(&trace, nil), Journal: func(context.Context, *status.Operation) error { return nil }}
+	// build-backend has been started MaxAttempts times already (each try killed the daemon).
+	op := &status.Operation{ID: "op", Phase: status.PhaseDo, Step: "build-backend", Attempt: MaxAttempts,
+		Done: []string{"recover", "backup", "fetch", "checkout"}}
+	err := r.Run(context.Background(), op)
+	var se *StepError
+	if !errors.As(err, &se) || reasonOf(se) != ReasonTooManyAttempts || se.Step != "build-backend" {
+		t.Fatalf("err = %v", err)
+	}
+	if got := strings.Join(trace, " "); got != "checkout:undo recover:undo" {
+		t.Errorf("trace = %s", got)
+	}
+}
+
+func TestRunnerSkipsDoneStepsAndStopsOnJournalError(t *testing.T) {
+	var trace []string
+	s := steps(&trace, nil)
+	s[2] = checkFake{&fakeStep{name: "fetch", trace: &trace, done: true}}
+	var events []string
+	r := &Runner{Steps: s, Journal: func(context.Context, *status.Operation) error { return nil },
+		OnEvent: func(step string, ev Event) { events = append(events, step+":"+string(ev)) }}
+	if err := r.Run(context.Background(), &status.Operation{ID: "op", Phase: status.PhaseDo}); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(trace, "fetch:do") || !slices.Contains(events, "fetch:skip") {
+		t.Errorf("fetch was not skipped: trace %v events %v", trace, events)
+	}
+
+	trace = nil
+	full := errors.New("disk full")
+	r = &Runner{Steps: steps(&trace, nil), Journal: func(context.Context, *status.Operation) error { return full }}
+	if err := r.Run(context.Background(), &status.Operation{ID: "op", Phase: status.PhaseDo}); !errors.Is(err, full) {
+		t.Fatalf("err = %v", err)
+	}
+	if len(trace) != 0 {
+		t.Errorf("steps ran without a journal: %v", trace)
+	}
+}
+
+// recordingHooks records hook calls and can fail one.
+type recordingHooks struct {
+	calls []string
+	fail  string
+}
+
+func (h *recordingHooks) Run(_ context.Context, step string, a hooks.Action, env map[string]string) error {
+	h.calls = append(h.calls, step+":"+string(a))
+	if h.fail == step+":"+string(a) {
+		return fmt.Errorf("hook exited 21: %w", hooks.ErrRetryLater)
+	}
+	return nil
+}
+
+func TestRunnerRunsHooksAroundSteps(t *testing.T) {
+	var trace []string
+	h := &recordingHooks{fail: "stop:Enter"}
+	r := &Runner{Steps: steps(&trace, nil), Journal: func(context.Context, *status.Operation) error { return nil }, Hooks: h}
+	err := r.Run(context.Background(), &status.Operation{ID: "op", Phase: status.PhaseDo})
+	if !errors.Is(err, hooks.ErrRetryLater) || KindOf(reasonOf(err)) != Transient {
+		t.Fatalf("err = %v, want a transient failure wrapping ErrRetryLater", err)
+	}
+	if slices.Contains(trace, "stop:do") {
+		t.Error("stop ran although its Enter hook refused")
+	}
+	for _, want := range []string{"backup:Enter", "backup:Leave", "stop:Enter", "stop:Error"} {
+		if !slices.Contains(h.calls, want) {
+			t.Errorf("hook %s not run; calls %v", want, h.calls)
+		}
+	}
+}

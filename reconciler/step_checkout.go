@@ -1,0 +1,62 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/better-paas/updater/internal/gitrepo"
+)
+
+// checkoutStep moves the checkout to the target commit (detached HEAD),
+// without ever forcing: untracked and ignored files such as data/ and .env
+// stay as they are, and local modifications to tracked files refuse it.
+// Undo moves it back to the previous commit.
+type checkoutStep struct{ h *Host }
+
+var (
+	_ Checker   = checkoutStep{}
+	_ Undoer    = checkoutStep{}
+	_ Timeouter = checkoutStep{}
+)
+
+func (checkoutStep) Name() string             { return "checkout" }
+func (s checkoutStep) Timeout() time.Duration { return s.h.Config.Timeouts.Checkout.Duration }
+
+func (s checkoutStep) Done(_ context.Context, req *Request) (bool, error) {
+	head, err := s.h.Repo.Head()
+	if err != nil {
+		return false, failure(ReasonCheckoutFailed, err)
+	}
+	return head == req.To.Commit, nil
+}
+
+func (s checkoutStep) Do(ctx context.Context, req *Request) error {
+	return s.checkout(ctx, req.To.Commit, req.To.Version)
+}
+
+func (s checkoutStep) Undo(ctx context.Context, req *Request) error {
+	if req.From.Commit == "" {
+		return nil
+	}
+	return s.checkout(ctx, req.From.Commit, req.From.Version)
+}
+
+func (s checkoutStep) checkout(ctx context.Context, commit, version string) error {
+	head, err := s.h.Repo.Head()
+	if err != nil {
+		return failure(ReasonCheckoutFailed, err)
+	}
+	if head == commit {
+		return nil
+	}
+	if err := s.h.Repo.Checkout(ctx, commit); err != nil {
+		reason := ReasonCheckoutFailed
+		if errors.Is(err, gitrepo.ErrLocalModifications) {
+			reason = ReasonLocalModifications
+		}
+		return failure(reason, fmt.Errorf("cannot check out %s (%s): %w", version, short(commit), err))
+	}
+	return nil
+}

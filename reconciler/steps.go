@@ -1,0 +1,24 @@
+package reconciler
+
+// updateSteps is the one registration table of an update, in the order the
+// steps run. Undo runs in reverse, so recover, which is first, is undone
+// last: after every other step has put its files back, it brings the
+// previous version up again and verifies that it is healthy.
+func updateSteps(h *Host) []Step {
+	steps := []Step{
+		recoverStep{h},
+		backupStep{h},
+		fetchStep{h},
+		checkoutStep{h},
+		newBuildStep(h, "build-backend", h.Config.Build.Backend),
+	}
+	if h.Config.Build.Frontend.Enabled() {
+		steps = append(steps, newBuildStep(h, "build-frontend", h.Config.Build.Frontend))
+	}
+	return append(steps,
+		stopStep{h},
+		swapStep{h},
+		startStep{h},
+		healthStep{h},
+	)
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what `make demo` and `make test` need beyond Go and git: Node.js
+# and npm build the example app's frontend. Idempotent; prints what it does.
+set -euo pipefail
+
+need=()
+command -v git >/dev/null || need+=(git)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
+[ ${#need[@]} -eq 0 ] && exit 0
+
+echo "ensure-deps: installing ${need[*]} with apt-get" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null

@@ -1,0 +1,158 @@
+package status
+
+import "time"
+
+// APIVersion and Kind identify a status.yaml document.
+const (
+	APIVersion = "updates.better-paas.io/v1"
+	Kind       = "VersionStatus"
+)
+
+// Bounds on the lists status.yaml keeps, so it never grows without limit.
+const (
+	MaxHistory        = 20
+	MaxFailedVersions = 50
+)
+
+// VersionStatus is the content of status.yaml.
+type VersionStatus struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+
+	// ObservedGeneration counts the distinct specs the daemon has acted on:
+	// it increases each time desired.yaml's content (ObservedSpecDigest)
+	// changes. A failure recorded under one generation blocks a retry of the
+	// same version only while the generation is unchanged.
+	ObservedGeneration int64  `json:"observedGeneration"`
+	ObservedSpecDigest string `json:"observedSpecDigest,omitempty"`
+	// DesiredVersion is spec.version as written; TargetVersion is what it
+	// resolved to (they differ for "latest").
+	DesiredVersion string `json:"desiredVersion,omitempty"`
+	TargetVersion  string `json:"targetVersion,omitempty"`
+
+	CurrentVersion string    `json:"currentVersion,omitempty"`
+	CurrentCommit  string    `json:"currentCommit,omitempty"`
+	LastKnownGood  *Revision `json:"lastKnownGood,omitempty"`
+
+	// Operation is the update in flight, journaled before each step runs.
+	// Nil when idle.
+	Operation *Operation `json:"operation,omitempty"`
+
+	Conditions     []Condition     `json:"conditions,omitempty"`
+	History        []HistoryEntry  `json:"history,omitempty"`
+	FailedVersions []FailedVersion `json:"failedVersions,omitempty"`
+}
+
+// Revision identifies an installed build: a release and the artefacts built
+// from it.
+type Revision struct {
+	Version      string `json:"version,omitempty"`
+	Commit       string `json:"commit,omitempty"`
+	BinarySHA256 string `json:"binarySHA256,omitempty"`
+}
+
+// Phase says whether an operation is moving forward or undoing.
+type Phase string
+
+// Phases of an operation.
+const (
+	PhaseDo   Phase = "Do"
+	PhaseUndo Phase = "Undo"
+)
+
+// Operation is the journal of one update.
+type Operation struct {
+	ID   string   `json:"id"`
+	From Revision `json:"from"`
+	To   Revision `json:"to"`
+	// Step is the step about to run (or running) in Phase.
+	Step  string `json:"step"`
+	Phase Phase  `json:"phase"`
+	// Attempt counts how often Step has been started in this phase; a
+	// restarted daemon increments it, and past a limit the operation stalls.
+	Attempt int `json:"attempt"`
+	// Done lists the steps whose Do completed, in order; undo walks it backwards.
+	Done []string `json:"done,omitempty"`
+	// Failure is why the operation is undoing (empty while going forward).
+	Failure   *StepFailure `json:"failure,omitempty"`
+	StartedAt time.Time    `json:"startedAt"`
+}
+
+// StepFailure records the step that failed and why.
+type StepFailure struct {
+	Step    string `json:"step"`
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+}
+
+// Result is how an operation ended.
+type Result string
+
+// Results of an operation.
+const (
+	ResultSucceeded      Result = "Succeeded"
+	ResultRolledBack     Result = "RolledBack"
+	ResultRollbackFailed Result = "RollbackFailed"
+)
+
+// HistoryEntry is one finished operation, newest first in History.
+type HistoryEntry struct {
+	ID         string    `json:"id"`
+	From       string    `json:"from,omitempty"`
+	To         string    `json:"to"`
+	Result     Result    `json:"result"`
+	FailedStep string    `json:"failedStep,omitempty"`
+	Message    string    `json:"message,omitempty"`
+	StartedAt  time.Time `json:"startedAt"`
+	FinishedAt time.Time `json:"finishedAt"`
+}
+
+// FailedVersion is a release that was installed, failed and was rolled back.
+type FailedVersion struct {
+	Version  string    `json:"version"`
+	Commit   string    `json:"commit,omitempty"`
+	Step     string    `json:"step"`
+	Reason   string    `json:"reason"`
+	Message  string    `json:"message,omitempty"`
+	FailedAt time.Time `json:"failedAt"`
+	// Generation is the ObservedGeneration the failure happened under.
+	Generation int64 `json:"generation"`
+}
+
+// New returns an empty status document.
+func New() *VersionStatus {
+	return &VersionStatus{APIVersion: APIVersion, Kind: Kind}
+}
+
+// AddHistory prepends e and drops the oldest entries past MaxHistory.
+func (s *VersionStatus) AddHistory(e HistoryEntry) {
+	s.History = append([]HistoryEntry{e}, s.History...)
+	if len(s.History) > MaxHistory {
+		s.History = s.History[:MaxHistory]
+	}
+}
+
+// RecordFailure remembers that f.Version failed, replacing an older record
+// of the same version and dropping the oldest past MaxFailedVersions.
+func (s *VersionStatus) RecordFailure(f FailedVersion) {
+	kept := []FailedVersion{f}
+	for _, old := range s.FailedVersions {
+		if old.Version != f.Version {
+			kept = append(kept, old)
+		}
+	}
+	if len(kept) > MaxFailedVersions {
+		kept = kept[:MaxFailedVersions]
+	}
+	s.FailedVersions = kept
+}
+
+// Failure returns the record of version's last failure, if any.
+func (s *VersionStatus) Failure(version string) (FailedVersion, bool) {
+	for _, f := range s.FailedVersions {
+		if f.Version == version {
+			return f, true
+		}
+	}
+	return FailedVersion{}, false
+}
