@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"io/fs"
 	"net"
 	"net/http"
@@ -40,29 +39,6 @@ type host struct {
 	events  []string
 }
 
-const testConfig = `apiVersion: updates.better-paas.io/v1
-kind: UpdaterConfig
-installDir: install
-stateDir: state
-desiredFile: etc/desired.yaml
-build:
-  backend:
-    command: ["go", "build", "-ldflags", "-X main.version=$(VERSION)", "-o", "$(OUTPUT)", "./backend"]
-  frontend:
-    command: ["npm", "--prefix", "frontend", "run", "build", "--", "$(OUTPUT)"]
-    output: frontend/dist
-service:
-  exec:
-    command: ["./server"]
-    env: ["ADDR=127.0.0.1:%d", "DATA_DIR=data", "FRONTEND_DIR=frontend/dist"]
-  stopTimeout: 5s
-health:
-  url: http://127.0.0.1:%d/api/health
-  interval: 200ms
-  deadline: 4s
-  successThreshold: 2
-`
-
 func newHost(t *testing.T, extra ...sandbox.Release) *host {
 	t.Helper()
 	dir := t.TempDir()
@@ -81,9 +57,13 @@ func newHost(t *testing.T, extra ...sandbox.Release) *host {
 	mustWrite(t, filepath.Join(install, "data", "notes.txt"), "keep me\n")
 	mustWrite(t, filepath.Join(install, ".env"), "SECRET=1\n")
 
-	port := freePort(t)
+	// The shipped example config, with a short health deadline.
+	raw, err := sandbox.Config(dir, install, freePort(t), sandbox.Timings{Interval: 200 * time.Millisecond, Deadline: 4 * time.Second, SuccessThreshold: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfgPath := filepath.Join(dir, "updater.yaml")
-	mustWrite(t, cfgPath, fmt.Sprintf(testConfig, port, port))
+	mustWrite(t, cfgPath, string(raw))
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		t.Fatal(err)

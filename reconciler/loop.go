@@ -12,13 +12,20 @@ import (
 	"github.com/go-logr/logr"
 )
 
+// Interface is what Loop drives; *Reconciler implements it.
+type Interface interface {
+	Reconcile(ctx context.Context) (Result, error)
+}
+
+var _ Interface = (*Reconciler)(nil)
+
 // Loop runs a Reconciler whenever desired.yaml may have changed: on an
 // fsnotify event in its folder (editors and Ansible replace the file by
 // renaming, so the folder is watched, not the file), at a jittered resync
 // interval, and after a failure with exponential backoff. Events only
 // enqueue; at most one reconcile runs at a time.
 type Loop struct {
-	Reconciler *Reconciler
+	Reconciler Interface
 	// DesiredFile is the file whose changes trigger a reconcile.
 	DesiredFile string
 	// Resync is the interval between reconciles without events.

@@ -1,5 +1,7 @@
 package reconciler
 
+import "github.com/better-paas/updater/internal/config"
+
 // updateSteps is the one registration table of an update, in the order the
 // steps run. Undo runs in reverse, so recover, which is first, is undone
 // last: after every other step has put its files back, it brings the
@@ -21,4 +23,14 @@ func updateSteps(h *Host) []Step {
 		startStep{h},
 		healthStep{h},
 	)
+}
+
+// StepNames lists the steps an update runs with config c, in order; hook
+// scripts are named after them.
+func StepNames(c *config.Config) []string {
+	var names []string
+	for _, s := range updateSteps(&Host{Config: c}) {
+		names = append(names, s.Name())
+	}
+	return names
 }

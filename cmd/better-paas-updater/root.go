@@ -89,7 +89,13 @@ func newReconciler(ctx context.Context, cfg *config.Config) (*reconciler.Reconci
 	if err != nil {
 		return nil, fmt.Errorf("%s: service: %w", cfg.Path(), err)
 	}
-	if _, err := hooks.Discover(cfg.HooksDir); err != nil {
+	// Refuse to start with a hook that would never run (a typo in its
+	// name): an administrator relying on it must hear about it now.
+	scripts, err := hooks.Discover(cfg.HooksDir)
+	if err == nil {
+		err = hooks.ValidateStates(scripts, reconciler.StepNames(cfg)...)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%s: hooksDir: %w", cfg.Path(), err)
 	}
 	return reconciler.New(reconciler.Options{

@@ -18,7 +18,14 @@ func newSetCommand(o *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := spec.Write(cfg.DesiredFile, spec.New(args[0])); err != nil {
+			// Keep what else the file says (metadata written by Ansible or
+			// the dashboard); only an unreadable file is replaced whole.
+			d, err := spec.Load(cfg.DesiredFile)
+			if err != nil {
+				d = spec.New(args[0])
+			}
+			d.Spec.Version = args[0]
+			if err := spec.Write(cfg.DesiredFile, d); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: spec.version = %s\n", cfg.DesiredFile, args[0])

@@ -80,7 +80,12 @@ func run(ctx context.Context) error {
 	d.healthURL = fmt.Sprintf("http://127.0.0.1:%d/api/health", port)
 	d.config = filepath.Join(root, "updater.yaml")
 	d.statusPath = filepath.Join(root, "state", "status.yaml")
-	if err := os.WriteFile(d.config, []byte(fmt.Sprintf(configTemplate, port, d.healthURL)), 0o644); err != nil {
+	// The shipped examples/config/updater.yaml, pointed at the sandbox.
+	cfg, err := sandbox.Config(root, install, port, sandbox.Timings{Interval: 500 * time.Millisecond, Deadline: 10 * time.Second, SuccessThreshold: 3})
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(d.config, cfg, 0o644); err != nil {
 		return err
 	}
 	fmt.Printf("  origin:  %s\n  install: %s (clone at v1.0.0, nothing built yet)\n  config:  %s\n", origin, install, d.config)
@@ -165,29 +170,6 @@ func run(ctx context.Context) error {
 	fmt.Printf("\nDemo finished in %s. The sandbox stays in %s.\n", time.Since(began).Round(time.Second), root)
 	return nil
 }
-
-const configTemplate = `apiVersion: updates.better-paas.io/v1
-kind: UpdaterConfig
-installDir: install
-stateDir: state
-desiredFile: desired.yaml
-build:
-  backend:
-    command: ["go", "build", "-ldflags", "-X main.version=$(VERSION)", "-o", "$(OUTPUT)", "./backend"]
-  frontend:
-    command: ["npm", "--prefix", "frontend", "run", "build", "--", "$(OUTPUT)"]
-    output: frontend/dist
-service:
-  exec:
-    command: ["./server"]
-    env: ["ADDR=127.0.0.1:%d", "DATA_DIR=data", "FRONTEND_DIR=frontend/dist"]
-  stopTimeout: 10s
-health:
-  url: %s
-  interval: 500ms
-  deadline: 10s
-  successThreshold: 3
-`
 
 // cli runs the updater's CLI against the demo's config, printing its output.
 func (d *demo) cli(ctx context.Context, args ...string) error {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -45,12 +47,28 @@ func TestExampleAppEndToEnd(t *testing.T) {
 	app.post(t, "/api/notes", `{"text": "written by v1.1.0"}`, http.StatusCreated)
 	app.stop(t)
 
-	migrations := readFile(t, dir, "data/migrations.log")
-	if !regexp.MustCompile(`(?m)^1 create-notes-db v1\.1\.0 .*\n2 create-settings v1\.1\.0 `).MatchString(migrations) {
-		t.Errorf("data/migrations.log does not record migrations 1 and 2:\n%s", migrations)
+	// Each applied migration is recorded as a file of its own.
+	for _, m := range []struct {
+		id   int
+		name string
+	}{{1, "create-notes-db"}, {2, "create-settings"}} {
+		name := fmt.Sprintf("data/migrations/%04d-%s.json", m.id, m.name)
+		var rec struct {
+			ID        int    `json:"id"`
+			Name      string `json:"name"`
+			Version   string `json:"version"`
+			AppliedAt string `json:"appliedAt"`
+		}
+		if err := json.Unmarshal([]byte(readFile(t, dir, name)), &rec); err != nil {
+			t.Errorf("%s: %v", name, err)
+		} else if rec.ID != m.id || rec.Name != m.name || rec.Version != "v1.1.0" || rec.AppliedAt == "" {
+			t.Errorf("%s = %+v, want id %d, name %s, version v1.1.0 and appliedAt", name, rec, m.id, m.name)
+		}
 	}
-	db := readFile(t, dir, "data/app.db.json")
-	settings := readFile(t, dir, "data/settings.json")
+	data := fileTree(t, filepath.Join(dir, "data"))
+	if !strings.Contains(data["app.db.json"], "written by v1.1.0") || data["settings.json"] == "" {
+		t.Errorf("v1.1.0 did not write data/app.db.json with the note and data/settings.json: %q", data)
+	}
 
 	// The update: new tag in place, rebuild, restart.
 	run(t, dir, "checkout", "--quiet", "--detach", "refs/tags/v1.2.0")
@@ -66,9 +84,14 @@ func TestExampleAppEndToEnd(t *testing.T) {
 	}
 	app.stop(t)
 
-	for name, before := range map[string]string{"data/migrations.log": migrations, "data/app.db.json": db, "data/settings.json": settings} {
-		if after := readFile(t, dir, name); after != before {
-			t.Errorf("v1.2.0 changed %s:\nbefore %s\nafter  %s", name, before, after)
+	// The promise: every file in data/ before the update is byte-identical
+	// after it; booting the new version may only add files.
+	after := fileTree(t, filepath.Join(dir, "data"))
+	for name, before := range data {
+		if got, ok := after[name]; !ok {
+			t.Errorf("v1.2.0 deleted data/%s", name)
+		} else if got != before {
+			t.Errorf("v1.2.0 changed data/%s:\nbefore %s\nafter  %s", name, before, got)
 		}
 	}
 	if status := run(t, dir, "status", "--porcelain"); status != "" {
@@ -148,6 +171,29 @@ func buildApp(t *testing.T, dir, version string) {
 func buildFrontend(t *testing.T, dir, version string) {
 	t.Helper()
 	runOK(t, dir, []string{"VERSION=" + version}, "node", "frontend/build.mjs", filepath.Join(dir, "frontend", "dist"))
+}
+
+// fileTree maps every file under dir, by slash-separated relative path, to
+// its content.
+func fileTree(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		files[filepath.ToSlash(rel)] = string(data)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
 }
 
 func readFile(t *testing.T, dir, name string) string {

@@ -234,7 +234,7 @@ func TestClone(t *testing.T) {
 
 	// What a host writes next to the checkout stays out of git's way.
 	for _, name := range []string{
-		"data/app.db.json", "data/migrations.log", ".env", "server", "server.bak", "server.new",
+		"data/app.db.json", "data/migrations/0001-create-notes-db.json", ".env", "server", "server.bak", "server.new",
 		"frontend/dist/index.html", "frontend/dist.new/index.html", "node_modules/x/index.js",
 	} {
 		if err := writeFile(filepath.Join(dir, filepath.FromSlash(name)), []byte("host\n"), 0o644); err != nil {

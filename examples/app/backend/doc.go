@@ -18,9 +18,11 @@
 //	POST /api/notes   {"text":"..."} appends a note
 //
 // On boot it applies the numbered migrations this version knows and records
-// them in DATA_DIR/migrations.log. Migrations are additive (see migrate.go):
-// an older version keeps working on a data folder a newer version migrated,
-// which is what makes rolling back a failed update safe.
+// each one as a new file, DATA_DIR/migrations/<id>-<name>.json. Migrations
+// and their records are additive (see migrate.go): every file in DATA_DIR
+// before a boot is byte-identical after it, and an older version keeps
+// working on a data folder a newer version migrated, which is what makes
+// rolling back a failed update safe.
 //
 // `server --version` prints the version it was built with and exits, so the
 // updater can tell which version is installed without starting it.

@@ -39,31 +39,7 @@ func writeFileAtomic(path string, data []byte) (err error) {
 	return syncDir(dir)
 }
 
-// appendLine appends line to the file at path, creating it, and fsyncs it.
-func appendLine(path, line string) error {
-	_, statErr := os.Stat(path)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-	if err != nil {
-		return fmt.Errorf("cannot open %s: %w", path, err)
-	}
-	if _, err := f.WriteString(line); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("cannot append to %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("cannot sync %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("cannot close %s: %w", path, err)
-	}
-	if statErr != nil {
-		// The file is new: make its name durable too.
-		return syncDir(filepath.Dir(path))
-	}
-	return nil
-}
-
+// syncDir fsyncs dir, so names created or renamed in it survive a power loss.
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {

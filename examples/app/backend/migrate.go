@@ -1,13 +1,14 @@
 package main
 
 import (
-	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -28,20 +29,45 @@ type migration struct {
 	up   func(dataDir string) error
 }
 
-// migrationsLog records applied migrations, one line each, appended and
-// never rewritten: "<id> <name> <version> <time>".
-const migrationsLog = "migrations.log"
+// migrationsDir, inside the data folder, holds one record file per applied
+// migration, named by recordName. A record is created once and never
+// rewritten, so recording a migration only ever adds a file: every file
+// present in the data folder before a boot is byte-identical after it, which
+// is the promise the updater checks.
+const migrationsDir = "migrations"
 
-// migrate applies, in order, the migrations of ms that migrationsLog does not
-// list yet. Ids in the log that ms does not know were applied by a newer
-// version; they are left alone, which is what lets an older version run
-// after a rollback.
+// recordPattern matches a record file name: "<id, at least 4 digits>-<name>.json".
+var recordPattern = regexp.MustCompile(`^([0-9]{4,})-([^/]+)\.json$`)
+
+// recordName is the file name of m's record, e.g. "0001-create-notes-db.json".
+// The zero-padded id makes `ls` list records in the order they apply.
+func recordName(m migration) string {
+	return fmt.Sprintf("%04d-%s.json", m.id, m.name)
+}
+
+// migrationRecord is the content of a record file. Only the file name counts
+// when deciding what is applied; the content is for humans and support.
+type migrationRecord struct {
+	ID        int    `json:"id"`
+	Name      string `json:"name"`
+	Version   string `json:"version"`
+	AppliedAt string `json:"appliedAt"`
+}
+
+// migrate applies, in order, the migrations of ms that have no record in
+// migrationsDir yet, and records each one right after it succeeds. Records
+// whose ids ms does not know were written by a newer version; they are left
+// alone, which is what lets an older version run after a rollback.
 func migrate(dataDir string, ms []migration) error {
-	if err := os.MkdirAll(dataDir, 0o750); err != nil {
-		return fmt.Errorf("cannot create data folder %s: %w", dataDir, err)
+	dir := filepath.Join(dataDir, migrationsDir)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("cannot create migrations folder %s: %w", dir, err)
 	}
-	logPath := filepath.Join(dataDir, migrationsLog)
-	applied, err := appliedMigrations(logPath)
+	// Make the new folders' names durable before records go in them.
+	if err := syncDir(dataDir); err != nil {
+		return err
+	}
+	applied, err := appliedMigrations(dir)
 	if err != nil {
 		return err
 	}
@@ -52,8 +78,7 @@ func migrate(dataDir string, ms []migration) error {
 		if err := m.up(dataDir); err != nil {
 			return fmt.Errorf("cannot apply migration %d %s: %w", m.id, m.name, err)
 		}
-		line := fmt.Sprintf("%d %s %s %s\n", m.id, m.name, version, time.Now().UTC().Format(time.RFC3339))
-		if err := appendLine(logPath, line); err != nil {
+		if err := recordMigration(dir, m); err != nil {
 			return fmt.Errorf("cannot record migration %d %s: %w", m.id, m.name, err)
 		}
 		log.Printf("applied migration %d %s", m.id, m.name)
@@ -61,35 +86,53 @@ func migrate(dataDir string, ms []migration) error {
 	return nil
 }
 
-// appliedMigrations reads the ids recorded in the log at path. A missing log
-// means a fresh data folder.
-func appliedMigrations(path string) (map[int]bool, error) {
-	f, err := os.Open(path)
+// appliedMigrations returns the ids of the records in dir. A name that is
+// not a record (a stray file, a folder) is logged and ignored rather than
+// failing the boot: it cannot mean a migration was applied. Hidden names are
+// temporary files of a write a crash interrupted; the migration they belong
+// to is not applied yet, so they are skipped quietly.
+func appliedMigrations(dir string) (map[int]bool, error) {
+	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return map[int]bool{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cannot open %s: %w", path, err)
+		return nil, fmt.Errorf("cannot read migrations folder %s: %w", dir, err)
 	}
-	defer f.Close()
-
 	applied := map[int]bool{}
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		fields := strings.Fields(sc.Text())
-		if len(fields) == 0 {
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") {
 			continue
 		}
-		id, err := strconv.Atoi(fields[0])
+		match := recordPattern.FindStringSubmatch(name)
+		if match == nil || !e.Type().IsRegular() {
+			log.Printf("ignoring %s in %s: not a migration record <id>-<name>.json", name, dir)
+			continue
+		}
+		id, err := strconv.Atoi(match[1])
 		if err != nil {
-			return nil, fmt.Errorf("cannot parse %s line %d: migration id %q is not a number", path, n, fields[0])
+			log.Printf("ignoring %s in %s: migration id %s is out of range", name, dir, match[1])
+			continue
 		}
 		applied[id] = true
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("cannot read %s: %w", path, err)
-	}
 	return applied, nil
+}
+
+// recordMigration creates m's record file in dir atomically, so a crash
+// leaves either no record (m runs again, which up tolerates) or a whole one.
+func recordMigration(dir string, m migration) error {
+	data, err := json.MarshalIndent(migrationRecord{
+		ID:        m.id,
+		Name:      m.name,
+		Version:   version,
+		AppliedAt: time.Now().UTC().Format(time.RFC3339),
+	}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("cannot encode migration record: %w", err)
+	}
+	return createIfMissing(filepath.Join(dir, recordName(m)), append(data, '\n'))
 }
 
 // createIfMissing writes data to path unless path exists: the building

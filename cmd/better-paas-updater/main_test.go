@@ -1,0 +1,140 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var binary string
+
+// TestMain builds the real binary once; the tests run it as a user would.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "better-paas-updater-cli")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "better-paas-updater")
+	out, err := exec.Command("go", "build", "-ldflags", "-X main.version=v0.0.0-test", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cannot build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func runCLI(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	out, err := exec.Command(binary, args...).CombinedOutput()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return string(out), ee.ExitCode()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), 0
+}
+
+func writeConfig(t *testing.T) (cfgPath, desired string) {
+	t.Helper()
+	dir := t.TempDir()
+	cfgPath = filepath.Join(dir, "updater.yaml")
+	cfg := `apiVersion: updates.better-paas.io/v1
+kind: UpdaterConfig
+installDir: install
+stateDir: state
+desiredFile: desired.yaml
+build:
+  backend:
+    command: ["go", "build", "-o", "$(OUTPUT)", "./backend"]
+`
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cfgPath, filepath.Join(dir, "desired.yaml")
+}
+
+func TestValidate(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(good, []byte("apiVersion: updates.better-paas.io/v1\nkind: DesiredVersion\nspec:\n  version: v1.4.2\n"), 0o644)
+	os.WriteFile(bad, []byte("apiVersion: updates.better-paas.io/v1\nkind: DesiredVersion\nspec:\n  version: 1.4.2\n"), 0o644)
+
+	out, code := runCLI(t, "validate", "-f", good)
+	if code != 0 || !strings.Contains(out, "spec.version = v1.4.2") {
+		t.Errorf("good: code %d, %s", code, out)
+	}
+	out, code = runCLI(t, "validate", "-f", bad)
+	if code != 1 || !strings.Contains(out, bad) || !strings.Contains(out, `did you mean "v1.4.2"`) {
+		t.Errorf("bad: code %d, %s", code, out)
+	}
+	out, code = runCLI(t, "validate", "-f", filepath.Join(dir, "missing.yaml"))
+	if code != 1 || !strings.Contains(out, "no such file") {
+		t.Errorf("missing: code %d, %s", code, out)
+	}
+}
+
+func TestSetWritesDesiredAndKeepsMetadata(t *testing.T) {
+	cfg, desired := writeConfig(t)
+	out, code := runCLI(t, "set", "v1.2.3", "--config", cfg)
+	if code != 0 {
+		t.Fatalf("set: code %d, %s", code, out)
+	}
+	b, _ := os.ReadFile(desired)
+	if !strings.Contains(string(b), "version: v1.2.3") || !strings.Contains(string(b), "kind: DesiredVersion") {
+		t.Errorf("desired.yaml = %s", b)
+	}
+	os.WriteFile(desired, []byte("apiVersion: updates.better-paas.io/v1\nkind: DesiredVersion\nmetadata:\n  name: web-1\nspec:\n  version: v1.2.3\n"), 0o644)
+	if out, code := runCLI(t, "set", "latest", "--config", cfg); code != 0 {
+		t.Fatalf("set latest: %d %s", code, out)
+	}
+	b, _ = os.ReadFile(desired)
+	if !strings.Contains(string(b), "name: web-1") || !strings.Contains(string(b), "version: latest") {
+		t.Errorf("metadata lost or version not set: %s", b)
+	}
+
+	// An invalid version is refused and the file is left as it was.
+	out, code = runCLI(t, "set", "v1.2", "--config", cfg)
+	after, _ := os.ReadFile(desired)
+	if code != 1 || !strings.Contains(out, `write the full tag "v1.2.0"`) || string(after) != string(b) {
+		t.Errorf("invalid set: code %d, %s, file %s", code, out, after)
+	}
+}
+
+func TestStatusAndConfigErrors(t *testing.T) {
+	cfg, _ := writeConfig(t)
+	out, code := runCLI(t, "status", "--config", cfg)
+	if code != 1 || !strings.Contains(out, "no status yet") {
+		t.Errorf("status without a daemon: code %d, %s", code, out)
+	}
+	out, code = runCLI(t, "status", "--config", filepath.Join(t.TempDir(), "none.yaml"))
+	if code != 1 || !strings.Contains(out, "none.yaml") {
+		t.Errorf("missing config: code %d, %s", code, out)
+	}
+	out, code = runCLI(t, "run", "--once", "--config", cfg, "--log-encoding", "xml")
+	if code != 1 || !strings.Contains(out, "--log-encoding") {
+		t.Errorf("bad flag value: code %d, %s", code, out)
+	}
+	// A stall exits 2 and says why; status then shows the same reason.
+	os.WriteFile(filepath.Join(filepath.Dir(cfg), "desired.yaml"), []byte("apiVersion: updates.better-paas.io/v1\nkind: DesiredVersion\nspec:\n  version: v1.0.0\n"), 0o644)
+	out, code = runCLI(t, "run", "--once", "--config", cfg)
+	if code != 2 || !strings.Contains(out, "NotGitCheckout") {
+		t.Errorf("run --once on a missing install: code %d, %s", code, out)
+	}
+	out, code = runCLI(t, "status", "-o", "json", "--config", cfg)
+	if code != 0 || !strings.Contains(out, `"reason": "NotGitCheckout"`) {
+		t.Errorf("status -o json: code %d, %s", code, out)
+	}
+	out, code = runCLI(t, "--version")
+	if code != 0 || !strings.Contains(out, "v0.0.0-test") {
+		t.Errorf("--version: code %d, %s", code, out)
+	}
+}
