@@ -14,7 +14,9 @@ type Gate struct {
 	// URL is the health endpoint, e.g. http://127.0.0.1:8080/api/health.
 	URL string
 	// ExpectVersion, when set, must equal the version in the answer
-	// exactly (the caller normalises both sides); "" skips the check.
+	// exactly (the caller normalises both sides) whenever the answer
+	// reports one; an app whose health endpoint reports no version is
+	// judged by its status code alone. "" skips the check.
 	ExpectVersion string
 	// ProbeTimeout bounds one probe (default 2s).
 	ProbeTimeout time.Duration
@@ -50,13 +52,13 @@ func (g Gate) withDefaults() Gate {
 
 // Wait probes URL until SuccessThreshold consecutive probes pass, and
 // returns the last Observation. A probe passes when the answer is 2xx and,
-// if ExpectVersion is set, carries exactly that version.
+// if ExpectVersion is set and the answer reports a version, that version.
 //
 // Errors, each prefixed "cannot get a healthy answer from <url>":
 //   - ErrUnhealthy: Deadline passed; the last probe failed, and the
 //     message says how (refused, timeout, HTTP status and body excerpt).
 //   - ErrVersionMismatch: Deadline passed; the last answer was 2xx with
-//     another version or none, typically the old process still answering.
+//     another version, typically the old process still answering.
 //     The message names the wanted and the received version.
 //   - ErrProcessExited: Alive reported the process gone.
 //   - ctx's error: the caller cancelled, or its own deadline passed.
@@ -97,7 +99,7 @@ func (g Gate) Wait(ctx context.Context) (Observation, error) {
 		if errors.Is(err, context.DeadlineExceeded) && gctx.Err() == nil {
 			err = fmt.Errorf("no answer within %s: %w", g.ProbeTimeout, err)
 		}
-		if err == nil && g.ExpectVersion != "" && obs.Version != g.ExpectVersion {
+		if err == nil && g.ExpectVersion != "" && obs.Version != "" && obs.Version != g.ExpectVersion {
 			err = mismatch(g.ExpectVersion, obs.Version)
 		}
 		switch {
@@ -148,9 +150,6 @@ func (g Gate) failure(ctx context.Context, name string, lastErr, aliveErr error)
 }
 
 func mismatch(want, got string) error {
-	if got == "" {
-		return fmt.Errorf("%w: want %q, got none (the answer has no JSON \"version\" field)", ErrVersionMismatch, want)
-	}
 	return fmt.Errorf("%w: want %q, got %q (the old process may still be answering)", ErrVersionMismatch, want, got)
 }
 

@@ -40,7 +40,7 @@ var (
 	ErrUnhealthy = errors.New("unhealthy")
 	// ErrVersionMismatch is returned by Gate.Wait when the deadline passed
 	// and the last answer was 2xx but carried another version than
-	// Gate.ExpectVersion (or none): typically the old process still
+	// Gate.ExpectVersion: typically the old process still
 	// answering. The message says which version was wanted and got.
 	ErrVersionMismatch = errors.New("version mismatch")
 	// ErrProcessExited is returned by Gate.Wait as soon as Gate.Alive

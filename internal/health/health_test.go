@@ -206,8 +206,6 @@ func TestGateFailures(t *testing.T) {
 			ErrUnhealthy, ErrVersionMismatch, []string{`HTTP 503: "warming up"`, "within 1s"}, 2},
 		{"wrong version", healthy("v1.0.0"), "v1.1.0",
 			ErrVersionMismatch, ErrUnhealthy, []string{`want "v1.1.0", got "v1.0.0"`}, 2},
-		{"no version in body", func(_ int64, w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "OK") }, "v1.1.0",
-			ErrVersionMismatch, ErrUnhealthy, []string{`want "v1.1.0", got none`, `no JSON "version" field`}, 2},
 		{"flapping", flapping, "",
 			ErrUnhealthy, ErrVersionMismatch, []string{"HTTP 503"}, 6},
 	}
@@ -325,5 +323,16 @@ func TestGateDefaults(t *testing.T) {
 	}
 	if _, err := (Gate{URL: "not a url"}).Wait(context.Background()); !errors.Is(err, ErrInvalidURL) {
 		t.Errorf("Wait with a bad URL = %v, want ErrInvalidURL", err)
+	}
+}
+
+// An app whose health endpoint reports no version is judged by its status
+// code: the version check applies only to answers that carry one.
+func TestGateAcceptsAnswersWithoutVersion(t *testing.T) {
+	url, hits := server(t, func(_ int64, w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "OK") })
+	g := Gate{URL: url, ExpectVersion: "v1.1.0", Deadline: 5 * time.Second, Interval: 10 * time.Millisecond}
+	obs, err := g.Wait(context.Background())
+	if err != nil || obs.Version != "" || hits.Load() != 3 {
+		t.Fatalf("Wait = %+v, %v after %d probes; want success after 3", obs, err, hits.Load())
 	}
 }
