@@ -57,6 +57,7 @@ const (
 	ReasonVersionFailed      = "VersionFailed"
 	ReasonRollbackFailed     = "RollbackFailed"
 	ReasonTooManyAttempts    = "TooManyAttempts"
+	ReasonPreflightFailed    = "PreflightFailed"
 )
 
 // kinds maps each reason to what it means for what happens next; a reason

@@ -11,6 +11,7 @@ import (
 	"os"
 
 	"github.com/better-paas/updater/internal/config"
+	"github.com/better-paas/updater/internal/fault"
 	"github.com/better-paas/updater/internal/gitrepo"
 	"github.com/better-paas/updater/internal/health"
 	"github.com/better-paas/updater/internal/service"
@@ -36,6 +37,10 @@ func (h *Host) gate(version string) health.Gate {
 		Deadline:         c.Deadline.Duration,
 		SuccessThreshold: c.SuccessThreshold,
 		Alive: func(ctx context.Context) (bool, error) {
+			// Called between probes: the point where a gate is half done.
+			if err := fault.Inject(ctx, "mid"); err != nil {
+				return false, err
+			}
 			st, err := h.Service.Status(ctx)
 			return st.Running, err
 		},

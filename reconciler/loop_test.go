@@ -28,9 +28,13 @@ func (c *countingReconciler) Reconcile(context.Context) (Result, error) {
 	return Result{}, err
 }
 
-func startLoop(t *testing.T, l *Loop) (*countingReconciler, func()) {
+// startLoop runs l; the first reconciles return errs, in order.
+func startLoop(t *testing.T, l *Loop, errs ...error) (*countingReconciler, func()) {
 	t.Helper()
 	c := &countingReconciler{calls: make(chan struct{}, 16), results: make(chan error, 16)}
+	for _, err := range errs {
+		c.results <- err
+	}
 	l.Reconciler = c
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -93,9 +97,7 @@ func TestLoopRetriesErrorsWithBackoffAndResyncs(t *testing.T) {
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: 40 * time.Millisecond}
 	var results []error
 	l.Reconciled = func(_ Result, err error) { results = append(results, err) }
-	c, stop := startLoop(t, l)
-	c.results <- errors.New("network down")
-	c.results <- errors.New("network down")
+	c, stop := startLoop(t, l, errors.New("network down"), errors.New("network down"))
 	for i := 0; i < 4; i++ { // two failures retried, then resyncs keep coming
 		waitCall(t, c, "for retry or resync")
 	}

@@ -158,9 +158,19 @@ func (r *Reconciler) reconcile(ctx context.Context, st *status.VersionStatus) (R
 			"cannot update %s to %s: tracked files are modified (%s); commit, stash or `git checkout -- <path>` them",
 			r.cfg.InstallDir, target.Version, listPaths(mods))))
 	}
+	if err := r.preflight(ctx, repo); err != nil {
+		return r.settle(ctx, st, err)
+	}
+	// From is what a rollback returns to. Its commit is the tag of the
+	// version that runs, which differs from HEAD only after a crash left
+	// the checkout half-moved and status.yaml was lost.
+	from := status.Revision{Version: st.CurrentVersion, Commit: obs.head, BinarySHA256: obs.binarySHA}
+	if commit, err := repo.ResolveTag(from.Version); from.Version != "" && err == nil {
+		from.Commit = commit
+	}
 	op := &status.Operation{
 		ID:        opID(r.now(), target.Version),
-		From:      status.Revision{Version: st.CurrentVersion, Commit: obs.head, BinarySHA256: obs.binarySHA},
+		From:      from,
 		To:        target,
 		Phase:     status.PhaseDo,
 		StartedAt: r.now().UTC(),
@@ -187,9 +197,31 @@ func (r *Reconciler) repair(ctx context.Context, st *status.VersionStatus, obs o
 	return Result{RequeueAfter: r.cfg.ResyncInterval.Duration}, nil
 }
 
-// resolve turns spec.version into a release: a pinned tag already in the
-// checkout needs no network; anything else asks the release source.
+// resolve turns spec.version into a release and checks that its tag has
+// not moved. A pinned tag already in the checkout needs no network;
+// anything else asks the release source.
 func (r *Reconciler) resolve(ctx context.Context, repo *gitrepo.Repo, sp spec.Spec, st *status.VersionStatus) (status.Revision, error) {
+	rev, err := r.find(ctx, repo, sp, st)
+	if err != nil {
+		return rev, err
+	}
+	want, seen := st.KnownTags[rev.Version]
+	if sp.Commit != "" && !sp.IsLatest() {
+		want, seen = sp.Commit, true
+	}
+	if seen && want != rev.Commit {
+		return status.Revision{}, failure(ReasonTagMoved, fmt.Errorf(
+			"tag %s points to %s, but it pointed to %s when this host first used it; a moved tag is refused. "+
+				"If the move is intended, set spec.commit: %s in %s", rev.Version, rev.Commit, want, rev.Commit, r.cfg.DesiredFile))
+	}
+	if st.KnownTags == nil {
+		st.KnownTags = map[string]string{}
+	}
+	st.KnownTags[rev.Version] = rev.Commit
+	return rev, nil
+}
+
+func (r *Reconciler) find(ctx context.Context, repo *gitrepo.Repo, sp spec.Spec, st *status.VersionStatus) (status.Revision, error) {
 	if !sp.IsLatest() {
 		commit, err := repo.ResolveTag(sp.Version)
 		if err == nil {
@@ -211,7 +243,7 @@ func (r *Reconciler) resolve(ctx context.Context, repo *gitrepo.Repo, sp spec.Sp
 		rel, ok := releases.Find(rels, sp.Version)
 		if !ok {
 			return status.Revision{}, failure(ReasonTagNotFound, fmt.Errorf(
-				"%s: spec.version %s does not exist on %s; set it to an existing release tag or %q",
+				"%s: spec.version %s does not exist on %s; the host stays as it is. Set it to an existing release tag or %q",
 				r.cfg.DesiredFile, sp.Version, where, spec.Latest))
 		}
 		return status.Revision{Version: rel.Version, Commit: rel.Commit}, nil

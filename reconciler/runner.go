@@ -10,6 +10,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/better-paas/updater/hooks"
+	"github.com/better-paas/updater/internal/fault"
 	"github.com/better-paas/updater/status"
 )
 
@@ -99,6 +100,10 @@ func (r *Runner) Run(ctx context.Context, op *status.Operation) error {
 }
 
 func (r *Runner) do(ctx context.Context, s Step, req *Request, attempt int) error {
+	ctx = fault.WithStep(ctx, s.Name()+":do")
+	if err := fault.Inject(ctx, "before"); err != nil {
+		return err
+	}
 	if attempt > MaxAttempts {
 		return failure(ReasonTooManyAttempts, fmt.Errorf("step started %d times without finishing", attempt-1))
 	}
@@ -114,7 +119,10 @@ func (r *Runner) do(ctx context.Context, s Step, req *Request, attempt int) erro
 		}
 		if done {
 			r.event(s.Name(), EventSkip)
-			return hookFailure(r.hook(ctx, s.Name(), hooks.ActionLeave, req))
+			if err := hookFailure(r.hook(ctx, s.Name(), hooks.ActionLeave, req)); err != nil {
+				return err
+			}
+			return fault.Inject(ctx, "after")
 		}
 	}
 	r.event(s.Name(), EventDo)
@@ -124,7 +132,10 @@ func (r *Runner) do(ctx context.Context, s Step, req *Request, attempt int) erro
 		return err
 	}
 	log.V(1).Info("Step done", "step", s.Name(), "durationMs", time.Since(began).Milliseconds())
-	return hookFailure(r.hook(ctx, s.Name(), hooks.ActionLeave, req))
+	if err := hookFailure(r.hook(ctx, s.Name(), hooks.ActionLeave, req)); err != nil {
+		return err
+	}
+	return fault.Inject(ctx, "after")
 }
 
 // undo reverses op.Done from the end. Each undo is journaled first; a
@@ -149,24 +160,33 @@ func (r *Runner) undo(ctx context.Context, op *status.Operation, req *Request, c
 		if err := r.Journal(ctx, op); err != nil {
 			return err
 		}
-		if u, ok := r.Steps[i].(Undoer); ok {
-			r.event(name, EventUndo)
-			err := func() error {
-				if op.Attempt > MaxAttempts {
-					return fmt.Errorf("undo started %d times without finishing", op.Attempt-1)
-				}
-				uctx, cancel := context.WithTimeout(ctx, timeoutOf(r.Steps[i]))
-				defer cancel()
-				return u.Undo(uctx, req)
-			}()
-			if err != nil {
-				r.event(name, EventUndoError)
-				return &StepError{Step: failed, Err: cause, UndoStep: name, UndoErr: err}
-			}
+		if err := r.undoStep(ctx, r.Steps[i], req, op.Attempt); err != nil {
+			r.event(name, EventUndoError)
+			return &StepError{Step: failed, Err: cause, UndoStep: name, UndoErr: err}
 		}
 		op.Done = op.Done[:len(op.Done)-1]
 	}
 	return &StepError{Step: failed, Err: cause, RolledBack: true}
+}
+
+// undoStep undoes one step; a step without Undo has nothing to reverse.
+func (r *Runner) undoStep(ctx context.Context, s Step, req *Request, attempt int) error {
+	ctx = fault.WithStep(ctx, s.Name()+":undo")
+	if err := fault.Inject(ctx, "before"); err != nil {
+		return err
+	}
+	if u, ok := s.(Undoer); ok {
+		r.event(s.Name(), EventUndo)
+		if attempt > MaxAttempts {
+			return fmt.Errorf("undo started %d times without finishing", attempt-1)
+		}
+		uctx, cancel := context.WithTimeout(ctx, timeoutOf(s))
+		defer cancel()
+		if err := u.Undo(uctx, req); err != nil {
+			return err
+		}
+	}
+	return fault.Inject(ctx, "after")
 }
 
 func (r *Runner) hook(ctx context.Context, step string, action hooks.Action, req *Request) error {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/better-paas/updater/internal/atomicfile"
+	"github.com/better-paas/updater/internal/fault"
 )
 
 // swapStep moves the new builds into place while the service is stopped:
@@ -24,24 +25,24 @@ var _ Undoer = swapStep{}
 
 func (swapStep) Name() string { return "swap" }
 
-func (s swapStep) Do(_ context.Context, _ *Request) error {
+func (s swapStep) Do(ctx context.Context, _ *Request) error {
 	if err := swapBinary(s.h.Config.BackendBinary()); err != nil {
 		return failure(ReasonSwapFailed, err)
 	}
 	if dir := s.h.Config.FrontendDir(); dir != "" {
-		if err := swapFolder(dir); err != nil {
+		if err := swapFolder(ctx, dir); err != nil {
 			return failure(ReasonSwapFailed, err)
 		}
 	}
 	return nil
 }
 
-func (s swapStep) Undo(_ context.Context, req *Request) error {
+func (s swapStep) Undo(ctx context.Context, req *Request) error {
 	if err := restoreBinary(s.h.Config.BackendBinary(), req.From.BinarySHA256); err != nil {
 		return err
 	}
 	if dir := s.h.Config.FrontendDir(); dir != "" {
-		return restoreFolder(dir, req.From.BinarySHA256 == "")
+		return restoreFolder(ctx, dir, req.From.BinarySHA256 == "")
 	}
 	return nil
 }
@@ -102,7 +103,7 @@ func linkReplace(src, dst string) error {
 // swapFolder installs dir+".new" as dir, keeping the current dir as
 // dir+".bak". A crash between its two renames leaves dir missing and both
 // others present, which the next call completes.
-func swapFolder(dir string) error {
+func swapFolder(ctx context.Context, dir string) error {
 	staged, bak := dir+".new", dir+".bak"
 	if ok, err := exists(staged); err != nil || !ok {
 		return err
@@ -116,13 +117,16 @@ func swapFolder(dir string) error {
 		if err := atomicfile.Rename(dir, bak); err != nil {
 			return err
 		}
+		if err := fault.Inject(ctx, "mid"); err != nil {
+			return err
+		}
 	}
 	return atomicfile.Rename(staged, dir)
 }
 
 // restoreFolder puts dir+".bak" back as dir. With fresh (nothing was
 // installed before) and no backup, it removes dir.
-func restoreFolder(dir string, fresh bool) error {
+func restoreFolder(ctx context.Context, dir string, fresh bool) error {
 	bak := dir + ".bak"
 	ok, err := exists(bak)
 	if err != nil {
@@ -138,6 +142,9 @@ func restoreFolder(dir string, fresh bool) error {
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("cannot remove %s: %w", dir, err)
+	}
+	if err := fault.Inject(ctx, "mid"); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return fmt.Errorf("cannot create %s: %w", filepath.Dir(dir), err)

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -9,8 +10,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
+	yamlv2 "go.yaml.in/yaml/v2"
 	"golang.org/x/mod/semver"
 	"sigs.k8s.io/yaml"
 
@@ -36,6 +39,7 @@ var (
 	ErrMissingVersion = errors.New("spec.version is required")
 	ErrInvalidVersion = errors.New("spec.version is not a release tag")
 	ErrTooLarge       = errors.New("file too large")
+	ErrInvalidCommit  = errors.New("spec.commit is not a full commit hash")
 )
 
 // DesiredVersion is the content of desired.yaml.
@@ -57,7 +61,16 @@ type Spec struct {
 	// Version is a release tag shaped vMAJOR.MINOR.PATCH (optionally with a
 	// -prerelease suffix), or "latest" for the highest released version.
 	Version string `json:"version"`
+	// Commit, when set, is the full commit hash the tag must point to. The
+	// updater refuses a tag that moved from the commit it first saw; setting
+	// Commit to the new commit is how a person accepts the move.
+	Commit string `json:"commit,omitempty"`
 }
+
+// RetryAnnotation, set to any new value (`better-paas-updater retry` writes
+// the time), asks for another attempt at a version that failed: it is part
+// of the digest, so the spec counts as changed.
+const RetryAnnotation = "updates.better-paas.io/retry-at"
 
 // New returns a desired.yaml document asking for version.
 func New(version string) *DesiredVersion {
@@ -75,6 +88,7 @@ func (d *DesiredVersion) Default() {
 		d.Kind = Kind
 	}
 	d.Spec.Version = strings.TrimSpace(d.Spec.Version)
+	d.Spec.Commit = strings.ToLower(strings.TrimSpace(d.Spec.Commit))
 }
 
 // Validate reports the first problem with d as an error that names the
@@ -84,8 +98,21 @@ func (d *DesiredVersion) Validate() error {
 		return fmt.Errorf("%w: got apiVersion %q kind %q, want apiVersion %q kind %q",
 			ErrWrongType, d.APIVersion, d.Kind, APIVersion, Kind)
 	}
-	return ValidateVersion(d.Spec.Version)
+	if err := ValidateVersion(d.Spec.Version); err != nil {
+		return err
+	}
+	if c := d.Spec.Commit; c != "" {
+		if d.Spec.IsLatest() {
+			return fmt.Errorf("%w: spec.commit pins one tag's commit and cannot go with %q; remove it or pin a version", ErrInvalidCommit, Latest)
+		}
+		if !fullHash.MatchString(c) {
+			return fmt.Errorf("%w: %q; write the 40 hex digits `git rev-parse %s^{commit}` prints", ErrInvalidCommit, c, d.Spec.Version)
+		}
+	}
+	return nil
 }
+
+var fullHash = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
 // ValidateVersion checks a spec.version value: "latest" or a canonical
 // semver tag such as v1.4.2. Shorthands that semver would accept (v1.4,
@@ -113,9 +140,13 @@ func (s Spec) IsLatest() bool { return s.Version == Latest }
 
 // Digest identifies the content of a spec: two documents that ask for the
 // same thing have the same digest, whatever their comments or layout. The
-// reconciler uses it to notice that desired.yaml changed.
+// reconciler uses it to notice that desired.yaml changed. It covers Spec
+// and RetryAnnotation, nothing else of the metadata.
 func (d *DesiredVersion) Digest() string {
-	b, err := json.Marshal(d.Spec)
+	b, err := json.Marshal(struct {
+		Spec  Spec   `json:"spec"`
+		Retry string `json:"retry,omitempty"`
+	}{d.Spec, d.Metadata.Annotations[RetryAnnotation]})
 	if err != nil {
 		panic(fmt.Sprintf("spec: cannot marshal spec: %v", err)) // plain struct of strings: cannot happen
 	}
@@ -129,6 +160,9 @@ func Parse(name string, data []byte) (*DesiredVersion, error) {
 	if len(data) > MaxFileSize {
 		return nil, fmt.Errorf("cannot load %s: %w: %d bytes, limit %d", name, ErrTooLarge, len(data), MaxFileSize)
 	}
+	if err := checkDocument(data); err != nil {
+		return nil, fmt.Errorf("cannot load %s: %w", name, err)
+	}
 	var d DesiredVersion
 	if err := yaml.UnmarshalStrict(data, &d); err != nil {
 		return nil, fmt.Errorf("cannot load %s: %w: %v", name, ErrInvalidYAML, err)
@@ -138,6 +172,72 @@ func Parse(name string, data []byte) (*DesiredVersion, error) {
 		return nil, fmt.Errorf("cannot load %s: %w", name, err)
 	}
 	return &d, nil
+}
+
+// maxExpansion bounds what a document may grow to once its aliases are
+// resolved. Without aliases a document expands to about its own size, so
+// four times MaxFileSize refuses nothing a person writes.
+const maxExpansion = 4 * MaxFileSize
+
+// checkDocument refuses two things yaml.UnmarshalStrict lets through.
+//
+// Alias bombs: go.yaml.in/yaml/v2 copies an alias's value at every use and
+// sigs.k8s.io/yaml renders each copy as JSON before any field is checked,
+// so a 21 KB file nesting four levels of ten aliases over a 20 KB string
+// took 6-9 s and 1.4 GB to refuse. Decoding into interface{} shares the
+// strings, and yaml.v2 itself stops at about 400,000 alias-driven decodes,
+// so measuring the expansion here is cheap (TestParseBoundsAliasExpansion
+// reports the numbers).
+//
+// A second document: yaml.Unmarshal reads the first and ignores the rest,
+// even when the rest is not YAML, so a file someone appended to would
+// silently keep its first version.
+func checkDocument(data []byte) error {
+	dec := yamlv2.NewDecoder(bytes.NewReader(data))
+	dec.SetStrict(true)
+	var doc any
+	switch err := dec.Decode(&doc); {
+	case err == io.EOF:
+		return nil // empty: the fields' checks say what is missing
+	case err != nil:
+		return fmt.Errorf("%w: %v", ErrInvalidYAML, err)
+	}
+	budget := maxExpansion
+	if !fitsExpansion(doc, &budget) {
+		return fmt.Errorf("%w: its YAML aliases expand it past %d bytes; write the values out instead of using anchors (&) and aliases (*)",
+			ErrTooLarge, maxExpansion)
+	}
+	switch err := dec.Decode(new(any)); {
+	case err == io.EOF:
+		return nil
+	case err != nil:
+		return fmt.Errorf("%w: %v", ErrInvalidYAML, err)
+	}
+	return fmt.Errorf("%w: more than one YAML document; keep one, without a second ---", ErrInvalidYAML)
+}
+
+// fitsExpansion subtracts v's expanded size (a byte per node plus string
+// lengths) from budget and reports whether it stayed non-negative; it stops
+// walking as soon as it did not.
+func fitsExpansion(v any, budget *int) bool {
+	*budget--
+	switch v := v.(type) {
+	case string:
+		*budget -= len(v)
+	case []any:
+		for _, e := range v {
+			if !fitsExpansion(e, budget) {
+				return false
+			}
+		}
+	case map[any]any:
+		for k, e := range v {
+			if !fitsExpansion(k, budget) || !fitsExpansion(e, budget) {
+				return false
+			}
+		}
+	}
+	return *budget >= 0
 }
 
 // Load reads path with Parse. A missing file is returned as an error that

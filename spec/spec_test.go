@@ -34,6 +34,9 @@ func TestParse(t *testing.T) {
 		{name: "wrong apiVersion", in: "apiVersion: v1\nkind: DesiredVersion\nspec:\n  version: v1.0.0\n", err: ErrWrongType, msg: "updates.better-paas.io/v1"},
 		{name: "not yaml", in: "spec: [", err: ErrInvalidYAML},
 		{name: "wrong type", in: head + "spec:\n  version: [1, 2]\n", err: ErrInvalidYAML},
+		{name: "commit", in: head + "spec:\n  version: v1.0.0\n  commit: 0123456789ABCDEF0123456789abcdef01234567\n", version: "v1.0.0"},
+		{name: "short commit", in: head + "spec:\n  version: v1.0.0\n  commit: 0123abc\n", err: ErrInvalidCommit, msg: "git rev-parse v1.0.0^{commit}"},
+		{name: "commit with latest", in: head + "spec:\n  version: latest\n  commit: 0123456789abcdef0123456789abcdef01234567\n", err: ErrInvalidCommit, msg: "cannot go with"},
 		{name: "too large", in: head + "# " + strings.Repeat("x", MaxFileSize) + "\nspec:\n  version: v1.0.0\n", err: ErrTooLarge},
 	}
 	for _, tt := range tests {
@@ -72,6 +75,15 @@ func TestDigestIgnoresLayoutButNotContent(t *testing.T) {
 	}
 	if a.Digest() == New("v1.0.1").Digest() {
 		t.Error("different versions share a digest")
+	}
+	c := New("v1.0.0")
+	c.Metadata.Annotations = map[string]string{"owner": "ansible"}
+	if c.Digest() != a.Digest() {
+		t.Error("an unrelated annotation changed the digest")
+	}
+	c.Metadata.Annotations[RetryAnnotation] = "2026-11-29T12:00:00Z"
+	if c.Digest() == a.Digest() {
+		t.Error("the retry annotation did not change the digest")
 	}
 }
 

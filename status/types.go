@@ -38,6 +38,10 @@ type VersionStatus struct {
 	// Nil when idle.
 	Operation *Operation `json:"operation,omitempty"`
 
+	// KnownTags records the commit each release tag pointed to when the
+	// daemon first used it; a tag that later points elsewhere is refused.
+	KnownTags map[string]string `json:"knownTags,omitempty"`
+
 	Conditions     []Condition     `json:"conditions,omitempty"`
 	History        []HistoryEntry  `json:"history,omitempty"`
 	FailedVersions []FailedVersion `json:"failedVersions,omitempty"`

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 var binary string
@@ -101,6 +102,15 @@ func TestSetWritesDesiredAndKeepsMetadata(t *testing.T) {
 		t.Errorf("metadata lost or version not set: %s", b)
 	}
 
+	// retry stamps the annotation and keeps the rest.
+	if out, code := runCLI(t, "retry", "--config", cfg); code != 0 || !strings.Contains(out, "asked to retry latest") {
+		t.Fatalf("retry: %d %s", code, out)
+	}
+	b, _ = os.ReadFile(desired)
+	if !strings.Contains(string(b), "updates.better-paas.io/retry-at:") || !strings.Contains(string(b), "name: web-1") {
+		t.Errorf("retry did not stamp the annotation: %s", b)
+	}
+
 	// An invalid version is refused and the file is left as it was.
 	out, code = runCLI(t, "set", "v1.2", "--config", cfg)
 	after, _ := os.ReadFile(desired)
@@ -136,5 +146,34 @@ func TestStatusAndConfigErrors(t *testing.T) {
 	out, code = runCLI(t, "--version")
 	if code != 0 || !strings.Contains(out, "v0.0.0-test") {
 		t.Errorf("--version: code %d, %s", code, out)
+	}
+}
+
+// A second process on the same state folder fails fast and names the holder.
+func TestSecondDaemonFailsFast(t *testing.T) {
+	cfg, _ := writeConfig(t)
+	daemon := exec.Command(binary, "run", "--config", cfg)
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = daemon.Process.Kill()
+		_ = daemon.Wait()
+	}()
+	lockFile := filepath.Join(filepath.Dir(cfg), "state", "lock")
+	want := fmt.Sprintf("pid: %d", daemon.Process.Pid)
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for b, _ := os.ReadFile(lockFile); !strings.Contains(string(b), want); b, _ = os.ReadFile(lockFile) {
+		select {
+		case <-deadline:
+			t.Fatalf("the daemon never took the lock: %q", b)
+		case <-tick.C: // poll the lock file until the daemon writes its pid
+		}
+	}
+	out, code := runCLI(t, "run", "--once", "--config", cfg)
+	if code != 1 || !strings.Contains(out, fmt.Sprintf("held by pid %d (daemon)", daemon.Process.Pid)) {
+		t.Errorf("second run: code %d, %s", code, out)
 	}
 }

@@ -3,11 +3,13 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 
+	"github.com/better-paas/updater/internal/lock"
 	"github.com/better-paas/updater/reconciler"
 	"github.com/better-paas/updater/status"
 )
@@ -31,6 +33,20 @@ is Ready (exit 0) or Stalled (exit 2), or errors persist (exit 1).`,
 				return err
 			}
 			ctx := logr.NewContext(cmd.Context(), log)
+			// One process drives a host: a second daemon, or a run --once
+			// racing it, stops here and names the holder.
+			if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
+				return fmt.Errorf("cannot create stateDir: %w", err)
+			}
+			purpose := "daemon"
+			if once {
+				purpose = "run --once"
+			}
+			l, err := lock.Acquire(filepath.Join(cfg.StateDir, "lock"), purpose)
+			if err != nil {
+				return err
+			}
+			defer l.Release()
 			r, err := newReconciler(ctx, cfg)
 			if err != nil {
 				return err

@@ -1,6 +1,8 @@
 package backup
 
 import (
+	"github.com/better-paas/updater/internal/fault"
+
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -196,6 +198,10 @@ func (c *copier) copyFile(rel string) error {
 		if err := out.Sync(); err != nil {
 			return fmt.Errorf("cannot sync %s: %w", dst, err)
 		}
+	}
+	// Half done: a partial backup folder holds some of the files.
+	if err := fault.Inject(c.ctx, "mid"); err != nil {
+		return fmt.Errorf("cannot copy %s: %w", src, err)
 	}
 	if err := out.Close(); err != nil {
 		return fmt.Errorf("cannot close %s: %w", dst, err)

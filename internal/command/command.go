@@ -1,19 +1,20 @@
 package command
 
 import (
+	"github.com/better-paas/updater/internal/fault"
+
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/better-paas/updater/internal/proc"
 )
 
 // killGrace is how long a process group gets between SIGTERM and SIGKILL,
@@ -90,12 +91,12 @@ func Run(ctx context.Context, c Cmd) error {
 		return fmt.Errorf("cannot run command: %w", ErrEmptyCommand)
 	}
 	name := c.Argv[0]
-	if err := checkDir(c.Dir); err != nil {
+	if err := proc.CheckDir(c.Dir); err != nil {
 		return fmt.Errorf("cannot run %s: %w", name, err)
 	}
-	path, err := resolve(name, c.Dir)
+	path, err := proc.LookPath(name, c.Dir)
 	if err != nil {
-		return err
+		return fmt.Errorf("cannot run %s: %w", name, err)
 	}
 	runCtx := ctx
 	if c.Timeout > 0 {
@@ -116,13 +117,16 @@ func Run(ctx context.Context, c Cmd) error {
 	}
 	defer pr.Close()
 	cmd := &exec.Cmd{
-		Path:        path,
-		Args:        c.Argv,
-		Dir:         c.Dir,
-		Env:         append(os.Environ(), c.Env...),
-		Stdout:      pw,
-		Stderr:      pw,
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+		Path:   path,
+		Args:   c.Argv,
+		Dir:    c.Dir,
+		Env:    append(os.Environ(), c.Env...),
+		Stdout: pw,
+		Stderr: pw,
+		// Setpgid: a timeout stops the whole group. Pdeathsig: a daemon
+		// that dies mid-build does not leave the build writing $(OUTPUT)
+		// behind the back of the daemon that resumes the update.
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
 	}
 	start := time.Now()
 	err = cmd.Start()
@@ -143,14 +147,21 @@ func Run(ctx context.Context, c Cmd) error {
 
 	var werr error
 	stopped := false
-	select {
-	case werr = <-waited:
-	case <-runCtx.Done():
+	// Half done: the command runs. Only test builds act on this point.
+	ferr := fault.Inject(ctx, "mid")
+	if ferr != nil {
+		stopped = true
+		werr = stopLeader(pgid, waited)
+	} else {
 		select {
-		case werr = <-waited: // exited just in time: its result stands
-		default:
-			stopped = true
-			werr = stopLeader(pgid, waited)
+		case werr = <-waited:
+		case <-runCtx.Done():
+			select {
+			case werr = <-waited: // exited just in time: its result stands
+			default:
+				stopped = true
+				werr = stopLeader(pgid, waited)
+			}
 		}
 	}
 	// Whatever the command left in its group goes too.
@@ -164,6 +175,9 @@ func Run(ctx context.Context, c Cmd) error {
 		<-copied
 	}
 
+	if ferr != nil {
+		return fmt.Errorf("cannot run %s: %w", name, ferr)
+	}
 	if stopped {
 		return stoppedError(ctx, name, time.Since(start))
 	}
@@ -188,14 +202,14 @@ func Run(ctx context.Context, c Cmd) error {
 // stopLeader sends SIGTERM to the group, SIGKILL after killGrace, and
 // returns the leader's Wait result.
 func stopLeader(pgid int, waited <-chan error) error {
-	signalGroup(pgid, unix.SIGTERM)
+	_ = proc.SignalGroup(pgid, unix.SIGTERM)
 	t := time.NewTimer(killGrace)
 	defer t.Stop()
 	select {
 	case err := <-waited:
 		return err
 	case <-t.C:
-		signalGroup(pgid, unix.SIGKILL)
+		_ = proc.SignalGroup(pgid, unix.SIGKILL)
 		return <-waited
 	}
 }
@@ -207,57 +221,4 @@ func stoppedError(ctx context.Context, name string, after time.Duration) error {
 		return fmt.Errorf("cannot run %s: %w", name, err)
 	}
 	return fmt.Errorf("cannot run %s: %w after %s", name, ErrTimeout, after.Round(time.Millisecond))
-}
-
-// checkDir reports a missing working folder clearly. os.StartProcess
-// does so itself only when SysProcAttr is nil; with Setpgid set, a missing
-// folder shows up as "fork/exec <program>: no such file or directory",
-// which blames the program.
-func checkDir(dir string) error {
-	if dir == "" {
-		return nil
-	}
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("cannot use working folder: %w", err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("cannot use working folder: %s is not a folder: %w", dir, fs.ErrInvalid)
-	}
-	return nil
-}
-
-// resolve finds the executable the way the Cmd.Argv contract says and
-// returns an absolute path, so exec does not re-interpret a relative path
-// against Dir a second time.
-func resolve(name, dir string) (string, error) {
-	if !strings.Contains(name, "/") {
-		p, err := exec.LookPath(name)
-		if err != nil {
-			var ee *exec.Error
-			if errors.As(err, &ee) {
-				err = ee.Err // drop exec's own `exec: "go":` prefix
-			}
-			return "", fmt.Errorf("cannot run %s: %w", name, err)
-		}
-		return p, nil
-	}
-	p := name
-	if !filepath.IsAbs(p) {
-		p = filepath.Join(dir, p)
-	}
-	p, err := filepath.Abs(p)
-	if err != nil {
-		return "", fmt.Errorf("cannot run %s: %w", name, err)
-	}
-	fi, err := os.Stat(p)
-	switch {
-	case err != nil:
-		return "", fmt.Errorf("cannot run %s: %w", name, err)
-	case fi.IsDir():
-		return "", fmt.Errorf("cannot run %s: %s is a folder: %w", name, p, fs.ErrInvalid)
-	case fi.Mode()&0o111 == 0:
-		return "", fmt.Errorf("cannot run %s: %s is not executable (chmod +x it): %w", name, p, fs.ErrPermission)
-	}
-	return p, nil
 }

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/better-paas/updater/internal/proc"
 )
 
 func TestMain(m *testing.M) {
@@ -85,16 +87,14 @@ func result(t *testing.T, ch <-chan error, d time.Duration) error {
 // zombie waiting for init to reap it (it holds no resources any more).
 func processGone(t *testing.T, pid int) bool {
 	t.Helper()
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if errors.Is(err, fs.ErrNotExist) {
+	st, err := proc.ReadStat(pid)
+	if errors.Is(err, proc.ErrNoProcess) {
 		return true
 	}
 	if err != nil {
-		t.Fatalf("cannot read /proc/%d/stat: %v", pid, err)
+		t.Fatal(err)
 	}
-	rest := data[bytes.LastIndexByte(data, ')')+1:]
-	f := bytes.Fields(rest)
-	return len(f) > 0 && (string(f[0]) == "Z" || string(f[0]) == "X")
+	return st.Dead()
 }
 
 // firstPID parses the first line of out as a pid.

@@ -1,6 +1,8 @@
 package gitrepo
 
 import (
+	"github.com/better-paas/updater/internal/fault"
+
 	"bytes"
 	"context"
 	"errors"
@@ -238,6 +240,12 @@ func (r *Repo) checkout(ctx context.Context, target plumbing.Hash) error {
 		}
 		done = append(done, applied{path: ch.path, prev: ch.from})
 		written[ch.path] = true
+		if len(written) == 1 {
+			// Half done: some files at the target, HEAD and index not.
+			if err := fault.Inject(ctx, "mid"); err != nil {
+				return fail(err)
+			}
+		}
 	}
 
 	if len(changes) > 0 || len(mods) > 0 {

@@ -6,7 +6,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/better-paas/updater/examples"
 )
@@ -69,6 +71,234 @@ func BrokenFrontend(tag string) Release {
 	return Release{Tag: tag, Files: map[string]string{
 		"frontend/src/app.js": "// A merge conflict resolved badly.\nconst pageVersion = __VERSION__;\nrefreshHealth(;\n",
 	}}
+}
+
+// The releases below each misbehave in one way, through a small, realistic
+// change to the example app's code. Each rewrites only the files its doc
+// comment names, and writes them whole: the base app's version (examples.App,
+// the v1.0.0 tree) plus its change. Every other file is the previous
+// release's, so stacking one on a release that is itself broken (say
+// BrokenBackend, or v1.2.0, whose health answers 503 without PUBLIC_URL)
+// keeps that breakage in the files this release does not rewrite; the
+// caller builds the history it needs. Releases that rewrite the same file do
+// not accumulate: HangOnStart after CrashOnStart no longer crashes.
+//
+// The changes live in the app, not in a flag the updater sets, so the
+// updater meets them the way it would meet a bad release: through a build,
+// a start and /api/health.
+
+// CrashOnStart returns a release tagged tag whose backend builds but exits
+// with status 1 right after it starts, before it touches the data folder or
+// listens: a configuration check with an inverted condition rejects every
+// configuration and logs
+// "better-paas: invalid configuration: DATA_DIR is empty: set it to the data folder".
+// `server --version` still prints the version. It rewrites backend/main.go.
+func CrashOnStart(tag string) Release {
+	return Release{Tag: tag, Files: map[string]string{
+		"backend/main.go": patched("backend/main.go",
+			edit{
+				old: "func getenv(key, fallback string) string {",
+				new: `// validate rejects a configuration the server cannot run with.
+//
+// BUG(CrashOnStart): the condition is inverted, so every configuration is
+// rejected and the server exits before it listens.
+func (c config) validate() error {
+	if c.dataDir != "" {
+		return errors.New("DATA_DIR is empty: set it to the data folder")
+	}
+	return nil
+}
+
+func getenv(key, fallback string) string {`,
+			},
+			edit{
+				old: "func run(ctx context.Context, cfg config) error {\n",
+				new: `func run(ctx context.Context, cfg config) error {
+	if err := cfg.validate(); err != nil {
+		return fmt.Errorf("invalid configuration: %w", err)
+	}
+`,
+			}),
+	}}
+}
+
+// HangOnStart returns a release tagged tag whose backend builds and starts,
+// migrates the data folder as usual, logs
+// "better-paas <version> waiting for the notes index to warm up" and then
+// waits forever for a warm-up nothing performs, so it never listens. SIGTERM
+// (or an interrupt) still ends the wait: the server logs
+// "better-paas <version> stopped before listening" and exits with status 0,
+// so stopping the service works. It rewrites backend/main.go.
+func HangOnStart(tag string) Release {
+	return Release{Tag: tag, Files: map[string]string{
+		"backend/main.go": patched("backend/main.go", beforeListen(`	// Serve only once the notes index is warm, so the first requests are fast.
+	//
+	// BUG(HangOnStart): the warm-up that should close indexWarm was never
+	// started, so the server waits here until it is told to stop.
+	indexWarm := make(chan struct{})
+	log.Printf("better-paas %s waiting for the notes index to warm up", version)
+	select {
+	case <-indexWarm:
+	case <-ctx.Done():
+		log.Printf("better-paas %s stopped before listening", version)
+		return nil
+	}
+`)),
+	}}
+}
+
+// SlowStart returns a release tagged tag whose backend migrates the data
+// folder, logs "better-paas <version> warming up for <d> before listening",
+// and opens its listener only d after that (d <= 0: at once); from then on
+// it serves as the previous release did, so its health is the previous
+// release's. SIGTERM during the warm-up ends it at once with status 0. It
+// rewrites backend/main.go.
+func SlowStart(tag string, d time.Duration) Release {
+	return Release{Tag: tag, Files: map[string]string{
+		"backend/main.go": patched("backend/main.go", beforeListen(fmt.Sprintf(`	// Warm the notes index before taking requests; it takes a while.
+	const warmUp = time.Duration(%d) // %s
+	log.Printf("better-paas %%s warming up for %%s before listening", version, warmUp)
+	select {
+	case <-time.After(warmUp):
+	case <-ctx.Done():
+		log.Printf("better-paas %%s stopped before listening", version)
+		return nil
+	}
+`, int64(d), d))),
+	}}
+}
+
+// ReportsVersion returns a release tagged tag whose backend builds, starts
+// and answers GET /api/health with 200 {"status": "ok"}, but with "version"
+// set to the constant version (which may be empty) instead of the version
+// baked in with -ldflags: a release that forgot to bake its version.
+// `server --version` still prints the baked-in version. It rewrites
+// backend/health.go and backend/health_test.go with the base app's healthy
+// versions plus the constant; this drops v1.2.0's PUBLIC_URL check.
+func ReportsVersion(tag, version string) Release {
+	return Release{Tag: tag, Files: map[string]string{
+		"backend/health.go": patched("backend/health.go",
+			edit{
+				old: "// healthResponse is the body",
+				new: fmt.Sprintf(`// reportedVersion is the version /api/health reports.
+//
+// BUG(ReportsVersion): a constant left over from before the version was
+// baked in with -ldflags, so every build reports it, whatever it was built as.
+const reportedVersion = %s
+
+// healthResponse is the body`, strconv.Quote(version)),
+			},
+			edit{
+				old: `healthResponse{Status: "ok", Version: version}`,
+				new: `healthResponse{Status: "ok", Version: reportedVersion}`,
+			}),
+		"backend/health_test.go": patched("backend/health_test.go"),
+	}}
+}
+
+// Flapping returns a release tagged tag whose backend builds and starts, and
+// whose GET /api/health alternates per request, counted from the first
+// request after start: 200 {"status": "ok"}, then 503 {"status":
+// "unavailable", "reason": "database connection lost"}, then 200, 503, and
+// so on; both report the baked-in version. Every client's request counts,
+// including the web UI's, which polls every 5 seconds. It rewrites
+// backend/health.go and backend/health_test.go with the base app's healthy
+// versions plus the alternation; this drops v1.2.0's PUBLIC_URL check.
+func Flapping(tag string) Release {
+	return Release{Tag: tag, Files: map[string]string{
+		"backend/health.go": patched("backend/health.go",
+			edit{
+				old: `import "net/http"`,
+				new: `import (
+	"net/http"
+	"sync/atomic"
+)
+
+// healthChecks counts GET /api/health requests.
+var healthChecks atomic.Int64`,
+			},
+			edit{
+				old: "func (s *server) handleHealth(w http.ResponseWriter, r *http.Request) {\n",
+				new: `func (s *server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	// BUG(Flapping): the check borrows one of two pooled database
+	// connections in turn, and one of them is dead.
+	if healthChecks.Add(1)%2 == 0 {
+		writeJSON(w, http.StatusServiceUnavailable, healthResponse{
+			Status: "unavailable", Version: version, Reason: "database connection lost",
+		})
+		return
+	}
+`,
+			}),
+		"backend/health_test.go": patched("backend/health_test.go"),
+	}}
+}
+
+// HangingFrontendBuild returns a release tagged tag whose frontend build
+// (`node frontend/build.mjs <out>`, directly or through
+// `npm --prefix frontend run build -- <out>`) writes the complete output
+// folder as usual, then never exits: watch mode was left on. It starts a
+// child process in the build's process group (`sleep 1000`, standing in for
+// a live-reload server, sharing the build's standard output), logs
+// "build.mjs: watching src/ for changes; live-reload server is pid <pid>"
+// and waits forever. Only killing the whole process group ends both. It
+// rewrites frontend/build.mjs.
+func HangingFrontendBuild(tag string) Release {
+	return Release{Tag: tag, Files: map[string]string{
+		"frontend/build.mjs": patched("frontend/build.mjs",
+			edit{
+				old: "import { createHash } from 'node:crypto';",
+				new: "import { spawn } from 'node:child_process';\nimport { createHash } from 'node:crypto';",
+			},
+			edit{
+				old: "const outArg = process.argv[2];",
+				new: `// watch rebuilds on change while a live-reload server runs beside it.
+//
+// BUG(HangingFrontendBuild): watch mode was left on in the release, so the
+// build never exits.
+async function watch() {
+  const server = spawn('sleep', ['1000'], { stdio: 'inherit', detached: true });
+  console.log(` + "`build.mjs: watching src/ for changes; live-reload server is pid ${server.pid}`" + `);
+  await new Promise(() => setInterval(() => {}, 60_000));
+}
+
+const outArg = process.argv[2];`,
+			},
+			edit{
+				old: "build(outArg, process.env).catch(",
+				new: "build(outArg, process.env).then(watch).catch(",
+			}),
+	}}
+}
+
+// edit replaces the text old, which must occur exactly once, with new.
+type edit struct{ old, new string }
+
+// beforeListen inserts code into run in backend/main.go, after the data
+// folder is migrated and before the listener opens.
+func beforeListen(code string) edit {
+	const listen = "\tln, err := net.Listen(\"tcp\", cfg.addr)\n"
+	return edit{old: listen, new: code + "\n" + listen}
+}
+
+// patched returns the base app's file name (from examples.App) with edits
+// applied in order. The base app is embedded, so a missing file or an old
+// text that does not occur exactly once is a programming error (the example
+// app changed under a constructor): it panics, and the package's tests,
+// which build every constructor's release, catch it.
+func patched(name string, edits ...edit) string {
+	data, err := fs.ReadFile(examples.App, name)
+	if err != nil {
+		panic(fmt.Sprintf("sandbox: cannot read %s of the example app: %v", name, err))
+	}
+	s := string(data)
+	for _, e := range edits {
+		if n := strings.Count(s, e.old); n != 1 {
+			panic(fmt.Sprintf("sandbox: %s of the example app contains %q %d times, want once", name, e.old, n))
+		}
+		s = strings.Replace(s, e.old, e.new, 1)
+	}
+	return s
 }
 
 // validate checks what can be checked without the tree.

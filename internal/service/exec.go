@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/better-paas/updater/internal/proc"
 )
 
 // DefaultStopTimeout is used when ExecConfig.StopTimeout is 0.
@@ -24,10 +26,6 @@ const DefaultStopTimeout = 10 * time.Second
 // NFS mount, a dying disk) takes longer; Stop then gives up with
 // ErrStillRunning instead of hanging the daemon.
 const killWait = 10 * time.Second
-
-// pollInterval is how often Stop looks whether the backend is gone. An
-// adopted backend is not our child, so there is nothing to wait on.
-const pollInterval = 20 * time.Millisecond
 
 // ErrInvalidConfig is wrapped by NewExec's error when ExecConfig is not
 // usable; the message names the field.
@@ -167,10 +165,10 @@ func (e *Exec) Start(ctx context.Context) error {
 	}
 
 	name := e.cfg.Command[0]
-	if err := checkDir(e.cfg.Dir); err != nil {
+	if err := proc.CheckDir(e.cfg.Dir); err != nil {
 		return fmt.Errorf("cannot start backend %s: %w", name, err)
 	}
-	path, err := resolve(name, e.cfg.Dir)
+	path, err := proc.LookPath(name, e.cfg.Dir)
 	if err != nil {
 		return fmt.Errorf("cannot start backend %s: %w", name, err)
 	}
@@ -201,16 +199,16 @@ func (e *Exec) Start(ctx context.Context) error {
 	pid := cmd.Process.Pid
 	// The child is not reaped before cmd.Wait, so its /proc entry exists
 	// even if it has already exited.
-	info, err := readProc(pid)
+	info, err := proc.ReadStat(pid)
 	if err == nil {
-		err = writePIDFile(e.cfg.PIDFile, pidRecord{pid: pid, start: info.start})
+		err = writePIDFile(e.cfg.PIDFile, pidRecord{pid: pid, start: info.StartTime})
 	}
 	if err != nil {
-		_ = unix.Kill(-pid, unix.SIGKILL)
+		_ = proc.SignalGroup(pid, unix.SIGKILL)
 		_ = cmd.Wait()
 		return fmt.Errorf("cannot start backend %s: %w (the new process was killed so that it does not run untracked)", name, err)
 	}
-	c := &child{rec: pidRecord{pid: pid, start: info.start}, exited: make(chan struct{})}
+	c := &child{rec: pidRecord{pid: pid, start: info.StartTime}, exited: make(chan struct{})}
 	go func() {
 		_ = cmd.Wait()
 		close(c.exited)
@@ -298,14 +296,14 @@ func (e *Exec) alive(rec pidRecord) (bool, error) {
 		default:
 		}
 	}
-	info, err := readProc(rec.pid)
-	if errors.Is(err, errNoProcess) {
+	info, err := proc.ReadStat(rec.pid)
+	if errors.Is(err, proc.ErrNoProcess) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	return info.start == rec.start && !info.dead(), nil
+	return info.StartTime == rec.start && !info.Dead(), nil
 }
 
 func (e *Exec) isOwn(rec pidRecord) bool {
@@ -319,91 +317,27 @@ func (e *Exec) isOwn(rec pidRecord) bool {
 // so workers it forked are not left behind; a group id stays reserved
 // while it has members, so this cannot hit a stranger.
 func (e *Exec) signal(rec pidRecord, sig unix.Signal) {
-	info, err := readProc(rec.pid)
-	leader := err == nil && info.start == rec.start && !info.dead()
-	if leader && info.pgrp != rec.pid {
+	info, err := proc.ReadStat(rec.pid)
+	leader := err == nil && info.StartTime == rec.start && !info.Dead()
+	if leader && info.PGRP != rec.pid {
 		_ = unix.Kill(rec.pid, sig)
 	}
-	if leader || groupAlive(rec.pid) {
-		_ = unix.Kill(-rec.pid, sig)
+	if leader || proc.GroupAlive(rec.pid) {
+		_ = proc.SignalGroup(rec.pid, sig)
 	}
 }
 
 // waitGone polls until the backend and its process group are gone, d
-// passes (false, nil) or ctx ends (false, ctx.Err()).
+// passes (false, nil) or ctx ends (false, ctx.Err()). An adopted backend
+// is not our child, so there is nothing to wait on but /proc.
 func (e *Exec) waitGone(ctx context.Context, rec pidRecord, d time.Duration) (bool, error) {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	tick := time.NewTicker(pollInterval)
-	defer tick.Stop()
-	for {
+	return proc.PollUntil(ctx, d, func() (bool, error) {
 		alive, err := e.alive(rec)
 		if err != nil {
 			return false, err
 		}
-		if !alive && !groupAlive(rec.pid) {
-			return true, nil
-		}
-		select {
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case <-timer.C:
-			return false, nil
-		case <-tick.C:
-		}
-	}
-}
-
-// resolve finds the program as ExecConfig.Command documents and returns
-// an absolute path, so exec does not apply Dir to a relative path twice.
-func resolve(name, dir string) (string, error) {
-	if !strings.Contains(name, "/") {
-		p, err := exec.LookPath(name)
-		if err != nil {
-			var ee *exec.Error
-			if errors.As(err, &ee) {
-				err = ee.Err // drop exec's own `exec: "name":` prefix
-			}
-			return "", err
-		}
-		return p, nil
-	}
-	p := name
-	if !filepath.IsAbs(p) {
-		p = filepath.Join(dir, p)
-	}
-	p, err := filepath.Abs(p)
-	if err != nil {
-		return "", err
-	}
-	fi, err := os.Stat(p)
-	switch {
-	case err != nil:
-		return "", err
-	case fi.IsDir():
-		return "", fmt.Errorf("%s is a folder: %w", p, fs.ErrInvalid)
-	case fi.Mode()&0o111 == 0:
-		return "", fmt.Errorf("%s is not executable (chmod +x it): %w", p, fs.ErrPermission)
-	}
-	return p, nil
-}
-
-// checkDir reports a missing working folder clearly. os.StartProcess
-// does so itself only when SysProcAttr is nil; with Setsid set, a missing
-// folder shows up as "fork/exec <program>: no such file or directory",
-// which blames the program.
-func checkDir(dir string) error {
-	if dir == "" {
-		return nil
-	}
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return fmt.Errorf("cannot use working folder: %w", err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("cannot use working folder: %s is not a folder: %w", dir, fs.ErrInvalid)
-	}
-	return nil
+		return !alive && !proc.GroupAlive(rec.pid), nil
+	})
 }
 
 // inheritedEnv is the daemon's environment without the variables systemd

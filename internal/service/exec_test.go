@@ -84,14 +84,14 @@ func TestStartTwiceRunsOneProcessThenStopIsIdempotent(t *testing.T) {
 	if !ok {
 		t.Fatalf("no /proc entry for %d", st.PID)
 	}
-	if info.session != st.PID || info.pgrp != st.PID {
-		t.Errorf("backend session=%d pgrp=%d, want both %d (its own session)", info.session, info.pgrp, st.PID)
+	if info.Session != st.PID || info.PGRP != st.PID {
+		t.Errorf("backend session=%d pgrp=%d, want both %d (its own session)", info.Session, info.PGRP, st.PID)
 	}
 	data, err := os.ReadFile(cfg.PIDFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := strconv.Itoa(st.PID) + "\n" + strconv.FormatUint(info.start, 10) + "\n"; string(data) != want {
+	if want := strconv.Itoa(st.PID) + "\n" + strconv.FormatUint(info.StartTime, 10) + "\n"; string(data) != want {
 		t.Errorf("pidfile = %q, want %q", data, want)
 	}
 	log, _ := os.ReadFile(cfg.LogFile)
@@ -288,7 +288,7 @@ func TestPIDFileWithReusedPIDIsNeverSignalled(t *testing.T) {
 		t.Fatal("cannot read own /proc stat")
 	}
 	// Our pid, alive, but with another start time: a reused pid.
-	rec := pidRecord{pid: os.Getpid(), start: self.start + 1}
+	rec := pidRecord{pid: os.Getpid(), start: self.StartTime + 1}
 	if err := os.WriteFile(cfg.PIDFile, rec.encode(), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -443,20 +443,5 @@ func TestInheritedEnvDropsSystemdVariables(t *testing.T) {
 	}
 	if !strings.Contains(env, "KEEP_ME=yes") {
 		t.Errorf("ordinary variable dropped")
-	}
-}
-
-func TestParseStat(t *testing.T) {
-	// A command name with spaces and a ')' must not shift the fields.
-	line := "4242 (we ird) name) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10 18446744073709551615"
-	info, ok := parseStat([]byte(line))
-	if !ok {
-		t.Fatal("parseStat failed")
-	}
-	if want := (procInfo{state: 'S', pgrp: 4242, session: 4242, start: 987654}); info != want {
-		t.Errorf("parseStat = %+v, want %+v", info, want)
-	}
-	if _, ok := parseStat([]byte("garbage")); ok {
-		t.Error("parseStat accepted garbage")
 	}
 }

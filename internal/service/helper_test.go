@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/better-paas/updater/internal/proc"
 )
 
 // The tests start real backends: this test binary, re-executed with
@@ -158,11 +160,11 @@ func helperPIDs(t *testing.T, token string) []int {
 }
 
 // procStat returns the /proc stat of pid, or ok=false if there is none.
-func procStat(t *testing.T, pid int) (procInfo, bool) {
+func procStat(t *testing.T, pid int) (proc.Stat, bool) {
 	t.Helper()
-	info, err := readProc(pid)
+	info, err := proc.ReadStat(pid)
 	if err != nil {
-		return procInfo{}, false
+		return proc.Stat{}, false
 	}
 	return info, true
 }
@@ -170,7 +172,7 @@ func procStat(t *testing.T, pid int) (procInfo, bool) {
 // processGone: no /proc entry, or a zombie waiting to be reaped.
 func processGone(t *testing.T, pid int) bool {
 	info, ok := procStat(t, pid)
-	return !ok || info.dead()
+	return !ok || info.Dead()
 }
 
 // processReaped: no /proc entry at all, not even a zombie.

@@ -1,0 +1,77 @@
+//go:build faultinject
+
+package fault
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// Enabled reports whether this build acts on fault points.
+const Enabled = true
+
+// EnvVar holds the faults of a process: "point=action;point=action".
+const EnvVar = "BETTER_PAAS_FAULTS"
+
+var (
+	mu     sync.Mutex
+	faults = parse(os.Getenv(EnvVar))
+	hits   = map[string]int{}
+)
+
+// Set replaces the faults of this process (in-process tests).
+func Set(spec string) {
+	mu.Lock()
+	defer mu.Unlock()
+	faults, hits = parse(spec), map[string]int{}
+}
+
+// Hits reports how often point was reached since the last Set.
+func Hits(point string) int {
+	mu.Lock()
+	defer mu.Unlock()
+	return hits[point]
+}
+
+func parse(spec string) map[string]string {
+	m := map[string]string{}
+	for _, f := range strings.Split(spec, ";") {
+		if point, action, ok := strings.Cut(strings.TrimSpace(f), "="); ok {
+			m[point] = action
+		}
+	}
+	return m
+}
+
+// Inject acts on the fault configured for point, if any:
+//   - kill:   SIGKILL this process at once, as a crash or power loss would;
+//   - error:  return an error wrapping ErrInjected;
+//   - enospc: return an error wrapping ErrInjected and syscall.ENOSPC;
+//   - hang:   block until ctx is done, then return its error.
+func Inject(ctx context.Context, point string) error {
+	full := name(ctx, point)
+	mu.Lock()
+	hits[full]++
+	action := faults[full]
+	mu.Unlock()
+	switch action {
+	case "":
+		return nil
+	case "kill":
+		fmt.Fprintf(os.Stderr, "fault: killing the process at %s\n", full)
+		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {} // the signal is on its way
+	case "error":
+		return fmt.Errorf("%w at %s", ErrInjected, full)
+	case "enospc":
+		return fmt.Errorf("%w at %s: %w", ErrInjected, full, syscall.ENOSPC)
+	case "hang":
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return fmt.Errorf("%w at %s: unknown action %q", ErrInjected, full, action)
+}

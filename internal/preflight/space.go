@@ -1,0 +1,286 @@
+package preflight
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrInsufficientSpace is wrapped by every *SpaceError.
+var ErrInsufficientSpace = errors.New("not enough free space")
+
+// SpaceError says a filesystem lacks room for what an update writes on it.
+// When several needs share a filesystem (the backup folder and the
+// checkout, typically), Need is their sum and For lists each of them.
+type SpaceError struct {
+	// Path is the first folder with a need on this filesystem.
+	Path string
+	// Mount is the mount point holding Path, the place to free space on.
+	Mount string
+	// For says what the space is for, e.g. "the backup of /srv/app/data
+	// to /var/backups", "the build in /srv/app".
+	For []string
+	// Need is the bytes required; Have the bytes available to
+	// unprivileged writers (statfs f_bavail × f_bsize).
+	Need, Have uint64
+}
+
+// Error reads like "not enough free space on / for the backup of
+// /srv/app/data to /var/backups and the build in /srv/app (need 1.2 GiB,
+// have 300 MiB; free up 900 MiB)".
+func (e *SpaceError) Error() string {
+	return fmt.Sprintf("not enough free space on %s for %s (need %s, have %s; free up %s)",
+		e.Mount, strings.Join(e.For, " and "), FormatBytes(e.Need), FormatBytes(e.Have),
+		FormatBytes(e.Need-min(e.Have, e.Need)))
+}
+
+// Unwrap makes errors.Is(err, ErrInsufficientSpace) true.
+func (e *SpaceError) Unwrap() error { return ErrInsufficientSpace }
+
+// FormatBytes renders n in binary units with at most one decimal, as used
+// in messages: "512 B", "1.5 KiB", "300 MiB", "4 EiB".
+func FormatBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return strconv.FormatUint(n, 10) + " B"
+	}
+	units := []string{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
+	v, i := float64(n)/unit, 0
+	for v >= unit && i < len(units)-1 {
+		v /= unit
+		i++
+	}
+	s := strconv.FormatFloat(v, 'f', 1, 64)
+	if v >= 10 {
+		s = strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	if s == "1024" && i < len(units)-1 { // 1023.7 MiB rounds up to the next unit
+		s, i = "1", i+1
+	}
+	return strings.TrimSuffix(s, ".0") + " " + units[i]
+}
+
+// DirSize returns the apparent size (the sum of st_size) of the regular
+// files under dir: what a full copy of dir writes, which is the worst case
+// of a backup. Symlinks are counted as nothing and never followed, except
+// dir itself, which is followed when it is a symlink (as the backup does
+// for a data folder that points at a volume). Hard links are counted once
+// per name, as a copy would duplicate them. Files and folders that vanish
+// while DirSize walks are skipped.
+//
+// Errors: dir missing wraps fs.ErrNotExist; an unreadable folder wraps
+// fs.ErrPermission; ctx ending returns its error, wrapped.
+func DirSize(ctx context.Context, dir string) (int64, error) {
+	root, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return 0, fmt.Errorf("cannot measure folder %s: %w", dir, err)
+	}
+	var total int64
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+		if err != nil {
+			if p != root && errors.Is(err, fs.ErrNotExist) {
+				return nil // vanished since its folder was listed
+			}
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		info, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if total > math.MaxInt64-info.Size() {
+			total = math.MaxInt64
+		} else {
+			total += info.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("cannot measure folder %s: %w", dir, err)
+	}
+	return total, nil
+}
+
+// filesystem is what the space check needs to know about the filesystem
+// holding a folder.
+type filesystem struct {
+	dev   uint64 // st_dev: equal for folders on the same filesystem
+	mount string
+	avail uint64
+}
+
+// probeFilesystem describes the filesystem dir is on, or would be on once
+// created: a missing folder is looked up through its nearest existing
+// parent.
+func probeFilesystem(dir string) (filesystem, error) {
+	p, err := filepath.Abs(dir)
+	if err != nil {
+		return filesystem{}, err
+	}
+	var st unix.Stat_t
+	for {
+		err = unix.Stat(p, &st)
+		if !errors.Is(err, unix.ENOENT) {
+			break
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			break
+		}
+		p = parent
+	}
+	if err != nil {
+		return filesystem{}, &fs.PathError{Op: "stat", Path: p, Err: err}
+	}
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(p, &sfs); err != nil {
+		return filesystem{}, &fs.PathError{Op: "statfs", Path: p, Err: err}
+	}
+	avail := uint64(math.MaxUint64)
+	if bs := uint64(sfs.Bsize); bs == 0 || sfs.Bavail <= math.MaxUint64/bs {
+		avail = sfs.Bavail * bs
+	}
+	return filesystem{dev: uint64(st.Dev), mount: mountPoint(p, uint64(st.Dev)), avail: avail}, nil
+}
+
+// mountPoint walks up from p, which is on device dev, to the topmost
+// folder still on dev. Bind mounts of the same device are not told apart,
+// which is fine for naming the place to free space on.
+func mountPoint(p string, dev uint64) string {
+	if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+		p = filepath.Dir(p)
+	}
+	for {
+		parent := filepath.Dir(p)
+		if parent == p {
+			return p
+		}
+		var st unix.Stat_t
+		if err := unix.Stat(parent, &st); err != nil || uint64(st.Dev) != dev {
+			return p
+		}
+		p = parent
+	}
+}
+
+// need is room some part of the update writes into dir.
+type need struct {
+	what  string
+	dir   string
+	bytes uint64
+	build bool // build needs are counted once per filesystem
+}
+
+// spaceChecks returns one Check per filesystem that receives writes, plus
+// one per need that could not be measured or located. probe is
+// probeFilesystem, replaced in tests to fake filesystems.
+func spaceChecks(ctx context.Context, in Input, probe func(string) (filesystem, error)) []Check {
+	var (
+		checks []Check
+		needs  []need
+	)
+	if in.DataDir != "" && in.BackupDir != "" {
+		size, err := DirSize(ctx, in.DataDir)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			size = 0 // nothing to back up; the backup records it as missing
+		case err != nil:
+			checks = append(checks, Check{Name: "free space for the backup",
+				Err: fmt.Errorf("cannot estimate the size of the backup of %s: %w", in.DataDir, err)})
+		}
+		if err == nil || errors.Is(err, fs.ErrNotExist) {
+			needs = append(needs, need{
+				what:  fmt.Sprintf("the backup of %s to %s", in.DataDir, in.BackupDir),
+				dir:   in.BackupDir,
+				bytes: uint64(size),
+			})
+		}
+	}
+	var buildDirs []string
+	if in.InstallDir != "" {
+		buildDirs = append(buildDirs, in.InstallDir)
+	}
+	for _, o := range in.BuildOutputs {
+		if !filepath.IsAbs(o) {
+			o = filepath.Join(in.InstallDir, o)
+		}
+		buildDirs = append(buildDirs, o)
+	}
+	for _, d := range buildDirs {
+		needs = append(needs, need{what: "the build in " + d, dir: d, bytes: uint64(in.ExtraBytes), build: true})
+	}
+
+	type group struct {
+		fs     filesystem
+		path   string
+		needs  []need
+		total  uint64
+		hasBld bool
+	}
+	var groups []*group
+	byDev := map[uint64]*group{}
+	for _, n := range needs {
+		if err := ctx.Err(); err != nil {
+			checks = append(checks, Check{Name: "free space for " + n.what,
+				Err: fmt.Errorf("cannot check free space for %s: %w", n.what, err)})
+			continue
+		}
+		f, err := probe(n.dir)
+		if err != nil {
+			checks = append(checks, Check{Name: "free space for " + n.what,
+				Err: fmt.Errorf("cannot check free space for %s: %w", n.what, err)})
+			continue
+		}
+		g := byDev[f.dev]
+		if g == nil {
+			g = &group{fs: f, path: n.dir}
+			byDev[f.dev] = g
+			groups = append(groups, g)
+		}
+		if n.build {
+			if g.hasBld {
+				continue
+			}
+			g.hasBld = true
+		}
+		g.needs = append(g.needs, n)
+		g.total = addSat(g.total, n.bytes)
+	}
+	for _, g := range groups {
+		c := Check{Name: "free space on " + g.fs.mount}
+		if g.total > g.fs.avail {
+			var what []string
+			for _, n := range g.needs {
+				if n.bytes > 0 {
+					what = append(what, n.what)
+				}
+			}
+			c.Err = &SpaceError{Path: g.path, Mount: g.fs.mount, For: what, Need: g.total, Have: g.fs.avail}
+		}
+		checks = append(checks, c)
+	}
+	return checks
+}
+
+func addSat(a, b uint64) uint64 {
+	if a > math.MaxUint64-b {
+		return math.MaxUint64
+	}
+	return a + b
+}

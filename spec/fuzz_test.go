@@ -1,0 +1,344 @@
+package spec
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf16"
+
+	yamlv2 "go.yaml.in/yaml/v2"
+	"golang.org/x/mod/semver"
+	"sigs.k8s.io/yaml"
+)
+
+var updateCorpus = flag.Bool("update-corpus", false, "rewrite testdata/fuzz/FuzzParseDesired from desiredSeeds")
+
+// parseDeadline is far above what any accepted input costs (a full 64 KiB
+// document parses in milliseconds); it is there to catch exponential work,
+// not to benchmark.
+const parseDeadline = 5 * time.Second
+
+// maxParseAlloc bounds the bytes one Parse may allocate. The densest alias
+// document go.yaml.in/yaml/v2 lets through its own ratio check costs about
+// 40 MB; an expanded alias bomb costs gigabytes.
+const maxParseAlloc = 128 << 20
+
+const fuzzHead = "apiVersion: updates.better-paas.io/v1\nkind: DesiredVersion\n"
+
+type seed struct {
+	name string
+	data []byte
+}
+
+// aliasBomb nests aliases levels deep, fan per level, over leaf. pad plain
+// scalars come first so the alias share stays under the 99% go.yaml.in/yaml/v2
+// tolerates, which is what an attacker would do.
+func aliasBomb(leaf string, levels, fan, pad int) string {
+	var b strings.Builder
+	if pad > 0 {
+		b.WriteString("pad: [0" + strings.Repeat(",0", pad-1) + "]\n")
+	}
+	b.WriteString("a0: &a0 " + leaf + "\n")
+	for i := 1; i <= levels; i++ {
+		fmt.Fprintf(&b, "a%d: &a%d [*a%d%s]\n", i, i, i-1, strings.Repeat(fmt.Sprintf(", *a%d", i-1), fan-1))
+	}
+	return b.String()
+}
+
+// utf16LE encodes s as UTF-16 little endian with a byte order mark, which
+// go.yaml.in/yaml/v2 decodes.
+func utf16LE(s string) string {
+	b := []byte{0xff, 0xfe}
+	for _, u := range utf16.Encode([]rune(s)) {
+		b = append(b, byte(u), byte(u>>8))
+	}
+	return string(b)
+}
+
+// padTo grows a document to exactly size bytes with a long annotation.
+func padTo(size int) string {
+	doc := fuzzHead + "spec:\n  version: v1.0.0\nmetadata:\n  annotations:\n    note: "
+	return doc + strings.Repeat("x", size-len(doc)-1) + "\n"
+}
+
+// desiredSeeds is the seed corpus: f.Add and, through -update-corpus, the
+// files under testdata/fuzz/FuzzParseDesired.
+func desiredSeeds() []seed {
+	pinned := fuzzHead + "spec:\n  version: v1.4.2\n"
+	s := func(name, data string) seed { return seed{name, []byte(data)} }
+	return []seed{
+		// Valid documents, in the shapes people and tools write.
+		s("valid-pinned", pinned),
+		s("valid-latest", fuzzHead+"spec:\n  version: latest\n"),
+		s("valid-prerelease", fuzzHead+"spec:\n  version: v2.0.0-rc.1\n"),
+		s("valid-commit", fuzzHead+"spec:\n  version: v1.0.0\n  commit: 0123456789ABCDEF0123456789abcdef01234567\n"),
+		s("valid-metadata", fuzzHead+"metadata:\n  name: web-1\n  annotations:\n    owner: ansible\n    updates.better-paas.io/retry-at: \"2026-11-29T12:00:00Z\"\nspec:\n  version: v1.0.0\n"),
+		s("valid-defaulted", "spec:\n  version: ' v1.0.0 '\n"),
+		s("valid-flow", "{apiVersion: updates.better-paas.io/v1, kind: DesiredVersion, spec: {version: latest}}\n"),
+		s("valid-json", `{"apiVersion":"updates.better-paas.io/v1","kind":"DesiredVersion","spec":{"version":"v1.0.0"}}`),
+		s("valid-bom", "\ufeff"+pinned),
+		s("valid-utf16", utf16LE(pinned)),
+		s("valid-crlf-comments", "# pinned by ansible\r\n"+strings.ReplaceAll(pinned, "\n", "\r\n")),
+		s("valid-block-scalar", fuzzHead+"spec:\n  version: |\n    v1.0.0\n"),
+		s("valid-tab-after-colon", fuzzHead+"spec:\n  version:\tv1.0.0\n"),
+		s("valid-small-alias", fuzzHead+"metadata:\n  annotations:\n    a: &o ops\n    b: *o\nspec:\n  version: v1.0.0\n"),
+		s("valid-merge-key", fuzzHead+"spec:\n  <<: {version: v1.0.0}\n"),
+		s("valid-document-markers", "---\n"+pinned+"...\n"),
+		s("valid-at-limit", padTo(MaxFileSize)),
+		s("valid-huge-version", fuzzHead+"spec:\n  version: v1.0.0-"+strings.Repeat("a", MaxFileSize-200)+"\n"),
+		// Alias bombs: rejected, quickly.
+		s("alias-laughs", aliasBomb("lol", 9, 9, 0)),
+		s("alias-strings", aliasBomb(strings.Repeat("x", 20000), 4, 10, 400)),
+		s("alias-maps", aliasBomb("{k: v}", 5, 10, 4000)),
+		s("alias-undefined", fuzzHead+"spec: *nope\n"),
+		s("alias-recursive", "a: &a [*a]\n"),
+		// Duplicate keys.
+		s("dup-top", pinned+"kind: DesiredVersion\n"),
+		s("dup-spec", fuzzHead+"spec:\n  version: v1.0.0\n  version: v1.0.1\n"),
+		s("dup-case", fuzzHead+"spec:\n  version: v1.0.0\n  Version: v9.9.9\n"),
+		s("dup-annotation", fuzzHead+"metadata:\n  annotations:\n    a: x\n    a: y\nspec:\n  version: v1.0.0\n"),
+		s("dup-json", `{"apiVersion":"updates.better-paas.io/v1","kind":"DesiredVersion","spec":{"version":"v1.0.0","version":"v2.0.0"}}`),
+		// Huge values.
+		s("huge-over-limit", padTo(MaxFileSize+1)),
+		s("huge-comment", "# "+strings.Repeat("x", MaxFileSize)+"\n"+pinned),
+		s("huge-version-over", fuzzHead+"spec:\n  version: v1.0.0-"+strings.Repeat("a", MaxFileSize)+"\n"),
+		// Wrong kinds and apiVersions.
+		s("wrong-kind", "apiVersion: updates.better-paas.io/v1\nkind: VersionStatus\nspec:\n  version: v1.0.0\n"),
+		s("wrong-apiversion", "apiVersion: v1\nkind: DesiredVersion\nspec:\n  version: v1.0.0\n"),
+		s("wrong-status-document", "apiVersion: updates.better-paas.io/v1\nkind: VersionStatus\nobservedGeneration: 1\n"),
+		s("wrong-kind-case", "apiVersion: updates.better-paas.io/v1\nkind: desiredversion\nspec:\n  version: v1.0.0\n"),
+		// Wrong types.
+		s("type-version-list", fuzzHead+"spec:\n  version: [v1.0.0]\n"),
+		s("type-version-map", fuzzHead+"spec:\n  version: {tag: v1.0.0}\n"),
+		s("type-version-float", fuzzHead+"spec:\n  version: 1.0\n"),
+		s("type-version-int", fuzzHead+"spec:\n  version: 1\n"),
+		s("type-version-bignum", fuzzHead+"spec:\n  version: 123456789012345678901234567890\n"),
+		s("type-version-null", fuzzHead+"spec:\n  version: null\n"),
+		s("type-version-bool", fuzzHead+"spec:\n  version: yes\n"),
+		s("type-version-binary", fuzzHead+"spec:\n  version: !!binary djEuMC4w\n"),
+		s("type-version-timestamp", fuzzHead+"spec:\n  version: 2001-12-14\n"),
+		s("type-spec-list", fuzzHead+"spec: [v1.0.0]\n"),
+		s("type-spec-string", fuzzHead+"spec: v1.0.0\n"),
+		s("type-spec-null", fuzzHead+"spec: ~\n"),
+		s("type-metadata-list", fuzzHead+"metadata: [a]\nspec:\n  version: v1.0.0\n"),
+		s("type-annotations-nested", fuzzHead+"metadata:\n  annotations:\n    a: {b: c}\nspec:\n  version: v1.0.0\n"),
+		s("type-annotations-keys", fuzzHead+"metadata:\n  annotations: {1: 2, 1.5: x, true: null}\nspec:\n  version: v1.0.0\n"),
+		s("type-apiversion-number", "apiVersion: 1\nkind: DesiredVersion\nspec:\n  version: v1.0.0\n"),
+		s("type-top-list", "- "+strings.ReplaceAll(pinned, "\n", "\n  ")),
+		s("type-top-scalar", "v1.0.0\n"),
+		s("type-top-null", "null\n"),
+		// Deep nesting.
+		s("deep-flow-over", strings.Repeat("[", 10001)+strings.Repeat("]", 10001)),
+		s("deep-flow-annotation", fuzzHead+"metadata:\n  annotations:\n    a: "+strings.Repeat("[", 5000)+strings.Repeat("]", 5000)+"\nspec:\n  version: v1.0.0\n"),
+		s("deep-block", deepBlock(300)),
+		// Encodings and whitespace.
+		s("utf8-invalid-value", fuzzHead+"spec:\n  version: v1.0.0-\xc3\x28\n"),
+		s("utf8-lone-continuation", "\x80"+pinned),
+		s("utf8-overlong", fuzzHead+"spec:\n  version: \"v1.0.0\xc0\xaf\"\n"),
+		s("utf8-escaped-invalid", fuzzHead+"spec:\n  version: \"v1.0.0-\\xff\"\n"),
+		s("control-char", fuzzHead+"spec:\n  version: \"v1.0.0\\a\"\n"),
+		s("nul", "\x00"),
+		s("tab-indent", fuzzHead+"spec:\n\tversion: v1.0.0\n"),
+		s("bom-middle", fuzzHead+"\ufeffspec:\n  version: v1.0.0\n"),
+		// JSON that is not quite right, and empty input.
+		s("json-trailing-comma", `{"apiVersion":"updates.better-paas.io/v1","kind":"DesiredVersion","spec":{"version":"v1.0.0",}}`),
+		s("json-truncated", `{"apiVersion":"updates.better-paas.io/v1","kind":"DesiredVersion","spec":{"version":"v1.0.0"`),
+		s("empty", ""),
+		s("whitespace", " \n\t\n"),
+		s("comment-only", "# nothing here\n"),
+		s("document-marker-only", "---\n"),
+		// More than one document: only the first would be read.
+		s("multi-garbage", pinned+"---\nspec: [\n"),
+		s("multi-valid", pinned+"---\n"+fuzzHead+"spec:\n  version: v9.9.9\n"),
+	}
+}
+
+// deepBlock nests block mappings depth deep under metadata.annotations.
+func deepBlock(depth int) string {
+	var b strings.Builder
+	b.WriteString(fuzzHead + "spec:\n  version: v1.0.0\nmetadata:\n")
+	for i := 1; i <= depth; i++ {
+		fmt.Fprintf(&b, "%sk%d:\n", strings.Repeat(" ", i), i)
+	}
+	return b.String()
+}
+
+// sentinels are the errors Parse may wrap; every failure wraps one.
+var sentinels = []error{ErrInvalidYAML, ErrWrongType, ErrMissingVersion, ErrInvalidVersion, ErrInvalidCommit, ErrTooLarge}
+
+// FuzzParseDesired checks Parse's contract on any input: it never panics,
+// stays bounded in time, fails with an error that wraps a sentinel and names
+// the file, and what it accepts is one valid document that survives Write
+// and Load unchanged.
+func FuzzParseDesired(f *testing.F) {
+	for _, s := range desiredSeeds() {
+		f.Add(s.data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const name = "fuzz/desired.yaml"
+		start := time.Now()
+		d, err := Parse(name, data)
+		if took := time.Since(start); took > parseDeadline {
+			t.Errorf("Parse took %v on %d bytes", took, len(data))
+		}
+		if err != nil {
+			checkParseError(t, name, d, err)
+			return
+		}
+		checkAccepted(t, data, d)
+		checkRoundTrip(t, d)
+	})
+}
+
+func checkParseError(t *testing.T, name string, d *DesiredVersion, err error) {
+	t.Helper()
+	if d != nil {
+		t.Errorf("Parse returned a document with error %v", err)
+	}
+	if !strings.Contains(err.Error(), name) {
+		t.Errorf("error %q does not name %s", err, name)
+	}
+	for _, s := range sentinels {
+		if errors.Is(err, s) {
+			return
+		}
+	}
+	t.Errorf("error %q wraps no sentinel", err)
+}
+
+// checkAccepted asserts what a successful Parse promises about d and data.
+func checkAccepted(t *testing.T, data []byte, d *DesiredVersion) {
+	t.Helper()
+	if len(data) > MaxFileSize {
+		t.Errorf("accepted %d bytes, limit %d", len(data), MaxFileSize)
+	}
+	if err := d.Validate(); err != nil {
+		t.Errorf("accepted an invalid document: %v", err)
+	}
+	if v := d.Spec.Version; v != Latest && (!semver.IsValid(v) || semver.Canonical(v) != v || semver.Build(v) != "") {
+		t.Errorf("accepted version %q, which is neither %q nor a canonical tag", v, Latest)
+	}
+	// Independent of Parse: the input is one well-formed YAML document
+	// without duplicate keys.
+	dec := yamlv2.NewDecoder(bytes.NewReader(data))
+	dec.SetStrict(true)
+	if err := dec.Decode(new(any)); err != nil {
+		t.Errorf("accepted input that strict YAML decoding refuses: %v", err)
+	}
+	if err := dec.Decode(new(any)); err != io.EOF {
+		t.Errorf("accepted input holding more than one YAML document (next: %v)", err)
+	}
+}
+
+// checkRoundTrip writes d and loads it back: the spec, its digest and the
+// whole document (empty and missing annotations being the same) survive.
+func checkRoundTrip(t *testing.T, d *DesiredVersion) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "desired.yaml")
+	if err := Write(path, d); err != nil {
+		t.Fatalf("cannot write an accepted document: %v", err)
+	}
+	got, err := Load(path)
+	if err != nil {
+		b, _ := os.ReadFile(path)
+		t.Fatalf("cannot load what Write wrote: %v\n%s", err, b)
+	}
+	if got.Spec != d.Spec || got.Digest() != d.Digest() {
+		t.Errorf("round trip changed the spec: %+v %s -> %+v %s", d.Spec, d.Digest(), got.Spec, got.Digest())
+	}
+	if !reflect.DeepEqual(normalised(got), normalised(d)) {
+		t.Errorf("round trip changed the document:\n%#v\n->\n%#v", d, got)
+	}
+	// Parse of Marshal is the identity too, without the disk.
+	b, err := yaml.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := Parse("again", b)
+	if err != nil || !reflect.DeepEqual(normalised(again), normalised(d)) {
+		t.Errorf("Parse(Marshal(d)) = %#v, %v; want %#v", again, err, d)
+	}
+}
+
+// normalised treats an empty annotation map like a missing one: omitempty
+// drops it on write, and nothing reads the difference.
+func normalised(d *DesiredVersion) DesiredVersion {
+	c := *d
+	if len(c.Metadata.Annotations) == 0 {
+		c.Metadata.Annotations = nil
+	}
+	return c
+}
+
+// TestParseBoundsAliasExpansion measures the alias bombs: each must be
+// refused with an error naming the file, allocate under maxParseAlloc and
+// finish under parseDeadline. Run with -v for the numbers.
+func TestParseBoundsAliasExpansion(t *testing.T) {
+	for _, s := range desiredSeeds() {
+		if !strings.HasPrefix(s.name, "alias-") {
+			continue
+		}
+		t.Run(s.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			start := time.Now()
+			_, err := Parse("bomb.yaml", s.data)
+			took := time.Since(start)
+			runtime.ReadMemStats(&after)
+			alloc := after.TotalAlloc - before.TotalAlloc
+			t.Logf("%d bytes: %v, %.1f MB allocated: %v", len(s.data), took, float64(alloc)/(1<<20), err)
+			if err == nil || !strings.Contains(err.Error(), "bomb.yaml") {
+				t.Errorf("err = %v, want an error naming bomb.yaml", err)
+			}
+			if alloc > maxParseAlloc {
+				t.Errorf("allocated %d bytes, limit %d", alloc, maxParseAlloc)
+			}
+			if took > parseDeadline {
+				t.Errorf("took %v, limit %v", took, parseDeadline)
+			}
+		})
+	}
+}
+
+// TestFuzzCorpusIsCurrent keeps the committed seed files equal to
+// desiredSeeds; go test -run TestFuzzCorpusIsCurrent -args -update-corpus
+// rewrites them.
+func TestFuzzCorpusIsCurrent(t *testing.T) {
+	checkCorpus(t, filepath.Join("testdata", "fuzz", "FuzzParseDesired"), desiredSeeds(), *updateCorpus)
+}
+
+func checkCorpus(t *testing.T, dir string, seeds []seed, update bool) {
+	t.Helper()
+	if update {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range seeds {
+		path := filepath.Join(dir, s.name)
+		want := []byte(fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", s.data))
+		if update {
+			if err := os.WriteFile(path, want, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Errorf("%v (run go test -run TestFuzzCorpusIsCurrent -args -update-corpus)", err)
+			continue
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s is stale (run go test -run TestFuzzCorpusIsCurrent -args -update-corpus)", path)
+		}
+	}
+}

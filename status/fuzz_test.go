@@ -1,0 +1,399 @@
+package status
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	yamlv2 "go.yaml.in/yaml/v2"
+	"sigs.k8s.io/yaml"
+)
+
+var updateCorpus = flag.Bool("update-corpus", false, "rewrite testdata/fuzz/FuzzParseStatus from statusSeeds")
+
+// parseDeadline is far above what any accepted input costs (a full 1 MiB
+// document parses in well under a second); it catches exponential work.
+const parseDeadline = 5 * time.Second
+
+// maxParseAlloc bounds the bytes one Parse may allocate. The densest alias
+// document go.yaml.in/yaml/v2 lets through its own ratio check costs about
+// 40 MB; an expanded alias bomb costs gigabytes.
+const maxParseAlloc = 128 << 20
+
+const fuzzHead = "apiVersion: updates.better-paas.io/v1\nkind: VersionStatus\n"
+
+// fuzzValid is a full status.yaml: every field set, times in several zones.
+const fuzzValid = fuzzHead + `observedGeneration: 3
+observedSpecDigest: sha256:abc
+desiredVersion: latest
+targetVersion: v1.2.0
+currentVersion: v1.1.0
+currentCommit: "1111111111111111111111111111111111111111"
+lastKnownGood: {version: v1.1.0, commit: "1111111111111111111111111111111111111111", binarySHA256: feed}
+operation:
+  id: 20261129T120000Z-v1.2.0
+  from: {version: v1.1.0}
+  to: {version: v1.2.0, commit: "2222222222222222222222222222222222222222"}
+  step: health
+  phase: Undo
+  attempt: 2
+  done: [backup, fetch, checkout]
+  failure: {step: health, reason: HealthCheckFailed, message: "GET /api/health: 503"}
+  startedAt: "2026-11-29T14:00:00.123456789+02:00"
+knownTags: {v1.1.0: "1111111111111111111111111111111111111111"}
+conditions:
+- {type: Ready, status: "False", observedGeneration: 3, lastTransitionTime: "2026-11-29T12:00:00Z", reason: Progressing}
+- {type: Reconciling, status: "True", lastTransitionTime: "2026-11-29T07:00:00-05:00", reason: Progressing, message: "updating *v1.2.0* & more"}
+history:
+- {id: op1, from: v1.0.0, to: v1.1.0, result: Succeeded, startedAt: "2026-11-29T12:00:00Z", finishedAt: "2026-11-29T12:01:00Z"}
+failedVersions:
+- {version: v0.9.0, step: build, reason: BuildFailed, failedAt: "2026-11-28T12:00:00Z", generation: 2}
+`
+
+type seed struct {
+	name string
+	data []byte
+}
+
+// aliasBomb nests aliases levels deep, fan per level, over leaf. pad plain
+// scalars come first so the alias share stays under the 99% go.yaml.in/yaml/v2
+// tolerates, which is what an attacker would do.
+func aliasBomb(leaf string, levels, fan, pad int) string {
+	var b strings.Builder
+	if pad > 0 {
+		b.WriteString("pad: [0" + strings.Repeat(",0", pad-1) + "]\n")
+	}
+	b.WriteString("a0: &a0 " + leaf + "\n")
+	for i := 1; i <= levels; i++ {
+		fmt.Fprintf(&b, "a%d: &a%d [*a%d%s]\n", i, i, i-1, strings.Repeat(fmt.Sprintf(", *a%d", i-1), fan-1))
+	}
+	return b.String()
+}
+
+// messageOf grows a valid document to exactly size bytes with a long
+// condition message.
+func messageOf(size int) string {
+	doc := fuzzHead + "conditions:\n- type: Ready\n  status: \"False\"\n  lastTransitionTime: \"2026-11-29T12:00:00Z\"\n  reason: BuildFailed\n  message: "
+	return doc + strings.Repeat("x", size-len(doc)-1) + "\n"
+}
+
+// statusSeeds is the seed corpus: f.Add and, through -update-corpus, the
+// files under testdata/fuzz/FuzzParseStatus.
+func statusSeeds() []seed {
+	minimal := fuzzHead + "observedGeneration: 0\n"
+	s := func(name, data string) seed { return seed{name, []byte(data)} }
+	return []seed{
+		// Valid documents.
+		s("valid-full", fuzzValid),
+		s("valid-minimal", minimal),
+		s("valid-head-only", fuzzHead),
+		s("valid-json", `{"apiVersion":"updates.better-paas.io/v1","kind":"VersionStatus","observedGeneration":7,"history":[{"id":"a","to":"v1.0.0","result":"Succeeded","startedAt":"2026-01-02T03:04:05Z","finishedAt":"2026-01-02T03:04:06Z"}]}`),
+		s("valid-bom", "\ufeff"+fuzzValid),
+		s("valid-crlf", strings.ReplaceAll(fuzzValid, "\n", "\r\n")),
+		s("valid-empty-lists", fuzzHead+"conditions: []\nhistory: []\nfailedVersions: []\nknownTags: {}\noperation: {done: []}\n"),
+		s("valid-null-fields", fuzzHead+"operation: null\nlastKnownGood: ~\nconditions: null\n"),
+		s("valid-zero-time", fuzzHead+"operation: {startedAt: \"0001-01-01T00:00:00Z\"}\n"),
+		s("valid-time-edges", fuzzHead+"history:\n- {startedAt: \"0000-01-01T00:00:00+01:00\", finishedAt: \"9999-12-31T23:59:59.999999999-23:59\"}\n"),
+		s("valid-max-int", fuzzHead+"observedGeneration: 9223372036854775807\noperation: {attempt: -1}\n"),
+		s("valid-small-alias", fuzzHead+"lastKnownGood: &r {version: v1.0.0}\noperation: {from: *r, to: *r}\n"),
+		s("valid-near-limit", messageOf(MaxFileSize)),
+		s("valid-block-message", fuzzHead+"conditions:\n- type: Ready\n  message: |\n    line one\n    line two\n"),
+		// Alias bombs.
+		s("alias-laughs", aliasBomb("lol", 9, 9, 0)),
+		s("alias-strings", aliasBomb(strings.Repeat("x", 20000), 4, 10, 400)),
+		s("alias-strings-large", aliasBomb(strings.Repeat("x", 200000), 4, 10, 400)),
+		s("alias-maps", aliasBomb("{k: v}", 5, 10, 4000)),
+		s("alias-undefined", fuzzHead+"operation: *nope\n"),
+		s("alias-recursive", "a: &a [*a]\n"),
+		// Duplicate keys.
+		s("dup-top", fuzzHead+"kind: VersionStatus\n"),
+		s("dup-nested", fuzzHead+"operation: {step: a, step: b}\n"),
+		s("dup-case", fuzzHead+"observedGeneration: 1\nObservedGeneration: 2\n"),
+		s("dup-known-tags", fuzzHead+"knownTags:\n  v1.0.0: a\n  v1.0.0: b\n"),
+		// Huge values.
+		s("huge-over-limit", messageOf(MaxFileSize+1)),
+		s("huge-history", fuzzHead+"history:\n"+strings.Repeat("- {id: x, to: v1.0.0, result: Succeeded}\n", 20000)),
+		// Wrong kinds and apiVersions.
+		s("wrong-kind", "apiVersion: updates.better-paas.io/v1\nkind: DesiredVersion\n"),
+		s("wrong-desired-document", "apiVersion: updates.better-paas.io/v1\nkind: DesiredVersion\nspec:\n  version: v1.0.0\n"),
+		s("wrong-apiversion", "apiVersion: updates.better-paas.io/v2\nkind: VersionStatus\n"),
+		s("wrong-missing-kind", "apiVersion: updates.better-paas.io/v1\nobservedGeneration: 1\n"),
+		// Wrong types.
+		s("type-generation-string", fuzzHead+"observedGeneration: three\n"),
+		s("type-generation-float", fuzzHead+"observedGeneration: 1.5\n"),
+		s("type-generation-overflow", fuzzHead+"observedGeneration: 1e30\n"),
+		s("type-generation-list", fuzzHead+"observedGeneration: [1]\n"),
+		s("type-attempt-null", fuzzHead+"operation: {attempt: null}\n"),
+		s("type-time-invalid", fuzzHead+"operation: {startedAt: yesterday}\n"),
+		s("type-time-number", fuzzHead+"operation: {startedAt: 1700000000}\n"),
+		s("type-time-unquoted", fuzzHead+"operation: {startedAt: 2026-11-29T12:00:00Z}\n"),
+		s("type-time-date", fuzzHead+"operation: {startedAt: 2026-11-29}\n"),
+		s("type-conditions-string", fuzzHead+"conditions: Ready\n"),
+		s("type-conditions-map", fuzzHead+"conditions: {type: Ready}\n"),
+		s("type-history-map", fuzzHead+"history: {a: 1}\n"),
+		s("type-operation-list", fuzzHead+"operation: [step]\n"),
+		s("type-known-tags-list", fuzzHead+"knownTags: [v1.0.0]\n"),
+		s("type-known-tags-keys", fuzzHead+"knownTags: {1: 2, true: x, null: y}\n"),
+		s("type-version-number", fuzzHead+"currentVersion: 1.10\n"),
+		s("type-top-list", "- apiVersion: updates.better-paas.io/v1\n  kind: VersionStatus\n"),
+		s("type-top-scalar", "VersionStatus\n"),
+		s("type-top-null", "~\n"),
+		// Deep nesting.
+		s("deep-flow-over", strings.Repeat("[", 10001)+strings.Repeat("]", 10001)),
+		s("deep-flow", fuzzHead+"history: "+strings.Repeat("[", 9000)+strings.Repeat("]", 9000)+"\n"),
+		s("deep-block", fuzzHead+"operation:\n"+deepBlock(1000)),
+		// Encodings and whitespace.
+		s("utf8-invalid", fuzzHead+"currentVersion: v1.0.0\xff\n"),
+		s("utf8-escaped-invalid", fuzzHead+"conditions:\n- message: \"\\xff\\xfe\"\n"),
+		s("utf8-truncated", fuzzHead+"currentVersion: \xe2\x82\n"),
+		s("control-char", fuzzHead+"currentVersion: \"\\0\\b\"\n"),
+		s("nul", "\x00\x01\x02"),
+		s("tab-indent", fuzzHead+"operation:\n\tstep: a\n"),
+		s("bom-middle", fuzzHead+"\ufeffobservedGeneration: 1\n"),
+		// JSON that is not quite right, empty input, more than one document.
+		s("json-truncated", `{"apiVersion":"updates.better-paas.io/v1","kind":"VersionStatus"`),
+		s("json-string", `"{\"apiVersion\":\"updates.better-paas.io/v1\"}"`),
+		s("empty", ""),
+		s("whitespace", "\n\n   \n"),
+		s("truncated", fuzzValid[:len(fuzzValid)/2]),
+		s("multi-garbage", fuzzValid+"---\nconditions: [\n"),
+		s("multi-valid", minimal+"---\n"+minimal),
+	}
+}
+
+// deepBlock nests block mappings depth deep, one space per level.
+func deepBlock(depth int) string {
+	var b strings.Builder
+	for i := 1; i <= depth; i++ {
+		fmt.Fprintf(&b, "%sk%d:\n", strings.Repeat(" ", i), i)
+	}
+	return b.String()
+}
+
+// FuzzParseStatus checks Parse's contract on any input: it never panics,
+// stays bounded in time, fails with an error that wraps ErrCorrupt and
+// names the file, and what it accepts is one status.yaml document that
+// survives Save and Load unchanged.
+func FuzzParseStatus(f *testing.F) {
+	for _, s := range statusSeeds() {
+		f.Add(s.data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const name = "fuzz/status.yaml"
+		start := time.Now()
+		s, err := Parse(name, data)
+		if took := time.Since(start); took > parseDeadline {
+			t.Errorf("Parse took %v on %d bytes", took, len(data))
+		}
+		if err != nil {
+			if s != nil {
+				t.Errorf("Parse returned a document with error %v", err)
+			}
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), name) {
+				t.Errorf("error %q does not wrap ErrCorrupt and name %s", err, name)
+			}
+			return
+		}
+		checkAccepted(t, data, s)
+		checkRoundTrip(t, s)
+	})
+}
+
+// checkAccepted asserts what a successful Parse promises about s and data.
+func checkAccepted(t *testing.T, data []byte, s *VersionStatus) {
+	t.Helper()
+	if len(data) > MaxFileSize {
+		t.Errorf("accepted %d bytes, limit %d", len(data), MaxFileSize)
+	}
+	if s.APIVersion != APIVersion || s.Kind != Kind {
+		t.Errorf("accepted apiVersion %q kind %q", s.APIVersion, s.Kind)
+	}
+	// Independent of Parse: the input is one well-formed YAML document
+	// without duplicate keys.
+	dec := yamlv2.NewDecoder(bytes.NewReader(data))
+	dec.SetStrict(true)
+	if err := dec.Decode(new(any)); err != nil {
+		t.Errorf("accepted input that strict YAML decoding refuses: %v", err)
+	}
+	if err := dec.Decode(new(any)); err != io.EOF {
+		t.Errorf("accepted input holding more than one YAML document (next: %v)", err)
+	}
+}
+
+// checkRoundTrip saves s and loads it back: the document is unchanged up to
+// time zones and empty-versus-missing lists and maps.
+func checkRoundTrip(t *testing.T, s *VersionStatus) {
+	t.Helper()
+	want := normalised(s)
+	path := filepath.Join(t.TempDir(), "status.yaml")
+	if err := Save(path, s); err != nil {
+		t.Fatalf("cannot save an accepted document: %v", err)
+	}
+	got, err := Load(path)
+	if err != nil {
+		b, _ := os.ReadFile(path)
+		t.Fatalf("cannot load what Save wrote: %v\n%s", err, b)
+	}
+	if g := normalised(got); !reflect.DeepEqual(g, want) {
+		t.Errorf("round trip changed the document:\n%#v\n->\n%#v", want, g)
+	}
+	// Parse of Marshal is the identity too, without the disk.
+	b, err := yaml.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := Parse("again", b)
+	if err != nil {
+		t.Fatalf("Parse(Marshal(s)): %v", err)
+	}
+	if g := normalised(again); !reflect.DeepEqual(g, want) {
+		t.Errorf("Parse(Marshal(s)) changed the document:\n%#v\n->\n%#v", want, g)
+	}
+}
+
+// normalised returns a deep copy of s with every time in UTC (a parsed
+// offset becomes a fresh *time.Location, which DeepEqual compares by
+// pointer) and empty lists and maps nil (omitempty drops them on save).
+func normalised(s *VersionStatus) VersionStatus {
+	c := *s
+	utc := func(t *time.Time) { *t = t.UTC() }
+	if c.LastKnownGood != nil {
+		r := *c.LastKnownGood
+		c.LastKnownGood = &r
+	}
+	if c.Operation != nil {
+		op := *c.Operation
+		utc(&op.StartedAt)
+		if len(op.Done) == 0 {
+			op.Done = nil
+		}
+		if op.Failure != nil {
+			f := *op.Failure
+			op.Failure = &f
+		}
+		c.Operation = &op
+	}
+	if len(c.KnownTags) == 0 {
+		c.KnownTags = nil
+	}
+	c.Conditions = append([]Condition(nil), c.Conditions...)
+	for i := range c.Conditions {
+		utc(&c.Conditions[i].LastTransitionTime)
+	}
+	c.History = append([]HistoryEntry(nil), c.History...)
+	for i := range c.History {
+		utc(&c.History[i].StartedAt)
+		utc(&c.History[i].FinishedAt)
+	}
+	c.FailedVersions = append([]FailedVersion(nil), c.FailedVersions...)
+	for i := range c.FailedVersions {
+		utc(&c.FailedVersions[i].FailedAt)
+	}
+	return c
+}
+
+// TestNormalisedCoversEveryTime guards normalised against new time fields:
+// a VersionStatus with every time in a non-UTC zone must come out all UTC.
+func TestNormalisedCoversEveryTime(t *testing.T) {
+	s, err := Parse("valid", []byte(fuzzValid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var walk func(v reflect.Value, path string)
+	walk = func(v reflect.Value, path string) {
+		switch v.Kind() {
+		case reflect.Pointer:
+			if !v.IsNil() {
+				walk(v.Elem(), path)
+			}
+		case reflect.Slice:
+			for i := 0; i < v.Len(); i++ {
+				walk(v.Index(i), fmt.Sprintf("%s[%d]", path, i))
+			}
+		case reflect.Struct:
+			if tm, ok := v.Interface().(time.Time); ok {
+				if tm.Location() != time.UTC {
+					t.Errorf("%s is in %v after normalised", path, tm.Location())
+				}
+				return
+			}
+			for i := 0; i < v.NumField(); i++ {
+				walk(v.Field(i), path+"."+v.Type().Field(i).Name)
+			}
+		}
+	}
+	n := normalised(s)
+	walk(reflect.ValueOf(n), "status")
+	if s.Operation.StartedAt.Location() == time.UTC {
+		t.Error("fuzzValid should carry a non-UTC time, or this test proves nothing")
+	}
+}
+
+// TestParseBoundsAliasExpansion measures the alias bombs: each must be
+// refused with an error naming the file, allocate under maxParseAlloc and
+// finish under parseDeadline. Run with -v for the numbers.
+func TestParseBoundsAliasExpansion(t *testing.T) {
+	for _, s := range statusSeeds() {
+		if !strings.HasPrefix(s.name, "alias-") {
+			continue
+		}
+		t.Run(s.name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			start := time.Now()
+			_, err := Parse("bomb.yaml", s.data)
+			took := time.Since(start)
+			runtime.ReadMemStats(&after)
+			alloc := after.TotalAlloc - before.TotalAlloc
+			t.Logf("%d bytes: %v, %.1f MB allocated: %v", len(s.data), took, float64(alloc)/(1<<20), err)
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "bomb.yaml") {
+				t.Errorf("err = %v, want ErrCorrupt naming bomb.yaml", err)
+			}
+			if alloc > maxParseAlloc {
+				t.Errorf("allocated %d bytes, limit %d", alloc, maxParseAlloc)
+			}
+			if took > parseDeadline {
+				t.Errorf("took %v, limit %v", took, parseDeadline)
+			}
+		})
+	}
+}
+
+// TestFuzzCorpusIsCurrent keeps the committed seed files equal to
+// statusSeeds; go test -run TestFuzzCorpusIsCurrent -args -update-corpus
+// rewrites them.
+func TestFuzzCorpusIsCurrent(t *testing.T) {
+	dir := filepath.Join("testdata", "fuzz", "FuzzParseStatus")
+	if *updateCorpus {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range statusSeeds() {
+		path := filepath.Join(dir, s.name)
+		want := []byte(fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", s.data))
+		if *updateCorpus {
+			if err := os.WriteFile(path, want, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Errorf("%v (run go test -run TestFuzzCorpusIsCurrent -args -update-corpus)", err)
+			continue
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s is stale (run go test -run TestFuzzCorpusIsCurrent -args -update-corpus)", path)
+		}
+	}
+}
