@@ -17,15 +17,23 @@ deps: ## Install what the demo and tests need beyond Go and git (Node.js, npm)
 build: ## Build bin/better-paas-updater
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/better-paas-updater
 
-test: deps ## Run every test (real git, real builds, real processes on 127.0.0.1)
+test: deps ## Run every test, the crash matrix and fault tests included (build tag faultinject)
 	$(GO) vet $(PKGS)
-	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	$(GO) vet -tags faultinject $(PKGS)
+	$(GO) test -race -count=1 -timeout 15m -tags faultinject $(PKGS)
+	$(GO) test -count=1 ./internal/fault/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseDesired$$' -fuzztime 3s ./spec/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseStatus$$' -fuzztime 3s ./status/
 
 demo: deps ## Update the example app v1.0.0 -> v1.1.0, then watch v1.2.0 roll back
 	$(GO) run ./examples/demo
 
 bench: deps ## Benchmarks, printed as ratios against baselines measured in the same run
 	$(GO) test -run '^$$' -bench . -benchtime 3x $(PKGS)
+
+fuzz: ## Fuzz the desired.yaml and status.yaml parsers, 60s each (FUZZTIME=30s to change)
+	$(GO) test -run '^$$' -fuzz '^FuzzParseDesired$$' -fuzztime $(or $(FUZZTIME),60s) -fuzzminimizetime 100x ./spec/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseStatus$$' -fuzztime $(or $(FUZZTIME),60s) -fuzzminimizetime 100x ./status/
 
 fmt: ## Format the code
 	gofmt -w $$(git ls-files '*.go')

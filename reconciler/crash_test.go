@@ -39,7 +39,7 @@ import (
 // midPoints are the steps with a fault point inside, where their work is
 // half done; every step has "before" and "after".
 var midPoints = map[string]bool{
-	"backup:do": true, "checkout:do": true, "swap:do": true, "health:do": true,
+	"backup:do": true, "fetch:do": true, "checkout:do": true, "start:do": true, "swap:do": true, "health:do": true,
 	"build-backend:do": true, "build-frontend:do": true,
 	"checkout:undo": true, "swap:undo": true, "recover:undo": true,
 }

@@ -452,3 +452,104 @@ func TestRefusalsChangeNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestRetryLatestAndTags: a failed version is retried only when asked, latest
+// skips it, a lost status.yaml is rebuilt from the host, and a moved tag is
+// refused until spec.commit accepts it.
+func TestRetryLatestAndTags(t *testing.T) {
+	t.Parallel()
+	h := newHost(t)
+	h.set("v1.1.0")
+	if st := h.converge(); !st.IsTrue(status.TypeReady) {
+		t.Fatalf("setup: %s", condition(st, status.TypeReady))
+	}
+	h.set("v1.2.0")
+	st := h.converge()
+	first, _ := st.Failure("v1.2.0")
+	if condition(st, status.TypeStalled) != "True/"+reconciler.ReasonVersionFailed {
+		t.Fatalf("v1.2.0: Stalled %s", condition(st, status.TypeStalled))
+	}
+
+	t.Run("retry annotation runs the failed version once more", func(t *testing.T) {
+		d, err := spec.Load(h.cfg.DesiredFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Metadata.Annotations = map[string]string{spec.RetryAnnotation: "2026-11-29T12:00:00Z"}
+		if err := spec.Write(h.cfg.DesiredFile, d); err != nil {
+			t.Fatal(err)
+		}
+		st := h.converge()
+		if !strings.Contains(strings.Join(h.events, " "), "health:error") {
+			t.Fatalf("retry did not run the update: %v", h.events)
+		}
+		again, _ := st.Failure("v1.2.0")
+		if !again.FailedAt.After(first.FailedAt) || again.Generation <= first.Generation {
+			t.Errorf("failure not re-recorded: %+v then %+v", first, again)
+		}
+		h.serving("v1.1.0")
+	})
+
+	t.Run("latest skips the failed version", func(t *testing.T) {
+		h.set("latest")
+		st := h.converge()
+		if !st.IsTrue(status.TypeReady) || st.TargetVersion != "v1.1.0" || len(h.events) != 0 {
+			t.Fatalf("latest: Ready %s, target %s, steps %v", condition(st, status.TypeReady), st.TargetVersion, h.events)
+		}
+	})
+
+	t.Run("corrupt status is rebuilt from the host", func(t *testing.T) {
+		// Pinned: with latest, a lost status forgets which versions failed
+		// here, and the next reconcile would try v1.2.0 once more.
+		h.set("v1.1.0")
+		if st := h.converge(); !st.IsTrue(status.TypeReady) || len(h.events) != 0 {
+			t.Fatalf("pinning the running version: Ready %s, steps %v", condition(st, status.TypeReady), h.events)
+		}
+		path := reconciler.StatusPath(h.cfg)
+		mustWrite(t, path, "apiVersion: updates.better-paas.io/v1\nkind: VersionStatus\nconditions: [\x00")
+		st := h.converge()
+		if !st.IsTrue(status.TypeReady) || st.CurrentVersion != "v1.1.0" || len(h.events) != 0 {
+			t.Fatalf("after corruption: Ready %s, current %s, steps %v", condition(st, status.TypeReady), st.CurrentVersion, h.events)
+		}
+		if lkg := st.LastKnownGood; lkg == nil || lkg.BinarySHA256 != fileSum(t, filepath.Join(h.install, "server")) || lkg.Commit != h.tagCommit("v1.1.0") {
+			t.Errorf("lastKnownGood not rebuilt: %+v", st.LastKnownGood)
+		}
+		kept, _ := filepath.Glob(path + ".corrupt-*")
+		if len(kept) != 1 {
+			t.Errorf("the corrupt file was not kept for a human: %v", kept)
+		}
+	})
+
+	t.Run("a moved tag is refused until spec.commit accepts it", func(t *testing.T) {
+		h.set("v1.1.0")
+		h.converge()
+		moved := h.tagCommit("v1.0.0")
+		git := func(dir string, args ...string) {
+			if out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput(); err != nil {
+				t.Fatalf("git %v: %v\n%s", args, err, out)
+			}
+		}
+		git(h.origin, "tag", "-f", "v1.1.0", moved)
+		git(h.install, "tag", "-d", "v1.1.0") // as if this host had never fetched it
+		pid := h.pid()
+		st := h.converge()
+		c := st.Get(status.TypeStalled)
+		if c == nil || c.Reason != reconciler.ReasonTagMoved || !strings.Contains(c.Message, "spec.commit: "+moved) {
+			t.Fatalf("Stalled = %+v", c)
+		}
+		if h.pid() != pid || len(h.events) != 0 {
+			t.Errorf("a moved tag changed the host: pid %d -> %d, steps %v", pid, h.pid(), h.events)
+		}
+		h.serving("v1.1.0")
+
+		d := spec.New("v1.1.0")
+		d.Spec.Commit = moved
+		if err := spec.Write(h.cfg.DesiredFile, d); err != nil {
+			t.Fatal(err)
+		}
+		st = h.converge()
+		if !st.IsTrue(status.TypeReady) || st.CurrentCommit != moved || st.KnownTags["v1.1.0"] != moved {
+			t.Fatalf("after accepting: Ready %s, commit %s, known %s", condition(st, status.TypeReady), st.CurrentCommit, st.KnownTags["v1.1.0"])
+		}
+	})
+}

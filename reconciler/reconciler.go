@@ -139,15 +139,15 @@ func (r *Reconciler) reconcile(ctx context.Context, st *status.VersionStatus) (R
 		summarize(st, phaseReady, ReasonUpToDate, fmt.Sprintf("running %s (%s), healthy", target.Version, short(target.Commit)), r.now())
 		return Result{RequeueAfter: r.cfg.ResyncInterval.Duration}, nil
 	}
+	if c := st.Get(status.TypeStalled); c != nil && c.Reason == ReasonRollbackFailed && c.ObservedGeneration == st.ObservedGeneration {
+		return Result{}, nil // a human must look; the message already says why
+	}
 	if f, ok := st.Failure(target.Version); ok && f.Generation == st.ObservedGeneration {
 		return r.settle(ctx, st, failure(ReasonVersionFailed, fmt.Errorf(
 			"%s failed at step %s (%s) and was rolled back to %s; it is not retried until desired.yaml changes: %s",
 			f.Version, f.Step, f.Reason, orNothing(st.CurrentVersion), f.Message)))
 	}
-	if c := st.Get(status.TypeStalled); c != nil && c.Reason == ReasonRollbackFailed && c.ObservedGeneration == st.ObservedGeneration {
-		return Result{}, nil // a human must look; the message already says why
-	}
-	if lkg := st.LastKnownGood; lkg != nil && lkg.Version == target.Version && lkg.Commit == obs.head && lkg.BinarySHA256 == obs.binarySHA {
+	if lkg := st.LastKnownGood; lkg != nil && *lkg == (status.Revision{Version: target.Version, Commit: obs.head, BinarySHA256: obs.binarySHA}) && obs.head == target.Commit {
 		return r.repair(ctx, st, obs, target)
 	}
 

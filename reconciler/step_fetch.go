@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/better-paas/updater/internal/fault"
 	"github.com/better-paas/updater/internal/gitrepo"
 )
 
@@ -35,7 +36,11 @@ func (s fetchStep) Done(_ context.Context, req *Request) (bool, error) {
 
 func (s fetchStep) Do(ctx context.Context, req *Request) error {
 	tag := req.To.Version
-	if err := s.h.Repo.FetchTag(ctx, s.h.Config.Remote, tag); err != nil {
+	err := fault.Inject(ctx, "mid")
+	if err == nil {
+		err = s.h.Repo.FetchTag(ctx, s.h.Config.Remote, tag)
+	}
+	if err != nil {
 		if errors.Is(err, gitrepo.ErrTagNotFound) {
 			return failure(ReasonTagNotFound, fmt.Errorf("cannot fetch tag %s from %s: %w", tag, s.h.Config.Remote, err))
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/better-paas/updater/internal/fault"
 )
 
 // stopStep stops the running version just before its files are swapped.
@@ -40,7 +42,11 @@ func (s startStep) Timeout() time.Duration {
 }
 
 func (s startStep) Do(ctx context.Context, req *Request) error {
-	if err := s.h.Service.Start(ctx); err != nil {
+	err := fault.Inject(ctx, "mid")
+	if err == nil {
+		err = s.h.Service.Start(ctx)
+	}
+	if err != nil {
 		return failure(ReasonServiceFailed, fmt.Errorf("cannot start %s: %w", req.To.Version, err))
 	}
 	return nil

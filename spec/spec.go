@@ -255,8 +255,9 @@ func Load(path string) (*DesiredVersion, error) {
 	return Parse(path, data)
 }
 
-// Write validates d and writes it to path atomically; an invalid document
-// is refused and path is left as it was.
+// Write validates d and writes it to path atomically; an invalid document,
+// or one that encodes to more than MaxFileSize (ErrTooLarge), is refused
+// and path is left as it was.
 func Write(path string, d *DesiredVersion) error {
 	d.Default()
 	if err := d.Validate(); err != nil {
@@ -265,6 +266,11 @@ func Write(path string, d *DesiredVersion) error {
 	b, err := yaml.Marshal(d)
 	if err != nil {
 		return fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	// Marshal can spell a document out longer than it was read (block
+	// style, quoted scalars); a file Load refuses must not replace a good one.
+	if len(b) > MaxFileSize {
+		return fmt.Errorf("cannot write %s: %w: %d bytes encoded, limit %d; shorten metadata.annotations", path, ErrTooLarge, len(b), MaxFileSize)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("cannot write %s: %w", path, err)

@@ -21,6 +21,11 @@ const MaxFileSize = 1 << 20
 // used; the reconciler then rebuilds status from the host.
 var ErrCorrupt = errors.New("corrupt status file")
 
+// ErrTooLarge is returned (wrapped) by Save when the encoded status is
+// larger than MaxFileSize: Load would refuse the file as corrupt, so Save
+// leaves the old one in place. The fix is to keep messages short.
+var ErrTooLarge = errors.New("status too large")
+
 // Load reads status.yaml strictly. A missing file yields an error that
 // satisfies errors.Is(err, fs.ErrNotExist); unreadable content yields one
 // that satisfies errors.Is(err, ErrCorrupt).
@@ -121,12 +126,17 @@ func fitsExpansion(v any, budget *int) bool {
 	return *budget >= 0
 }
 
-// Save writes s to path atomically, creating the folder if needed.
+// Save writes s to path atomically, creating the folder if needed. A
+// status that encodes to more than MaxFileSize is refused with ErrTooLarge
+// and path is left as it was.
 func Save(path string, s *VersionStatus) error {
 	s.APIVersion, s.Kind = APIVersion, Kind
 	b, err := yaml.Marshal(s)
 	if err != nil {
 		return fmt.Errorf("cannot encode status: %w", err)
+	}
+	if len(b) > MaxFileSize {
+		return fmt.Errorf("cannot save %s: %w: %d bytes encoded, Load accepts %d", path, ErrTooLarge, len(b), MaxFileSize)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("cannot create folder for %s: %w", path, err)

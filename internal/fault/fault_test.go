@@ -27,8 +27,14 @@ func TestInjectActions(t *testing.T) {
 	if err := Inject(ctx, "elsewhere"); err != nil || Hits("swap:do:elsewhere") != 1 || Hits("swap:do:mid") != 1 {
 		t.Errorf("unconfigured point: %v, hits %d", err, Hits("swap:do:elsewhere"))
 	}
+	called := 0
+	Hook("swap:do:mid", func() { called++ })
+	_ = Inject(ctx, "mid")
+	if called != 1 {
+		t.Errorf("hook called %d times", called)
+	}
 	Set("")
-	if err := Inject(ctx, "mid"); err != nil {
-		t.Errorf("after Set(\"\"): %v", err)
+	if err := Inject(ctx, "mid"); err != nil || called != 1 {
+		t.Errorf("after Set(\"\"): %v, hook called %d times", err, called)
 	}
 }

@@ -21,13 +21,24 @@ var (
 	mu     sync.Mutex
 	faults = parse(os.Getenv(EnvVar))
 	hits   = map[string]int{}
+	hooks  = map[string]func(){}
 )
 
-// Set replaces the faults of this process (in-process tests).
+// Set replaces the faults of this process (in-process tests) and clears
+// the hooks.
 func Set(spec string) {
 	mu.Lock()
 	defer mu.Unlock()
-	faults, hits = parse(spec), map[string]int{}
+	faults, hits, hooks = parse(spec), map[string]int{}, map[string]func(){}
+}
+
+// Hook makes point call fn before its action, so an in-process test can
+// change the world at an exact moment of an update (take a port, move a
+// tag) instead of guessing when that moment comes.
+func Hook(point string, fn func()) {
+	mu.Lock()
+	defer mu.Unlock()
+	hooks[point] = fn
 }
 
 // Hits reports how often point was reached since the last Set.
@@ -56,8 +67,11 @@ func Inject(ctx context.Context, point string) error {
 	full := name(ctx, point)
 	mu.Lock()
 	hits[full]++
-	action := faults[full]
+	action, hook := faults[full], hooks[full]
 	mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	switch action {
 	case "":
 		return nil

@@ -17,7 +17,7 @@ import (
 // first default release writes its go.mod.
 const AppModulePath = "example.com/better-paas-app"
 
-const appGoMod = "module " + AppModulePath + "\n\ngo 1.22\n"
+const appGoMod = "module " + AppModulePath + "\n\ngo 1.24\n"
 
 // ErrInvalidRelease means a Release cannot be applied: no tag, a path that
 // leaves the repository or points into .git, or a Remove path that is not in
@@ -257,7 +257,7 @@ func HangingFrontendBuild(tag string) Release {
 // BUG(HangingFrontendBuild): watch mode was left on in the release, so the
 // build never exits.
 async function watch() {
-  const server = spawn('sleep', ['1000'], { stdio: 'inherit', detached: true });
+  const server = spawn('sleep', ['1000'], { stdio: 'inherit' });
   console.log(` + "`build.mjs: watching src/ for changes; live-reload server is pid ${server.pid}`" + `);
   await new Promise(() => setInterval(() => {}, 60_000));
 }
