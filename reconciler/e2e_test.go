@@ -419,6 +419,17 @@ func TestRefusalsChangeNothing(t *testing.T) {
 		{name: "local modifications", desired: "apiVersion: updates.better-paas.io/v1\nkind: DesiredVersion\nspec:\n  version: v1.1.0\n",
 			modify: "backend/main.go", reason: reconciler.ReasonLocalModifications, message: "backend/main.go"},
 	}
+	t.Run("invalid spec keeps the last good version running", func(t *testing.T) {
+		if err := h.svc.Stop(h.ctx); err != nil {
+			t.Fatal(err)
+		}
+		mustWrite(t, h.cfg.DesiredFile, "spec: [")
+		st := h.converge()
+		if condition(st, status.TypeStalled) != "True/"+reconciler.ReasonInvalidSpec || len(h.events) != 0 {
+			t.Fatalf("Stalled %s, steps %v", condition(st, status.TypeStalled), h.events)
+		}
+		h.serving("v1.0.0")
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.modify != "" {

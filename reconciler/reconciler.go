@@ -112,6 +112,9 @@ func (r *Reconciler) reconcile(ctx context.Context, st *status.VersionStatus) (R
 			"%s does not exist: run `better-paas-updater set VERSION` or write it (spec.version: a tag or latest)", r.cfg.DesiredFile)))
 	}
 	if err != nil {
+		// The last valid spec is kept: the host stays on what it runs, and
+		// a service that went down meanwhile is started again.
+		r.keepRunning(ctx, repo, st)
 		return r.settle(ctx, st, failure(ReasonInvalidSpec, err))
 	}
 	if digest := d.Digest(); digest != st.ObservedSpecDigest {
@@ -177,6 +180,30 @@ func (r *Reconciler) reconcile(ctx context.Context, st *status.VersionStatus) (R
 	}
 	log.Info("Updating", "operation", op.ID, "fromVersion", op.From.Version, "toVersion", op.To.Version)
 	return r.execute(ctx, st, op, repo)
+}
+
+// keepRunning starts the service when the installed build is the last
+// known good one and nothing runs it. It is what the daemon still does
+// while desired.yaml is unusable: no update, but no outage either.
+func (r *Reconciler) keepRunning(ctx context.Context, repo *gitrepo.Repo, st *status.VersionStatus) {
+	lkg := st.LastKnownGood
+	if lkg == nil {
+		return
+	}
+	obs, err := r.observe(ctx, repo)
+	if err != nil || obs.running || obs.head != lkg.Commit || obs.binarySHA != lkg.BinarySHA256 {
+		return
+	}
+	log := logr.FromContextOrDiscard(ctx)
+	log.Info("Starting service", "version", lkg.Version, "reason", "desired.yaml is invalid; keeping the last known good version running")
+	if err := r.svc.Start(ctx); err != nil {
+		log.Error(err, "Cannot start service", "version", lkg.Version)
+		return
+	}
+	h := &Host{Config: r.cfg, Service: r.svc}
+	if _, err := h.gate(lkg.Version).Wait(ctx); err != nil {
+		log.Error(err, "Service started but not healthy", "version", lkg.Version)
+	}
 }
 
 // repair handles a host that has the target installed but does not serve
