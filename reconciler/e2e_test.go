@@ -563,4 +563,25 @@ func TestRetryLatestAndTags(t *testing.T) {
 			t.Fatalf("after accepting: Ready %s, commit %s, known %s", condition(st, status.TypeReady), st.CurrentCommit, st.KnownTags["v1.1.0"])
 		}
 	})
+
+	t.Run("a pinned older version needs allowDowngrade", func(t *testing.T) {
+		pid := h.pid()
+		h.set("v1.0.0")
+		st := h.converge()
+		if c := st.Get(status.TypeStalled); c == nil || c.Reason != reconciler.ReasonDowngradeRefused || !strings.Contains(c.Message, "allowDowngrade: true") {
+			t.Fatalf("Stalled = %+v", c)
+		}
+		if len(h.events) != 0 || h.pid() != pid {
+			t.Errorf("a refused downgrade changed the host: steps %v", h.events)
+		}
+		d := spec.New("v1.0.0")
+		d.Spec.AllowDowngrade = true
+		if err := spec.Write(h.cfg.DesiredFile, d); err != nil {
+			t.Fatal(err)
+		}
+		if st := h.converge(); !st.IsTrue(status.TypeReady) || st.CurrentVersion != "v1.0.0" {
+			t.Fatalf("allowed downgrade: Ready %s, current %s", condition(st, status.TypeReady), st.CurrentVersion)
+		}
+		h.serving("v1.0.0")
+	})
 }

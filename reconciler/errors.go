@@ -58,6 +58,7 @@ const (
 	ReasonRollbackFailed     = "RollbackFailed"
 	ReasonTooManyAttempts    = "TooManyAttempts"
 	ReasonPreflightFailed    = "PreflightFailed"
+	ReasonDowngradeRefused   = "DowngradeRefused"
 )
 
 // kinds maps each reason to what it means for what happens next; a reason
@@ -74,6 +75,7 @@ var kinds = map[string]Kind{
 	ReasonVersionFailed:      Terminal,
 	ReasonRollbackFailed:     Terminal,
 	ReasonTooManyAttempts:    Terminal,
+	ReasonDowngradeRefused:   Terminal,
 }
 
 // KindOf returns the kind of failure a reason stands for.

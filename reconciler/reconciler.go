@@ -232,6 +232,14 @@ func (r *Reconciler) resolve(ctx context.Context, repo *gitrepo.Repo, sp spec.Sp
 	if err != nil {
 		return rev, err
 	}
+	// A pinned version below the running one is a downgrade: data written
+	// by the newer version may not be readable by the older one, so it
+	// needs explicit permission. latest never resolves below (see find).
+	if cur := st.CurrentVersion; !sp.IsLatest() && !sp.AllowDowngrade && semver.IsValid(cur) && semver.Compare(rev.Version, cur) < 0 {
+		return status.Revision{}, failure(ReasonDowngradeRefused, fmt.Errorf(
+			"%s: spec.version %s is older than the running %s; set spec.allowDowngrade: true to install it anyway",
+			r.cfg.DesiredFile, rev.Version, cur))
+	}
 	want, seen := st.KnownTags[rev.Version]
 	if sp.Commit != "" && !sp.IsLatest() {
 		want, seen = sp.Commit, true
@@ -262,10 +270,11 @@ func (r *Reconciler) find(ctx context.Context, repo *gitrepo.Repo, sp spec.Spec,
 	if err != nil {
 		return status.Revision{}, failure(ReasonSourceUnavailable, err)
 	}
-	rels, err := src.Releases(ctx)
+	listing, err := src.List(ctx)
 	if err != nil {
 		return status.Revision{}, failure(ReasonSourceUnavailable, fmt.Errorf("cannot list releases of %s: %w", where, err))
 	}
+	rels := listing.Releases
 	if !sp.IsLatest() {
 		rel, ok := releases.Find(rels, sp.Version)
 		if !ok {
@@ -275,7 +284,7 @@ func (r *Reconciler) find(ctx context.Context, repo *gitrepo.Repo, sp spec.Spec,
 		}
 		return status.Revision{Version: rel.Version, Commit: rel.Commit}, nil
 	}
-	rel, ok := releases.Latest(rels, func(v string) bool { _, failed := st.Failure(v); return failed })
+	rel, ok := releases.Highest(rels, sp.Prerelease(), func(v string) bool { _, failed := st.Failure(v); return failed })
 	if !ok {
 		return status.Revision{}, failure(ReasonTagNotFound, fmt.Errorf("%s has no release tag (vMAJOR.MINOR.PATCH) that has not failed here", where))
 	}

@@ -40,6 +40,7 @@ var (
 	ErrInvalidVersion = errors.New("spec.version is not a release tag")
 	ErrTooLarge       = errors.New("file too large")
 	ErrInvalidCommit  = errors.New("spec.commit is not a full commit hash")
+	ErrInvalidChannel = errors.New("spec.channel is not a known channel")
 )
 
 // DesiredVersion is the content of desired.yaml.
@@ -65,7 +66,23 @@ type Spec struct {
 	// updater refuses a tag that moved from the commit it first saw; setting
 	// Commit to the new commit is how a person accepts the move.
 	Commit string `json:"commit,omitempty"`
+	// Channel is "stable" (default): latest means the highest full release;
+	// or "prerelease": latest may also be a release candidate.
+	Channel string `json:"channel,omitempty"`
+	// AllowDowngrade lets a pinned version lower than the running one be
+	// installed. Without it such a spec is refused. A rollback after a
+	// failed update is not a downgrade and needs no permission.
+	AllowDowngrade bool `json:"allowDowngrade,omitempty"`
 }
+
+// Channels of releases.
+const (
+	ChannelStable     = "stable"
+	ChannelPrerelease = "prerelease"
+)
+
+// Prerelease reports whether latest may resolve to a prerelease.
+func (s Spec) Prerelease() bool { return s.Channel == ChannelPrerelease }
 
 // RetryAnnotation, set to any new value (`better-paas-updater retry` writes
 // the time), asks for another attempt at a version that failed: it is part
@@ -89,6 +106,9 @@ func (d *DesiredVersion) Default() {
 	}
 	d.Spec.Version = strings.TrimSpace(d.Spec.Version)
 	d.Spec.Commit = strings.ToLower(strings.TrimSpace(d.Spec.Commit))
+	if d.Spec.Channel == "" {
+		d.Spec.Channel = ChannelStable
+	}
 }
 
 // Validate reports the first problem with d as an error that names the
@@ -100,6 +120,9 @@ func (d *DesiredVersion) Validate() error {
 	}
 	if err := ValidateVersion(d.Spec.Version); err != nil {
 		return err
+	}
+	if c := d.Spec.Channel; c != ChannelStable && c != ChannelPrerelease {
+		return fmt.Errorf("%w: %q; use %q or %q", ErrInvalidChannel, c, ChannelStable, ChannelPrerelease)
 	}
 	if c := d.Spec.Commit; c != "" {
 		if d.Spec.IsLatest() {

@@ -37,6 +37,8 @@ func TestParse(t *testing.T) {
 		{name: "commit", in: head + "spec:\n  version: v1.0.0\n  commit: 0123456789ABCDEF0123456789abcdef01234567\n", version: "v1.0.0"},
 		{name: "short commit", in: head + "spec:\n  version: v1.0.0\n  commit: 0123abc\n", err: ErrInvalidCommit, msg: "git rev-parse v1.0.0^{commit}"},
 		{name: "commit with latest", in: head + "spec:\n  version: latest\n  commit: 0123456789abcdef0123456789abcdef01234567\n", err: ErrInvalidCommit, msg: "cannot go with"},
+		{name: "prerelease channel", in: head + "spec:\n  version: latest\n  channel: prerelease\n", version: "latest"},
+		{name: "unknown channel", in: head + "spec:\n  version: latest\n  channel: nightly\n", err: ErrInvalidChannel, msg: `use "stable" or "prerelease"`},
 		{name: "too large", in: head + "# " + strings.Repeat("x", MaxFileSize) + "\nspec:\n  version: v1.0.0\n", err: ErrTooLarge},
 	}
 	for _, tt := range tests {

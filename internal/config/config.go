@@ -71,6 +71,7 @@ type Config struct {
 	// BackupsToKeep is how many backups retention keeps. Default 5.
 	BackupsToKeep int `json:"backupsToKeep,omitempty"`
 
+	Releases Releases `json:"releases,omitempty"`
 	Timeouts Timeouts `json:"timeouts,omitempty"`
 	Build    Build    `json:"build"`
 	Service  Service  `json:"service"`
@@ -78,6 +79,38 @@ type Config struct {
 
 	// path is the file this was loaded from, for error messages.
 	path string
+}
+
+// Source kinds for Releases.Source.
+const (
+	SourceAuto    = "auto"
+	SourceGitHub  = "github"
+	SourceGitTags = "git-tags"
+)
+
+// Releases says where versions come from. The repository is UPDATE_REPO:
+// the environment variable, else the value stored with `repo set`, else the
+// checkout's origin.
+type Releases struct {
+	// Source is "auto" (default: GitHub Releases when the repository is on
+	// GitHub, else the remote's git tags), "github" or "git-tags".
+	Source string `json:"source,omitempty"`
+	// CacheTTL is how long a GitHub answer is reused without asking again.
+	// Default 30m.
+	CacheTTL Duration `json:"cacheTTL,omitempty"`
+	GitHub   GitHub   `json:"github,omitempty"`
+}
+
+// GitHub configures the GitHub Releases source.
+type GitHub struct {
+	// APIURL is the API base; default https://api.github.com for
+	// github.com and https://<host>/api/v3 for GitHub Enterprise.
+	APIURL string `json:"apiURL,omitempty"`
+	// TokenFile holds an API token (optional; else $GITHUB_TOKEN). Anonymous
+	// clients get 60 requests an hour, which the cache keeps well within.
+	TokenFile string `json:"tokenFile,omitempty"`
+	// EnterpriseHosts are git hosts that run GitHub Enterprise.
+	EnterpriseHosts []string `json:"enterpriseHosts,omitempty"`
 }
 
 // Timeouts bound the steps that do not have their own setting.
@@ -202,6 +235,9 @@ func (c *Config) Default(base string) {
 	if c.BackupsToKeep == 0 {
 		c.BackupsToKeep = 5
 	}
+	setS(&c.Releases.Source, SourceAuto)
+	setD(&c.Releases.CacheTTL, 30*time.Minute)
+	abs(base, &c.Releases.GitHub.TokenFile)
 	setD(&c.Timeouts.Backup, 30*time.Minute)
 	setD(&c.Timeouts.Fetch, 5*time.Minute)
 	setD(&c.Timeouts.Checkout, 5*time.Minute)
@@ -266,6 +302,16 @@ func (c *Config) Validate() error {
 			bad(name+".command", "must pass $(OUTPUT) to the build so it writes beside the running version")
 		}
 	}
+	switch c.Releases.Source {
+	case SourceAuto, SourceGitHub, SourceGitTags:
+	default:
+		bad("releases.source", "%q is not a source; use %q, %q or %q", c.Releases.Source, SourceAuto, SourceGitHub, SourceGitTags)
+	}
+	if a := c.Releases.GitHub.APIURL; a != "" {
+		if u, err := url.Parse(a); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("releases.github.apiURL", "%q is not an http(s) URL", a)
+		}
+	}
 	if c.Service.Manager != ManagerExec {
 		bad("service.manager", "%q is not supported; use %q", c.Service.Manager, ManagerExec)
 	}
@@ -285,7 +331,7 @@ func (c *Config) Validate() error {
 		"timeouts.hook": c.Timeouts.Hook, "build.backend.timeout": c.Build.Backend.Timeout,
 		"build.frontend.timeout": c.Build.Frontend.Timeout, "service.stopTimeout": c.Service.StopTimeout,
 		"health.probeTimeout": c.Health.ProbeTimeout, "health.interval": c.Health.Interval,
-		"health.deadline": c.Health.Deadline,
+		"health.deadline": c.Health.Deadline, "releases.cacheTTL": c.Releases.CacheTTL,
 	} {
 		if d.Duration < 0 {
 			bad(name, "must not be negative")

@@ -75,6 +75,8 @@ func TestValidateNamesFieldAndFix(t *testing.T) {
 		{"data outside", minimal + "dataDir: /var/data\n", "not inside installDir"},
 		{"manager", minimal + "service:\n  manager: systemd\n", `"systemd" is not supported`},
 		{"health url", minimal + "health:\n  url: localhost:8080\n", "health.url"},
+		{"release source", minimal + "releases:\n  source: gitlab\n", `releases.source: "gitlab" is not a source`},
+		{"api url", minimal + "releases:\n  github:\n    apiURL: api.github.com\n", "releases.github.apiURL"},
 		{"wrong kind", strings.Replace(minimal, "UpdaterConfig", "DesiredVersion", 1), "apiVersion/kind"},
 	}
 	for _, tt := range tests {

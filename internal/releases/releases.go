@@ -29,15 +29,44 @@ type Release struct {
 	// PublishedAt is when the release was published; zero when the source
 	// does not know (git tags carry no reliable date without fetching).
 	PublishedAt time.Time
+	// Assets are the files published with the release (GitHub Releases);
+	// none for git tags.
+	Assets []Asset
 }
 
-// Source lists the releases that exist upstream. Releases is called on
-// every reconcile that needs to resolve "latest" or check a version, so it
-// must be safe to call repeatedly; it blocks on the network and honours
-// ctx. The result is sorted by version, highest first. An error means the
-// list is unknown (retry later), never "no releases".
+// Asset is one file published with a release.
+type Asset struct {
+	Name string
+	Size int64
+	// Digest is the asset's digest as the source gives it, e.g.
+	// "sha256:…"; "" when unknown.
+	Digest string
+	// URL downloads the asset.
+	URL string
+}
+
+// Listing is one answer of a Source.
+type Listing struct {
+	// Releases are sorted by version, highest first.
+	Releases []Release
+	// Source names where the answer came from, for people: "GitHub
+	// releases of owner/name", "git tags of <url>".
+	Source string
+	// FetchedAt is when the answer came from upstream; a cached answer
+	// keeps the time it was fetched.
+	FetchedAt time.Time
+	// Stale, when not nil, says why upstream could not be asked and this is
+	// an older cached answer.
+	Stale error
+}
+
+// Source lists the releases that exist upstream. List is called on every
+// reconcile that needs to resolve "latest" or a version not yet in the
+// checkout, so it must be safe to call repeatedly; it may block on the
+// network and honours ctx. An error means the list is unknown (retry
+// later), never "no releases".
 type Source interface {
-	Releases(ctx context.Context) ([]Release, error)
+	List(ctx context.Context) (Listing, error)
 }
 
 // GitTags is a Source reading the tags of a git remote, like
@@ -50,16 +79,18 @@ type GitTags struct {
 
 var _ Source = GitTags{}
 
-// Releases lists the remote's release tags (see IsReleaseTag), highest
-// version first. Other tags are ignored. Errors: ErrNoURL; the context's
-// error when ctx ends; otherwise a transport error worth a retry.
-func (g GitTags) Releases(ctx context.Context) ([]Release, error) {
+// List lists the remote's release tags (see IsReleaseTag), highest version
+// first. Other tags are ignored. It is never stale: there is no cache.
+// Errors: ErrNoURL; the context's error when ctx ends; otherwise a
+// transport error worth a retry.
+func (g GitTags) List(ctx context.Context) (Listing, error) {
 	if g.URL == "" {
-		return nil, fmt.Errorf("cannot list releases: %w", ErrNoURL)
+		return Listing{}, fmt.Errorf("cannot list releases: %w", ErrNoURL)
 	}
+	now := time.Now()
 	tags, err := gitrepo.ListRemoteTags(ctx, g.URL)
 	if err != nil {
-		return nil, fmt.Errorf("cannot list releases: %w", err)
+		return Listing{}, fmt.Errorf("cannot list releases: %w", err)
 	}
 	var rels []Release
 	for _, t := range tags {
@@ -74,7 +105,7 @@ func (g GitTags) Releases(ctx context.Context) ([]Release, error) {
 		})
 	}
 	Sort(rels)
-	return rels, nil
+	return Listing{Releases: rels, Source: "git tags of " + gitrepo.RedactURL(g.URL), FetchedAt: now}, nil
 }
 
 // IsReleaseTag reports whether tag names a release: exactly
@@ -98,10 +129,18 @@ func Sort(rels []Release) {
 // and was rolled back. ok is false when no release qualifies. rels need
 // not be sorted.
 func Latest(rels []Release, skip func(version string) bool) (Release, bool) {
+	return Highest(rels, false, skip)
+}
+
+// Highest returns the release with the highest semantic version among rels,
+// prereleases included only when prerelease is true (the prerelease
+// channel), skipping versions for which skip (when not nil) returns true.
+// ok is false when none is left.
+func Highest(rels []Release, prerelease bool, skip func(version string) bool) (Release, bool) {
 	var best Release
 	found := false
 	for _, r := range rels {
-		if r.Prerelease || semver.Prerelease(r.Version) != "" || !semver.IsValid(r.Version) {
+		if !semver.IsValid(r.Version) || (!prerelease && (r.Prerelease || semver.Prerelease(r.Version) != "")) {
 			continue
 		}
 		if skip != nil && skip(r.Version) {

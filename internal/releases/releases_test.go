@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func rel(v string) Release {
@@ -136,9 +137,14 @@ func TestGitTags(t *testing.T) {
 	origin := filepath.Join(root, "origin.git")
 	git(t, root, "clone", "-q", "--template=", "--bare", work, origin)
 
-	got, err := GitTags{URL: origin}.Releases(context.Background())
+	before := time.Now()
+	listing, err := GitTags{URL: origin}.List(context.Background())
 	if err != nil {
 		t.Fatal(err)
+	}
+	got := listing.Releases
+	if listing.Stale != nil || listing.Source != "git tags of "+origin || listing.FetchedAt.Before(before) {
+		t.Errorf("listing = %+v", listing)
 	}
 	want := []Release{
 		{Version: "v2.0.0-rc.1", Tag: "v2.0.0-rc.1", Commit: commits["v2.0.0-rc.1"], Prerelease: true},
@@ -156,15 +162,29 @@ func TestGitTags(t *testing.T) {
 }
 
 func TestGitTagsErrors(t *testing.T) {
-	if _, err := (GitTags{}).Releases(context.Background()); !errors.Is(err, ErrNoURL) {
+	if _, err := (GitTags{}).List(context.Background()); !errors.Is(err, ErrNoURL) {
 		t.Errorf("empty URL: error = %v, want ErrNoURL", err)
 	}
-	if _, err := (GitTags{URL: filepath.Join(t.TempDir(), "missing.git")}).Releases(context.Background()); err == nil {
+	if _, err := (GitTags{URL: filepath.Join(t.TempDir(), "missing.git")}).List(context.Background()); err == nil {
 		t.Error("missing repository: no error")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := (GitTags{URL: t.TempDir()}).Releases(ctx); !errors.Is(err, context.Canceled) {
+	if _, err := (GitTags{URL: t.TempDir()}).List(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled context: error = %v, want context.Canceled", err)
+	}
+}
+
+func TestHighestIncludesPrereleasesOnlyWhenAsked(t *testing.T) {
+	rels := []Release{{Version: "v1.9.9"}, {Version: "v2.0.0-rc.1", Prerelease: true}, {Version: "v1.10.0"}, {Version: "v2.0.0-beta.2", Prerelease: true}}
+	if r, ok := Highest(rels, false, nil); !ok || r.Version != "v1.10.0" {
+		t.Errorf("stable = %q", r.Version)
+	}
+	if r, ok := Highest(rels, true, nil); !ok || r.Version != "v2.0.0-rc.1" {
+		t.Errorf("prerelease = %q, want v2.0.0-rc.1 (rc > beta)", r.Version)
+	}
+	skip := func(v string) bool { return v == "v2.0.0-rc.1" }
+	if r, ok := Highest(rels, true, skip); !ok || r.Version != "v2.0.0-beta.2" {
+		t.Errorf("prerelease with skip = %q", r.Version)
 	}
 }
