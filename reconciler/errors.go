@@ -59,6 +59,7 @@ const (
 	ReasonTooManyAttempts    = "TooManyAttempts"
 	ReasonPreflightFailed    = "PreflightFailed"
 	ReasonDowngradeRefused   = "DowngradeRefused"
+	ReasonInvalidUpdateRepo  = "InvalidUpdateRepo"
 )
 
 // kinds maps each reason to what it means for what happens next; a reason
@@ -76,6 +77,7 @@ var kinds = map[string]Kind{
 	ReasonRollbackFailed:     Terminal,
 	ReasonTooManyAttempts:    Terminal,
 	ReasonDowngradeRefused:   Terminal,
+	ReasonInvalidUpdateRepo:  Terminal,
 }
 
 // KindOf returns the kind of failure a reason stands for.

@@ -266,46 +266,39 @@ func (r *Reconciler) find(ctx context.Context, repo *gitrepo.Repo, sp spec.Spec,
 			return status.Revision{}, err
 		}
 	}
-	src, where, err := r.releaseSource(repo)
+	up, err := r.upstream(repo, sp.Prerelease())
 	if err != nil {
-		return status.Revision{}, failure(ReasonSourceUnavailable, err)
+		return status.Revision{}, err
 	}
-	listing, err := src.List(ctx)
+	listing, err := up.Source.List(ctx)
 	if err != nil {
-		return status.Revision{}, failure(ReasonSourceUnavailable, fmt.Errorf("cannot list releases of %s: %w", where, err))
+		return status.Revision{}, failure(ReasonSourceUnavailable, fmt.Errorf("cannot list releases: %w", err))
 	}
+	markSource(st, listing, r.now())
 	rels := listing.Releases
-	if !sp.IsLatest() {
-		rel, ok := releases.Find(rels, sp.Version)
+	var rel releases.Release
+	var ok bool
+	if sp.IsLatest() {
+		rel, ok = releases.Highest(rels, sp.Prerelease(), func(v string) bool { _, failed := st.Failure(v); return failed })
 		if !ok {
-			return status.Revision{}, failure(ReasonTagNotFound, fmt.Errorf(
-				"%s: spec.version %s does not exist on %s; the host stays as it is. Set it to an existing release tag or %q",
-				r.cfg.DesiredFile, sp.Version, where, spec.Latest))
+			return status.Revision{}, failure(ReasonTagNotFound, fmt.Errorf("%s has no release (vMAJOR.MINOR.PATCH) that has not failed here", listing.Source))
 		}
-		return status.Revision{Version: rel.Version, Commit: rel.Commit}, nil
-	}
-	rel, ok := releases.Highest(rels, sp.Prerelease(), func(v string) bool { _, failed := st.Failure(v); return failed })
-	if !ok {
-		return status.Revision{}, failure(ReasonTagNotFound, fmt.Errorf("%s has no release tag (vMAJOR.MINOR.PATCH) that has not failed here", where))
-	}
-	// latest never moves a host down: a rollback is not a downgrade request.
-	if cur := st.CurrentVersion; semver.IsValid(cur) && semver.Compare(rel.Version, cur) < 0 {
-		if commit, err := repo.ResolveTag(cur); err == nil {
-			return status.Revision{Version: cur, Commit: commit}, nil
+		// latest never moves a host down: a rollback is not a downgrade request.
+		if cur := st.CurrentVersion; semver.IsValid(cur) && semver.Compare(rel.Version, cur) < 0 {
+			if commit, err := repo.ResolveTag(cur); err == nil {
+				return status.Revision{Version: cur, Commit: commit}, nil
+			}
 		}
+	} else if rel, ok = releases.Find(rels, sp.Version); !ok {
+		return status.Revision{}, failure(ReasonTagNotFound, fmt.Errorf(
+			"%s: spec.version %s does not exist in %s; the host stays as it is. Set it to an existing release tag or %q",
+			r.cfg.DesiredFile, sp.Version, listing.Source, spec.Latest))
 	}
-	return status.Revision{Version: rel.Version, Commit: rel.Commit}, nil
-}
-
-func (r *Reconciler) releaseSource(repo *gitrepo.Repo) (releases.Source, string, error) {
-	if r.source != nil {
-		return r.source, "the release source", nil
-	}
-	url, err := repo.RemoteURL(r.cfg.Remote)
+	commit, err := up.commitOf(ctx, repo, rel)
 	if err != nil {
-		return nil, "", fmt.Errorf("cannot find remote %q of %s: %w", r.cfg.Remote, r.cfg.InstallDir, err)
+		return status.Revision{}, err
 	}
-	return releases.GitTags{URL: url}, fmt.Sprintf("remote %s (%s)", r.cfg.Remote, url), nil
+	return status.Revision{Version: rel.Version, Commit: commit}, nil
 }
 
 // execute runs (or resumes) op to its end and records the outcome.

@@ -1,7 +1,10 @@
 package reconciler
 
 import (
+	"fmt"
 	"time"
+
+	"github.com/better-paas/updater/internal/releases"
 
 	"github.com/better-paas/updater/status"
 )
@@ -33,4 +36,16 @@ func summarize(st *status.VersionStatus, p phase, reason, message string, now ti
 		st.Remove(status.TypeReconciling)
 	}
 	st.Set(ready, now)
+}
+
+// markSource records whether the release list is fresh: the ReleasesStale
+// condition is present only while releases come from a cache that could
+// not be refreshed, and says why and since when.
+func markSource(st *status.VersionStatus, l releases.Listing, now time.Time) {
+	if l.Stale == nil {
+		st.Remove(status.TypeReleasesStale)
+		return
+	}
+	st.Set(status.Condition{Type: status.TypeReleasesStale, Status: status.True, Reason: ReasonSourceUnavailable,
+		Message: fmt.Sprintf("using %s fetched at %s: %v", l.Source, l.FetchedAt.UTC().Format(time.RFC3339), l.Stale)}, now)
 }

@@ -220,7 +220,7 @@ func checkDocument(data []byte) error {
 	dec.SetStrict(true)
 	var doc any
 	switch err := dec.Decode(&doc); {
-	case err == io.EOF:
+	case errors.Is(err, io.EOF):
 		return nil // empty: the fields' checks say what is missing
 	case err != nil:
 		return fmt.Errorf("%w: %v", ErrInvalidYAML, err)
@@ -231,7 +231,7 @@ func checkDocument(data []byte) error {
 			ErrTooLarge, maxExpansion)
 	}
 	switch err := dec.Decode(new(any)); {
-	case err == io.EOF:
+	case errors.Is(err, io.EOF):
 		return nil
 	case err != nil:
 		return fmt.Errorf("%w: %v", ErrInvalidYAML, err)

@@ -8,6 +8,9 @@ const (
 	TypeReady       = "Ready"
 	TypeReconciling = "Reconciling"
 	TypeStalled     = "Stalled"
+	// TypeReleasesStale is present, True, while the release list comes
+	// from a cache that could not be refreshed.
+	TypeReleasesStale = "ReleasesStale"
 )
 
 // ConditionStatus is True, False or Unknown.
@@ -75,7 +78,7 @@ func (s *VersionStatus) Remove(t string) {
 }
 
 // order keeps conditions in one stable order so status.yaml diffs stay small.
-var order = map[string]int{TypeReady: 0, TypeReconciling: 1, TypeStalled: 2}
+var order = map[string]int{TypeReady: 0, TypeReconciling: 1, TypeStalled: 2, TypeReleasesStale: 3}
 
 func sortConditions(cs []Condition) {
 	for i := 1; i < len(cs); i++ {

@@ -229,7 +229,7 @@ func checkAccepted(t *testing.T, data []byte, s *VersionStatus) {
 	if err := dec.Decode(new(any)); err != nil {
 		t.Errorf("accepted input that strict YAML decoding refuses: %v", err)
 	}
-	if err := dec.Decode(new(any)); err != io.EOF {
+	if err := dec.Decode(new(any)); !errors.Is(err, io.EOF) {
 		t.Errorf("accepted input holding more than one YAML document (next: %v)", err)
 	}
 }

@@ -84,7 +84,7 @@ func checkDocument(data []byte) error {
 	dec.SetStrict(true)
 	var doc any
 	switch err := dec.Decode(&doc); {
-	case err == io.EOF:
+	case errors.Is(err, io.EOF):
 		return nil // empty: the apiVersion check refuses it
 	case err != nil:
 		return err
@@ -94,7 +94,7 @@ func checkDocument(data []byte) error {
 		return fmt.Errorf("YAML aliases expand it past %d bytes", maxExpansion)
 	}
 	switch err := dec.Decode(new(any)); {
-	case err == io.EOF:
+	case errors.Is(err, io.EOF):
 		return nil
 	case err != nil:
 		return err

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/better-paas/updater/internal/sandbox"
 )
 
 var binary string
@@ -175,5 +179,62 @@ func TestSecondDaemonFailsFast(t *testing.T) {
 	out, code := runCLI(t, "run", "--once", "--config", cfg)
 	if code != 1 || !strings.Contains(out, fmt.Sprintf("held by pid %d (daemon)", daemon.Process.Pid)) {
 		t.Errorf("second run: code %d, %s", code, out)
+	}
+}
+
+func TestRepoCommands(t *testing.T) {
+	cfg, _ := writeConfig(t)
+	if out, code := runCLI(t, "repo", "set", "https://github.com/acme/app.git", "--config", cfg); code != 0 || !strings.Contains(out, "stored acme/app") {
+		t.Fatalf("repo set: %d %s", code, out)
+	}
+	out, code := runCLI(t, "repo", "show", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "acme/app (from the stored value") {
+		t.Errorf("repo show: %d %s", code, out)
+	}
+	cmd := exec.Command(binary, "repo", "show", "--config", cfg)
+	cmd.Env = append(os.Environ(), "UPDATE_REPO=other/fork")
+	b, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(b), "other/fork (from the environment variable UPDATE_REPO)") {
+		t.Errorf("UPDATE_REPO does not win: %v %s", err, b)
+	}
+	if out, code := runCLI(t, "repo", "set", "-bad-/x", "--config", cfg); code != 1 || !strings.Contains(out, "-bad-") {
+		t.Errorf("invalid repo: %d %s", code, out)
+	}
+	if out, code := runCLI(t, "repo", "clear", "--config", cfg); code != 0 {
+		t.Fatalf("repo clear: %d %s", code, out)
+	}
+	if out, code := runCLI(t, "repo", "show", "--config", cfg); code != 1 || !strings.Contains(out, "UPDATE_REPO") {
+		t.Errorf("repo show with nothing set: %d %s", code, out)
+	}
+}
+
+// check answers from the git tags of a real origin: exit 100 while a newer
+// release exists, with the same answer as JSON for scripts.
+func TestCheckExitCodes(t *testing.T) {
+	cfg, _ := writeConfig(t)
+	dir := filepath.Dir(cfg)
+	ctx := context.Background()
+	origin, err := sandbox.NewOrigin(ctx, filepath.Join(dir, "origin.git"), sandbox.DefaultReleases())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sandbox.Clone(ctx, origin, filepath.Join(dir, "install"), "v1.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	out, code := runCLI(t, "check", "--config", cfg)
+	if code != 100 || !strings.Contains(out, "newest:    v1.2.0") || !strings.Contains(out, "git tags of "+origin) {
+		t.Errorf("check: code %d, %s", code, out)
+	}
+	out, code = runCLI(t, "check", "-o", "json", "--config", cfg)
+	var res struct {
+		LatestVersion   string `json:"latestVersion"`
+		UpdateAvailable bool   `json:"updateAvailable"`
+	}
+	if i := strings.Index(out, "{"); code != 100 || i < 0 || json.Unmarshal([]byte(out[i:strings.LastIndex(out, "}")+1]), &res) != nil || !res.UpdateAvailable || res.LatestVersion != "v1.2.0" {
+		t.Errorf("check -o json: code %d, %s", code, out)
+	}
+	os.RemoveAll(origin)
+	if out, code := runCLI(t, "check", "--config", cfg); code != 1 || !strings.Contains(out, "cannot check for updates") {
+		t.Errorf("check without the origin: code %d, %s", code, out)
 	}
 }

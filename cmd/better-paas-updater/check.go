@@ -1,0 +1,82 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+)
+
+// exitUpdateAvailable is check's exit code when a newer version exists,
+// after `dnf check-update`.
+const exitUpdateAvailable = 100
+
+func newCheckCommand(o *options) *cobra.Command {
+	var output string
+	var refresh bool
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Check for a newer release (exit 0: up to date, 100: update available, 1: error)",
+		Long: `check asks the release source (GitHub Releases of UPDATE_REPO, cached for 30 minutes,
+or the git tags of the checkout's remote) for the newest version and compares it with
+the version the host runs. It changes nothing. --refresh bypasses the cache.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "text" && output != "json" {
+				return fmt.Errorf("-o %q: use text or json", output)
+			}
+			log, err := o.logger()
+			if err != nil {
+				return err
+			}
+			cfg, err := o.loadConfig()
+			if err != nil {
+				return err
+			}
+			ctx := logr.NewContext(cmd.Context(), log)
+			r, err := newReconciler(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			res, err := r.Check(ctx, refresh)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if output == "json" {
+				b, err := json.MarshalIndent(res, "", "  ")
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(w, "%s\n", b)
+			} else {
+				fmt.Fprintf(w, "running:   %s\n", orUnknown(res.CurrentVersion))
+				fmt.Fprintf(w, "newest:    %s\n", orUnknown(res.LatestVersion))
+				fmt.Fprintf(w, "source:    %s\n", res.Source)
+				if res.Repo != "" {
+					fmt.Fprintf(w, "repo:      %s (from the %s)\n", res.Repo, res.RepoFrom)
+				}
+				fmt.Fprintf(w, "fetched:   %s\n", res.FetchedAt.UTC().Format(time.RFC3339))
+				if res.Stale != "" {
+					fmt.Fprintf(w, "stale:     %s\n", res.Stale)
+				}
+			}
+			if res.UpdateAvailable {
+				return &exitError{code: exitUpdateAvailable, err: fmt.Errorf("update available: %s -> %s", orUnknown(res.CurrentVersion), res.LatestVersion)}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().BoolVar(&refresh, "refresh", false, "ask the source now, bypassing the cache")
+	return cmd
+}
+
+func orUnknown(v string) string {
+	if v == "" {
+		return "unknown"
+	}
+	return v
+}

@@ -1,0 +1,78 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"golang.org/x/mod/semver"
+
+	"github.com/better-paas/updater/internal/gitrepo"
+	"github.com/better-paas/updater/internal/releases"
+	"github.com/better-paas/updater/spec"
+	"github.com/better-paas/updater/status"
+)
+
+// CheckResult is the answer to "is there a newer version?", for
+// `better-paas-updater check` and the dashboard.
+type CheckResult struct {
+	CurrentVersion  string    `json:"currentVersion"`
+	LatestVersion   string    `json:"latestVersion"`
+	UpdateAvailable bool      `json:"updateAvailable"`
+	Source          string    `json:"source"`
+	Repo            string    `json:"repo,omitempty"`
+	RepoFrom        string    `json:"repoFrom,omitempty"`
+	FetchedAt       time.Time `json:"fetchedAt"`
+	// Stale says why the answer is a cached one, when it is.
+	Stale string `json:"stale,omitempty"`
+}
+
+// Refresher is implemented by sources with a cache that can be bypassed.
+type Refresher interface {
+	Refresh(ctx context.Context) (releases.Listing, error)
+}
+
+// Check asks the release source for the newest version (in the channel
+// desired.yaml names, stable when it names none) and compares it with the
+// running version that status.yaml records. refresh bypasses a cache.
+// It changes nothing on the host.
+func (r *Reconciler) Check(ctx context.Context, refresh bool) (CheckResult, error) {
+	repo, err := gitrepo.Open(r.cfg.InstallDir)
+	if err != nil {
+		return CheckResult{}, fmt.Errorf("cannot check for updates: installDir %s: %w", r.cfg.InstallDir, err)
+	}
+	sp := spec.New(spec.Latest).Spec
+	if d, err := spec.Load(r.cfg.DesiredFile); err == nil {
+		sp = d.Spec
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return CheckResult{}, err
+	}
+	up, err := r.upstream(repo, sp.Prerelease())
+	if err != nil {
+		return CheckResult{}, err
+	}
+	var listing releases.Listing
+	if rf, ok := up.Source.(Refresher); ok && refresh {
+		listing, err = rf.Refresh(ctx)
+	} else {
+		listing, err = up.Source.List(ctx)
+	}
+	if err != nil {
+		return CheckResult{}, fmt.Errorf("cannot check for updates: %w", err)
+	}
+	res := CheckResult{Source: listing.Source, Repo: up.Repo, RepoFrom: string(up.RepoFrom), FetchedAt: listing.FetchedAt}
+	if listing.Stale != nil {
+		res.Stale = listing.Stale.Error()
+	}
+	if st, err := status.Load(StatusPath(r.cfg)); err == nil {
+		res.CurrentVersion = st.CurrentVersion
+	}
+	if rel, ok := releases.Highest(listing.Releases, sp.Prerelease(), nil); ok {
+		res.LatestVersion = rel.Version
+	}
+	res.UpdateAvailable = res.LatestVersion != "" &&
+		(!semver.IsValid(res.CurrentVersion) || semver.Compare(res.LatestVersion, res.CurrentVersion) > 0)
+	return res, nil
+}

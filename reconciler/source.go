@@ -1,0 +1,137 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/better-paas/updater/internal/config"
+	"github.com/better-paas/updater/internal/github"
+	"github.com/better-paas/updater/internal/gitrepo"
+	"github.com/better-paas/updater/internal/releases"
+	"github.com/better-paas/updater/internal/updaterepo"
+)
+
+// UpdateRepoFile is where `repo set` stores UPDATE_REPO.
+func UpdateRepoFile(c *config.Config) string { return filepath.Join(c.StateDir, "update-repo.yaml") }
+
+// releaseCacheFile is where the GitHub answers are cached across restarts.
+func releaseCacheFile(c *config.Config) string {
+	return filepath.Join(c.StateDir, "github-releases.json")
+}
+
+// RepoResolver resolves UPDATE_REPO for the install: the environment
+// variable, else the stored value, else the checkout's origin.
+func RepoResolver(c *config.Config, repo *gitrepo.Repo) updaterepo.Resolver {
+	return updaterepo.Resolver{
+		StoreFile:       UpdateRepoFile(c),
+		RemoteURL:       func() (string, error) { return repo.RemoteURL(c.Remote) },
+		EnterpriseHosts: c.Releases.GitHub.EnterpriseHosts,
+	}
+}
+
+// Upstream is where versions come from, as decided for one reconcile.
+type Upstream struct {
+	Source releases.Source
+	// Repo and RepoFrom say which repository UPDATE_REPO named and which
+	// of its three sources won; empty for git tags of the remote.
+	Repo     string
+	RepoFrom updaterepo.Origin
+	// remoteURL is the checkout's remote, where tags are fetched from.
+	remoteURL string
+}
+
+// upstream picks the release source: the one given in Options (tests),
+// else GitHub Releases of UPDATE_REPO when it is on GitHub (or the config
+// says github), else the git tags of the checkout's remote.
+func (r *Reconciler) upstream(repo *gitrepo.Repo, prerelease bool) (Upstream, error) {
+	url, err := repo.RemoteURL(r.cfg.Remote)
+	if err != nil {
+		return Upstream{}, failure(ReasonSourceUnavailable, fmt.Errorf("cannot find remote %q of %s: %w", r.cfg.Remote, r.cfg.InstallDir, err))
+	}
+	up := Upstream{Source: releases.GitTags{URL: url}, remoteURL: url}
+	if r.source != nil {
+		up.Source = r.source
+		return up, nil
+	}
+	rc := r.cfg.Releases
+	if rc.Source == config.SourceGitTags {
+		return up, nil
+	}
+	repoID, from, err := RepoResolver(r.cfg, repo).Resolve()
+	switch {
+	case err == nil && repoID.IsGitHub():
+	case rc.Source == config.SourceAuto && (err == nil || errors.Is(err, updaterepo.ErrNotHosted) ||
+		(errors.Is(err, updaterepo.ErrInvalid) && from == updaterepo.FromRemote)):
+		// Not on GitHub (a local or self-hosted remote, GitLab subgroups):
+		// the remote's tags are the releases.
+		return up, nil
+	case err != nil:
+		return Upstream{}, failure(ReasonInvalidUpdateRepo, err)
+	default:
+		return Upstream{}, failure(ReasonInvalidUpdateRepo, fmt.Errorf(
+			"releases.source is github, but UPDATE_REPO %s (from the %s) is not on GitHub; add its host to releases.github.enterpriseHosts or use source git-tags", repoID, from))
+	}
+	token, err := r.githubToken()
+	if err != nil {
+		return Upstream{}, failure(ReasonInvalidUpdateRepo, err)
+	}
+	up.Source = &github.Client{
+		BaseURL:    apiURL(rc.GitHub.APIURL, repoID.Host),
+		Owner:      repoID.Owner,
+		Name:       repoID.Name,
+		Token:      token,
+		Prerelease: prerelease,
+		CacheFile:  releaseCacheFile(r.cfg),
+		TTL:        rc.CacheTTL.Duration,
+	}
+	up.Repo, up.RepoFrom = repoID.String(), from
+	return up, nil
+}
+
+// githubToken reads releases.github.tokenFile, else $GITHUB_TOKEN; "" is
+// anonymous access.
+func (r *Reconciler) githubToken() (string, error) {
+	if f := r.cfg.Releases.GitHub.TokenFile; f != "" {
+		token, err := github.TokenFromFile(f)
+		if err != nil {
+			return "", fmt.Errorf("releases.github.tokenFile: %w", err)
+		}
+		return token, nil
+	}
+	return github.TokenFromEnv(), nil
+}
+
+// apiURL is the GitHub API base for a repository on host.
+func apiURL(configured, host string) string {
+	switch {
+	case configured != "":
+		return strings.TrimSuffix(configured, "/")
+	case host == "" || strings.EqualFold(host, "github.com") || strings.EqualFold(host, "www.github.com"):
+		return "https://api.github.com"
+	}
+	return "https://" + host + "/api/v3"
+}
+
+// commitOf finds the commit a release tag points to: GitHub Releases do
+// not say, so the tag is looked up in the checkout, else on the remote the
+// update will fetch it from.
+func (u Upstream) commitOf(ctx context.Context, repo *gitrepo.Repo, rel releases.Release) (string, error) {
+	if rel.Commit != "" {
+		return rel.Commit, nil
+	}
+	if commit, err := repo.ResolveTag(rel.Tag); err == nil {
+		return commit, nil
+	}
+	listing, err := releases.GitTags{URL: u.remoteURL}.List(ctx)
+	if err != nil {
+		return "", failure(ReasonSourceUnavailable, err)
+	}
+	if found, ok := releases.Find(listing.Releases, rel.Version); ok {
+		return found.Commit, nil
+	}
+	return "", failure(ReasonTagNotFound, fmt.Errorf("%s is released, but its tag is not on the remote %s the install fetches from",
+		rel.Version, gitrepo.RedactURL(u.remoteURL)))
+}
