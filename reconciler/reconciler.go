@@ -305,8 +305,9 @@ func (r *Reconciler) find(ctx context.Context, repo *gitrepo.Repo, sp spec.Spec,
 func (r *Reconciler) execute(ctx context.Context, st *status.VersionStatus, op *status.Operation, repo *gitrepo.Repo) (Result, error) {
 	log := logr.FromContextOrDiscard(ctx)
 	runner := &Runner{
-		Steps: updateSteps(&Host{Config: r.cfg, Repo: repo, Service: r.svc}),
-		Hooks: r.hooks,
+		Steps:          updateSteps(&Host{Config: r.cfg, Repo: repo, Service: r.svc}),
+		Hooks:          r.hooks,
+		ProtectBackups: lastKnownGoodBackups(st),
 		Journal: func(ctx context.Context, op *status.Operation) error {
 			st.Operation = op
 			verb := "updating"
@@ -414,6 +415,21 @@ func (r *Reconciler) loadStatus(ctx context.Context) (*status.VersionStatus, err
 		return status.New(), nil
 	}
 	return nil, err
+}
+
+// lastKnownGoodBackups names the backup retention must keep whatever its
+// age: the newest one of data as the last known good version left it, that
+// is of an update that started from that version.
+func lastKnownGoodBackups(st *status.VersionStatus) []string {
+	if st.LastKnownGood == nil {
+		return nil
+	}
+	for _, e := range st.History { // newest first
+		if e.From == st.LastKnownGood.Version {
+			return []string{e.ID}
+		}
+	}
+	return nil
 }
 
 func opID(now time.Time, version string) string {

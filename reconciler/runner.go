@@ -49,6 +49,8 @@ type Runner struct {
 	Journal Journal
 	Hooks   HookRunner          // optional
 	OnEvent func(string, Event) // optional
+	// ProtectBackups is passed to the steps in Request.ProtectBackups.
+	ProtectBackups []string
 }
 
 // Run drives op from its journaled position to the end. op.Phase Do runs
@@ -58,7 +60,7 @@ type Runner struct {
 // undone, false (with UndoErr) when an undo failed. A failing Journal is
 // returned as is: nothing further was done.
 func (r *Runner) Run(ctx context.Context, op *status.Operation) error {
-	req := &Request{ID: op.ID, From: op.From, To: op.To}
+	req := &Request{ID: op.ID, From: op.From, To: op.To, ProtectBackups: r.ProtectBackups}
 	if op.Phase == status.PhaseUndo {
 		var cause error = errors.New("operation was rolling back")
 		if op.Failure != nil {

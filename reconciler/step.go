@@ -15,6 +15,9 @@ type Request struct {
 	// From is the revision that ran before the update ("" Version when
 	// nothing was installed); To is the release being installed.
 	From, To status.Revision
+	// ProtectBackups are backups retention must keep besides the newest:
+	// the backup of the last known good version's data.
+	ProtectBackups []string
 }
 
 // Step is one idempotent action of an update. Do may run more than once

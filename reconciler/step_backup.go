@@ -10,8 +10,12 @@ import (
 	"github.com/better-paas/updater/internal/backup"
 )
 
-// backupStep copies data/ before anything else changes. Backups are kept
-// (and pruned by retention), never undone.
+// backupStep takes the hot pass of the backup of data/ before anything
+// else changes, while the app still runs: incremental (files unchanged
+// since the previous backup are hard-linked to that backup's copy) and
+// verified (complete only with its manifest). coldBackupStep finishes it
+// while the service is stopped. Backups are kept (and pruned by
+// retention), never undone.
 type backupStep struct{ h *Host }
 
 var _ Timeouter = backupStep{}
@@ -26,8 +30,8 @@ func (s backupStep) Do(ctx context.Context, req *Request) error {
 		return failure(ReasonBackupFailed, fmt.Errorf("cannot back up %s: %w", c.DataDir, err))
 	}
 	log := logr.FromContextOrDiscard(ctx)
-	log.Info("Backed up data", "backup", b.Path, "files", b.Files, "bytes", b.Bytes)
-	removed, err := backup.Prune(c.BackupDir, c.BackupsToKeep, req.ID)
+	log.Info("Backed up data", "backup", b.Path, "files", b.Files, "bytes", b.Bytes, "copied", b.Copied, "linked", b.Linked)
+	removed, err := backup.Prune(c.BackupDir, c.BackupsToKeep, append([]string{req.ID}, req.ProtectBackups...)...)
 	if err != nil {
 		// Retention is housekeeping: a backup that is complete is what
 		// the update needs, so a failed prune is logged, not fatal.

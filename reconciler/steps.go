@@ -19,6 +19,7 @@ func updateSteps(h *Host) []Step {
 	}
 	return append(steps,
 		stopStep{h},
+		coldBackupStep{h},
 		swapStep{h},
 		startStep{h},
 		healthStep{h},

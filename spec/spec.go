@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -13,11 +12,11 @@ import (
 	"regexp"
 	"strings"
 
-	yamlv2 "go.yaml.in/yaml/v2"
 	"golang.org/x/mod/semver"
 	"sigs.k8s.io/yaml"
 
 	"github.com/better-paas/updater/internal/atomicfile"
+	"github.com/better-paas/updater/internal/strictyaml"
 )
 
 // APIVersion is the apiVersion of every file the updater reads or writes.
@@ -183,12 +182,13 @@ func Parse(name string, data []byte) (*DesiredVersion, error) {
 	if len(data) > MaxFileSize {
 		return nil, fmt.Errorf("cannot load %s: %w: %d bytes, limit %d", name, ErrTooLarge, len(data), MaxFileSize)
 	}
-	if err := checkDocument(data); err != nil {
-		return nil, fmt.Errorf("cannot load %s: %w", name, err)
-	}
 	var d DesiredVersion
-	if err := yaml.UnmarshalStrict(data, &d); err != nil {
-		return nil, fmt.Errorf("cannot load %s: %w: %v", name, ErrInvalidYAML, err)
+	if err := strictyaml.Unmarshal(data, &d, maxExpansion); err != nil {
+		kind := ErrInvalidYAML
+		if errors.Is(err, strictyaml.ErrAliasBomb) {
+			kind = ErrTooLarge
+		}
+		return nil, fmt.Errorf("cannot load %s: %w: %w", name, kind, err)
 	}
 	d.Default()
 	if err := d.Validate(); err != nil {
@@ -197,71 +197,9 @@ func Parse(name string, data []byte) (*DesiredVersion, error) {
 	return &d, nil
 }
 
-// maxExpansion bounds what a document may grow to once its aliases are
-// resolved. Without aliases a document expands to about its own size, so
-// four times MaxFileSize refuses nothing a person writes.
+// maxExpansion bounds what a document may grow to once its YAML aliases
+// are resolved; four times MaxFileSize refuses nothing a person writes.
 const maxExpansion = 4 * MaxFileSize
-
-// checkDocument refuses two things yaml.UnmarshalStrict lets through.
-//
-// Alias bombs: go.yaml.in/yaml/v2 copies an alias's value at every use and
-// sigs.k8s.io/yaml renders each copy as JSON before any field is checked,
-// so a 21 KB file nesting four levels of ten aliases over a 20 KB string
-// took 6-9 s and 1.4 GB to refuse. Decoding into interface{} shares the
-// strings, and yaml.v2 itself stops at about 400,000 alias-driven decodes,
-// so measuring the expansion here is cheap (TestParseBoundsAliasExpansion
-// reports the numbers).
-//
-// A second document: yaml.Unmarshal reads the first and ignores the rest,
-// even when the rest is not YAML, so a file someone appended to would
-// silently keep its first version.
-func checkDocument(data []byte) error {
-	dec := yamlv2.NewDecoder(bytes.NewReader(data))
-	dec.SetStrict(true)
-	var doc any
-	switch err := dec.Decode(&doc); {
-	case errors.Is(err, io.EOF):
-		return nil // empty: the fields' checks say what is missing
-	case err != nil:
-		return fmt.Errorf("%w: %v", ErrInvalidYAML, err)
-	}
-	budget := maxExpansion
-	if !fitsExpansion(doc, &budget) {
-		return fmt.Errorf("%w: its YAML aliases expand it past %d bytes; write the values out instead of using anchors (&) and aliases (*)",
-			ErrTooLarge, maxExpansion)
-	}
-	switch err := dec.Decode(new(any)); {
-	case errors.Is(err, io.EOF):
-		return nil
-	case err != nil:
-		return fmt.Errorf("%w: %v", ErrInvalidYAML, err)
-	}
-	return fmt.Errorf("%w: more than one YAML document; keep one, without a second ---", ErrInvalidYAML)
-}
-
-// fitsExpansion subtracts v's expanded size (a byte per node plus string
-// lengths) from budget and reports whether it stayed non-negative; it stops
-// walking as soon as it did not.
-func fitsExpansion(v any, budget *int) bool {
-	*budget--
-	switch v := v.(type) {
-	case string:
-		*budget -= len(v)
-	case []any:
-		for _, e := range v {
-			if !fitsExpansion(e, budget) {
-				return false
-			}
-		}
-	case map[any]any:
-		for k, e := range v {
-			if !fitsExpansion(k, budget) || !fitsExpansion(e, budget) {
-				return false
-			}
-		}
-	}
-	return *budget >= 0
-}
 
 // Load reads path with Parse. A missing file is returned as an error that
 // satisfies errors.Is(err, fs.ErrNotExist).

@@ -29,6 +29,7 @@ func TestParse(t *testing.T) {
 		{name: "build metadata", in: head + "spec:\n  version: v1.0.0+abc\n", err: ErrInvalidVersion, msg: "build metadata"},
 		{name: "empty version", in: head + "spec: {}\n", err: ErrMissingVersion, msg: "spec.version"},
 		{name: "unknown field", in: head + "spec:\n  version: v1.0.0\n  verison: v1.0.1\n", err: ErrInvalidYAML, msg: "verison"},
+		{name: "key in the wrong case", in: head + "spec:\n  Version: v9.9.9\n  version: v1.0.0\n", err: ErrInvalidYAML, msg: "did you mean spec.version?"},
 		{name: "duplicate key", in: head + "spec:\n  version: v1.0.0\n  version: v1.0.1\n", err: ErrInvalidYAML, msg: "version"},
 		{name: "wrong kind", in: "apiVersion: updates.better-paas.io/v1\nkind: VersionStatus\nspec:\n  version: v1.0.0\n", err: ErrWrongType, msg: "VersionStatus"},
 		{name: "wrong apiVersion", in: "apiVersion: v1\nkind: DesiredVersion\nspec:\n  version: v1.0.0\n", err: ErrWrongType, msg: "updates.better-paas.io/v1"},

@@ -37,7 +37,7 @@ func newRootCommand() *cobra.Command {
 	f.StringVar(&o.configPath, "config", "/etc/better-paas/updater.yaml", "path of updater.yaml")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info or error")
 	f.StringVar(&o.logEncoding, "log-encoding", "console", "log encoding: console or json")
-	root.AddCommand(newRunCommand(o), newStatusCommand(o), newSetCommand(o), newRetryCommand(o), newCheckCommand(o), newRepoCommand(o), newValidateCommand())
+	root.AddCommand(newRunCommand(o), newStatusCommand(o), newSetCommand(o), newRetryCommand(o), newCheckCommand(o), newRepoCommand(o), newBackupsCommand(o), newValidateCommand())
 	return root
 }
 

@@ -2,7 +2,6 @@ package backup
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -25,6 +24,14 @@ const (
 
 	partialSuffix  = ".partial"
 	deletingSuffix = ".deleting"
+	// finishingName is the manifest of a backup whose cold pass is
+	// changing its files: MANIFEST.json is renamed to it first, so a
+	// backup caught halfway through Finish does not count as complete,
+	// and a later Finish knows what the folder held before.
+	finishingName = ".MANIFEST.finishing.json"
+	// stagingName is the folder inside a backup where Finish writes new
+	// and changed files before it moves them into data/.
+	stagingName = ".finish"
 	// maxIDLen keeps "."+id+".deleting" within the 255-byte name limit of
 	// common Linux filesystems.
 	maxIDLen = 200
@@ -35,11 +42,18 @@ var (
 	// to choose an ID that is not empty, has no '/', does not start with
 	// '.', has no control characters and is at most 200 bytes.
 	ErrInvalidID = errors.New("invalid backup id")
+	// ErrNotFound means there is no folder <root>/<id>.
+	ErrNotFound = errors.New("backup not found")
 	// ErrIncomplete means <root>/<id> exists but has no readable manifest,
 	// so it is not a backup this package completed. Create refuses to
 	// overwrite it because it may hold something a human put there; the fix
 	// is to inspect and remove the folder.
 	ErrIncomplete = errors.New("backup folder has no valid manifest")
+	// ErrCorrupt means the files of a backup (or of a restored copy) do
+	// not match its manifest. Errors wrapping it are *CorruptError values
+	// that name the first bad path. The backup must not be trusted; the
+	// fix is to use another backup.
+	ErrCorrupt = errors.New("backup does not match its manifest")
 	// ErrSourceNotFolder means the source path exists but is not a folder.
 	ErrSourceNotFolder = errors.New("source is not a folder")
 	// ErrRootInsideSource means the backup root lies inside the source
@@ -50,6 +64,25 @@ var (
 	ErrInvalidKeep = errors.New("number of backups to keep must not be negative")
 )
 
+// CorruptError is the error Verify and Restore return when a file does not
+// match the manifest. errors.Is(err, ErrCorrupt) is true for it.
+type CorruptError struct {
+	// Backup is the ID of the backup.
+	Backup string
+	// Path is the entry, relative to the data folder, slash-separated.
+	Path string
+	// Problem says what differs, e.g. "sha256 1f2e... does not match
+	// manifest 9a8b...".
+	Problem string
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("backup %s does not match its manifest at %q: %s", e.Backup, e.Path, e.Problem)
+}
+
+// Unwrap makes errors.Is(err, ErrCorrupt) true.
+func (e *CorruptError) Unwrap() error { return ErrCorrupt }
+
 // Backup describes one complete backup, as recorded in its manifest.
 type Backup struct {
 	// ID is the name given to Create, also the folder name under root.
@@ -59,13 +92,22 @@ type Backup struct {
 	Path string
 	// Data is the copy of the source folder, <root>/<id>/data.
 	Data string
-	// CreatedAt is when Create started copying (UTC): the point in time the
-	// data reflects.
+	// CreatedAt is when Create started copying (UTC).
 	CreatedAt time.Time
-	// Files is the number of regular files copied.
+	// FinishedAt is when the last cold pass (Finish) started (UTC), the
+	// moment the data reflects; zero when Finish never ran, in which
+	// case the data reflects a live folder copied while it was in use.
+	FinishedAt time.Time
+	// Base is the earlier backup whose unchanged files the hot pass
+	// hard-linked; empty for a full copy.
+	Base string
+	// Files is the number of regular files in the backup.
 	Files int
-	// Bytes is the total size of the regular files copied.
+	// Bytes is the total size of the regular files in the backup.
 	Bytes int64
+	// Copied, Linked, Hashed and Removed count what the last pass did
+	// (see PassStats): for Create the hot pass, for Finish the cold pass.
+	Copied, Linked, Hashed, Removed int
 }
 
 // ValidateID reports whether id can be used as a backup folder name. It
@@ -89,46 +131,62 @@ func ValidateID(id string) error {
 	return fmt.Errorf("cannot use %q as backup id: %w: %s", id, ErrInvalidID, why)
 }
 
-// Create copies the folder src into <root>/<id>/data and records it in
+// Create takes the hot pass of a backup: it copies the folder src into
+// <root>/<id>/data while the app may still be running, and records it in
 // <root>/<id>/MANIFEST.json. It is called before every update, with an ID
 // that names the update, and it never modifies src.
 //
+// Create is incremental: a file that is unchanged since the newest
+// complete backup in root (same size, mtime, inode and ctime as that
+// backup recorded; or, when the inode or ctime cannot be trusted, the same
+// sha256) is hard-linked to that backup's copy, never to the live file, so
+// later writes to src cannot alter any backup. Other files are copied and
+// hashed. Backup.Copied, Linked and Hashed count what it did.
+//
+// The backup is verified before it counts: every copy is made durable,
+// the size and type of every entry is checked against the manifest, the
+// manifest is written last, read back, and only then is the folder renamed
+// from <root>/.<id>.partial to <root>/<id>. A backup folder with a
+// manifest is therefore whole and durable.
+//
 // Create is idempotent: when <root>/<id> already holds a complete backup it
 // returns that backup without copying anything, even if src has changed
-// since. A leftover <root>/.<id>.partial from an interrupted run is removed
-// and the copy is redone. A missing src is an empty backup (its manifest
-// says sourceMissing), not an error.
+// since (Finish brings it up to date). A leftover <root>/.<id>.partial from
+// an interrupted run is removed and the copy is redone; a backup whose
+// Finish was interrupted is finished. A missing src is an empty backup
+// (its manifest says sourceMissing), not an error.
 //
 // The copy keeps regular files (content, mode, owner when running as root,
-// mtime), folders (mode, mtime, including empty ones) and symlinks (as
-// symlinks, never followed). Sockets, named pipes and devices are skipped
-// and listed in the manifest, as are files that vanish while Create runs.
+// mtime), folders (mode, owner, mtime, including empty ones), symlinks (as
+// symlinks, never followed), named pipes and device nodes (devices only as
+// root). Sockets are skipped and listed in the manifest, as are entries that
+// vanish while Create runs. Names are byte strings: newlines and bytes that
+// are not UTF-8 survive.
 //
 // On any error, including ctx being cancelled and a full disk, Create
 // removes the partial folder and returns a wrapped error; callers use
 // errors.Is with ErrInvalidID, ErrIncomplete, ErrSourceNotFolder,
-// ErrRootInsideSource, context.Canceled or syscall.ENOSPC.
+// ErrRootInsideSource, ErrCorrupt, context.Canceled or syscall.ENOSPC.
 func Create(ctx context.Context, src, root, id string) (b Backup, err error) {
 	if err := ValidateID(id); err != nil {
 		return Backup{}, err
 	}
-	final := filepath.Join(root, id)
-	if b, found, err := load(root, id); err != nil {
+	switch st, err := stateOf(root, id); {
+	case err != nil:
 		return Backup{}, err
-	} else if found {
-		return b, nil
+	case st.complete != nil:
+		return st.complete.backup(root), nil
+	case st.finishing != nil:
+		return Finish(ctx, src, root, id)
+	case st.exists:
+		return Backup{}, st.incompleteErr
 	}
 	if err := ctx.Err(); err != nil {
 		return Backup{}, fmt.Errorf("cannot create backup %s: %w", id, err)
 	}
-	srcInfo, err := os.Stat(src) // follows a symlinked data/ on purpose: it may point at a volume
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		srcInfo = nil
-	case err != nil:
-		return Backup{}, fmt.Errorf("cannot inspect source folder %s: %w", src, err)
-	case !srcInfo.IsDir():
-		return Backup{}, fmt.Errorf("cannot back up %s: %w", src, ErrSourceNotFolder)
+	srcInfo, err := statSource(src)
+	if err != nil {
+		return Backup{}, err
 	}
 	// Checked before anything is created, or creating root would already
 	// have modified src.
@@ -159,6 +217,7 @@ func Create(ctx context.Context, src, root, id string) (b Backup, err error) {
 		Version:   ManifestVersion,
 		ID:        id,
 		Source:    src,
+		Owners:    os.Geteuid() == 0,
 		CreatedAt: time.Now().UTC(),
 	}
 	dataDst := filepath.Join(partial, DataDir)
@@ -168,37 +227,74 @@ func Create(ctx context.Context, src, root, id string) (b Backup, err error) {
 			return Backup{}, fmt.Errorf("cannot create folder %s: %w", dataDst, err)
 		}
 	} else {
-		c := &copier{
-			ctx:      ctx,
-			src:      src,
-			dst:      dataDst,
-			m:        m,
-			syncEach: syncEachFile,
-			chown:    os.Geteuid() == 0,
+		prev, err := newestBase(root, id, m.Owners)
+		if err != nil {
+			return Backup{}, err
 		}
-		if err := c.copyRoot(srcInfo); err != nil {
+		p := newHotPass(ctx, src, dataDst, m.Owners, prev)
+		if err := p.run(partial); err != nil {
+			return Backup{}, err
+		}
+		p.fill(m)
+		if prev != nil {
+			m.Base = prev.m.ID
+		}
+		if err := checkSizes(ctx, id, dataDst, m.Entries); err != nil {
 			return Backup{}, err
 		}
 	}
-	if !syncEachFile {
-		if err := syncFS(partial); err != nil {
-			return Backup{}, err
-		}
-	}
+	m.computeTotals()
 	if err := ctx.Err(); err != nil {
 		return Backup{}, fmt.Errorf("cannot create backup %s: %w", id, err)
 	}
-	data, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return Backup{}, fmt.Errorf("cannot encode manifest of backup %s: %w", id, err)
-	}
-	if err := atomicfile.WriteFile(filepath.Join(partial, ManifestName), append(data, '\n'), 0o600); err != nil {
+	if err := m.write(partial); err != nil {
 		return Backup{}, err
 	}
-	if err := atomicfile.Rename(partial, final); err != nil {
+	if err := atomicfile.Rename(partial, filepath.Join(root, id)); err != nil {
 		return Backup{}, err
 	}
+	remember(filepath.Join(root, id), m)
 	return m.backup(root), nil
+}
+
+// statSource returns the info of src, nil when it does not exist.
+func statSource(src string) (fs.FileInfo, error) {
+	fi, err := os.Stat(src) // follows a symlinked data/ on purpose: it may point at a volume
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("cannot inspect source folder %s: %w", src, err)
+	case !fi.IsDir():
+		return nil, fmt.Errorf("cannot back up %s: %w", src, ErrSourceNotFolder)
+	}
+	return fi, nil
+}
+
+// newestBase returns the newest complete backup under root other than id
+// to link unchanged files to, or nil. A backup made with a different
+// owner policy cannot be linked to: its copies carry different owners.
+func newestBase(root, id string, owners bool) (*baseBackup, error) {
+	list, err := List(root)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(list) - 1; i >= 0; i-- {
+		if list[i].ID == id {
+			continue
+		}
+		m, err := readManifestCached(list[i].Path, ManifestName)
+		if err != nil {
+			continue // vanished or damaged since List: try an older one
+		}
+		// Version 1 did not record the owner policy: the check after
+		// each link compares the copy's real owner instead.
+		if (m.Version > 1 && m.Owners != owners) || m.SourceMissing {
+			return nil, nil
+		}
+		return newBase(m, filepath.Join(list[i].Path, DataDir)), nil
+	}
+	return nil, nil
 }
 
 // checkRootOutside refuses a root inside (or equal to) src, comparing real
@@ -212,11 +308,16 @@ func checkRootOutside(src, root string) error {
 	if err != nil {
 		return fmt.Errorf("cannot resolve backup root %s: %w", root, err)
 	}
-	rel, err := filepath.Rel(realSrc, realRoot)
-	if err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+	if within(realSrc, realRoot) {
 		return fmt.Errorf("cannot back up %s into %s: %w (move the backup root outside the data folder)", src, root, ErrRootInsideSource)
 	}
 	return nil
+}
+
+// within reports whether p is dir or lies below it.
+func within(dir, p string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 // resolve returns the absolute path of p with symlinks resolved in the
@@ -244,25 +345,64 @@ func resolve(p string) (string, error) {
 	}
 }
 
-// load reads the backup <root>/<id>. found is false when the folder does
-// not exist; an error wrapping ErrIncomplete means it exists without a
-// valid manifest.
-func load(root, id string) (b Backup, found bool, err error) {
+// backupState is what <root>/<id> holds.
+type backupState struct {
+	exists bool
+	// complete is the manifest header (no entries) of a complete backup.
+	complete *Manifest
+	// finishing is the manifest header of a backup whose Finish was
+	// interrupted.
+	finishing *Manifest
+	// incompleteErr wraps ErrIncomplete when the folder exists but is
+	// neither complete nor finishing.
+	incompleteErr error
+}
+
+func stateOf(root, id string) (backupState, error) {
 	dir := filepath.Join(root, id)
 	if _, err := os.Lstat(dir); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return Backup{}, false, nil
+			return backupState{}, nil
 		}
-		return Backup{}, false, fmt.Errorf("cannot inspect backup folder %s: %w", dir, err)
+		return backupState{}, fmt.Errorf("cannot inspect backup folder %s: %w", dir, err)
 	}
-	m, err := ReadManifest(dir)
+	st := backupState{exists: true}
+	m, err := readHeader(filepath.Join(dir, ManifestName))
+	if err == nil && m.ID == id {
+		st.complete = m
+		return st, nil
+	}
 	if err != nil {
-		return Backup{}, true, fmt.Errorf("cannot use backup folder %s: %w: %w (remove the folder to let the backup be redone)", dir, ErrIncomplete, err)
+		if fm, ferr := readHeader(filepath.Join(dir, finishingName)); ferr == nil && fm.ID == id {
+			st.finishing = fm
+			return st, nil
+		}
+	} else {
+		err = fmt.Errorf("manifest names backup %q", m.ID)
 	}
-	if m.ID != id {
-		return Backup{}, true, fmt.Errorf("cannot use backup folder %s: %w: manifest names backup %q (remove the folder to let the backup be redone)", dir, ErrIncomplete, m.ID)
+	st.incompleteErr = fmt.Errorf("cannot use backup folder %s: %w: %w (remove the folder to let the backup be redone)", dir, ErrIncomplete, err)
+	return st, nil
+}
+
+// load returns the manifest, entries included, of the complete backup
+// <root>/<id>: ErrNotFound when there is no such folder, ErrIncomplete when
+// it is not a complete backup. The manifest may be shared: read it only.
+func load(root, id string) (*Manifest, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
 	}
-	return m.backup(root), true, nil
+	st, err := stateOf(root, id)
+	switch {
+	case err != nil:
+		return nil, err
+	case !st.exists:
+		return nil, fmt.Errorf("cannot use backup %s in %s: %w", id, root, ErrNotFound)
+	case st.complete != nil:
+		return readManifestCached(filepath.Join(root, id), ManifestName)
+	case st.finishing != nil:
+		return nil, fmt.Errorf("cannot use backup folder %s: %w: its cold pass (Finish) was interrupted (run it again to complete the backup)", filepath.Join(root, id), ErrIncomplete)
+	}
+	return nil, st.incompleteErr
 }
 
 // List returns the complete backups under root, oldest first (by creation
@@ -282,11 +422,11 @@ func List(root string) ([]Backup, error) {
 		if !e.IsDir() || ValidateID(e.Name()) != nil {
 			continue
 		}
-		b, found, err := load(root, e.Name())
-		if err != nil || !found {
+		st, err := stateOf(root, e.Name())
+		if err != nil || st.complete == nil {
 			continue
 		}
-		out = append(out, b)
+		out = append(out, st.complete.backup(root))
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
@@ -299,13 +439,17 @@ func List(root string) ([]Backup, error) {
 
 // Prune removes complete backups under root, oldest first, keeping the
 // newest keep backups plus every backup whose ID is in protect (the one
-// the current update may need to restore from). It returns the IDs it
-// removed, also when it stops on an error.
+// the current update made, and the one of the last known good version). It
+// returns the IDs it removed, also when it stops on an error.
+//
+// Removing a backup never harms another: files shared between backups are
+// hard links, and removing one name leaves the others.
 //
 // Each backup is first renamed to <root>/.<id>.deleting, so a crash halfway
 // through a deletion never leaves a half-deleted folder that List would
 // report as complete; leftovers of that kind are removed on the next Prune.
-// Incomplete folders and partial backups are left alone.
+// Incomplete folders, partial backups and backups whose Finish was
+// interrupted are left alone.
 func Prune(root string, keep int, protect ...string) (removed []string, err error) {
 	if keep < 0 {
 		return nil, fmt.Errorf("cannot prune backups in %s to %d: %w", root, keep, ErrInvalidKeep)
@@ -329,6 +473,7 @@ func Prune(root string, keep int, protect ...string) (removed []string, err erro
 		if err := atomicfile.Rename(b.Path, doomed); err != nil {
 			return removed, fmt.Errorf("cannot remove backup %s: %w", b.ID, err)
 		}
+		forget(b.Path)
 		removed = append(removed, b.ID)
 		if err := removeTree(doomed); err != nil {
 			return removed, fmt.Errorf("cannot remove backup folder %s: %w", doomed, err)

@@ -8,295 +8,724 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
-	"path"
-	"path/filepath"
-	"sort"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// syncEachFile chooses how the copy is made durable: true fsyncs every file
-// and folder as it is written, false does one syncfs(2) on the backup
+// syncEachFile chooses how a backup is made durable: true fsyncs every
+// file and folder as it is written, false does one syncfs(2) of the backup
 // filesystem before the manifest is written.
 //
-// Per-file fsync is the default. Measured with BenchmarkCreateSmallFiles
-// (5,000 files of 2 KiB, ext4 on a virtual disk, 2 CPUs shared with other
-// work), syncfs was only 1.2x to 1.9x faster (e.g. 6.0 s vs 4.8 s; 3.1 s vs
-// 1.7 s on the quietest run), and creating the files, not syncing them,
-// dominated: without any sync a run took as long as with syncfs. Per-file
-// fsync reports a write-back error against the file that caused it,
-// whereas syncfs reports such errors only since Linux 5.8 and also waits
-// for every other process's dirty data on that filesystem.
-var syncEachFile = true
+// syncfs is the default. BenchmarkSyncStrategy (5,000 files of 4 KiB,
+// ext4 on a virtual disk, 2 CPUs) measured per-file fsync several times
+// slower: each fsync waits for its own journal commit. syncfs is as safe:
+// the descriptor it is called on is opened before the first copy, and
+// since Linux 5.8 syncfs reports any write-back error on the filesystem
+// since that descriptor was opened. Its cost is that it also waits for
+// other processes' dirty data on that filesystem.
+var syncEachFile = false
 
 // testHookWriter, when set by a test, wraps the writer of every copied file
 // so a test can inject a write failure (a full disk) or cancel the context
 // mid-copy. Chmod cannot simulate a full disk when tests run as root.
 var testHookWriter func(rel string, w io.Writer) io.Writer
 
-const copyBufferSize = 256 << 10
+const (
+	// copyBufferSize is the read size for files copied through the page
+	// cache: one read for most files, few for the rest.
+	copyBufferSize = 256 << 10
+	// directMin is the size from which a file's copy is written with
+	// O_DIRECT, in directChunk pieces, while the next piece is read and
+	// hashed. Big files then go to the disk at its speed without first
+	// filling (and evicting) the page cache, and hashing overlaps writing.
+	// Small files stay buffered: one syncfs writes thousands of them at
+	// once, where O_DIRECT would wait for the disk file by file.
+	directMin   = 4 << 20
+	directChunk = 4 << 20
+	directAlign = 4096
+)
 
-type copier struct {
-	ctx      context.Context
-	src, dst string
-	m        *Manifest
-	syncEach bool
-	chown    bool
-	buf      []byte
+// bufPool recycles copy buffers between files and passes.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
+
+// directPool recycles the aligned buffers of O_DIRECT copies.
+var directPool = sync.Pool{New: func() any {
+	b := make([]byte, directChunk+directAlign)
+	off := 0
+	if r := int(uintptr(unsafe.Pointer(&b[0])) % directAlign); r != 0 {
+		off = directAlign - r
+	}
+	b = b[off : off+directChunk : off+directChunk]
+	return &b
+}}
+
+// workerCount is how many folders and big files are handled at once.
+// Creating many small files is bound by system calls and the journal, not
+// by the disk, so more workers than CPUs keep both busy; with a cold page
+// cache more reads are in flight.
+var workerCount = 8
+
+// pool runs jobs on workerCount goroutines. The first error cancels its
+// context, so the other workers and the walk stop early, and is the error
+// wait returns. Jobs run in the order they were submitted; a job may wait
+// for one submitted before it (a folder's files wait for the folder) and
+// never for a later one, so waiting cannot deadlock.
+type pool struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	jobs   chan func(buf []byte) error
+	wg     sync.WaitGroup
+	once   sync.Once
+	err    error
 }
 
-// copyRoot copies the folder c.src, whose Stat info is fi, to c.dst.
-func (c *copier) copyRoot(fi fs.FileInfo) error {
-	c.buf = make([]byte, copyBufferSize)
-	return c.copyDir(".", fi)
+func newPool(parent context.Context) *pool {
+	ctx, cancel := context.WithCancel(parent)
+	p := &pool{ctx: ctx, cancel: cancel, jobs: make(chan func([]byte) error, 4*workerCount)}
+	for range workerCount {
+		p.wg.Add(1)
+		go p.work()
+	}
+	return p
 }
 
-func (c *copier) srcPath(rel string) string { return filepath.Join(c.src, filepath.FromSlash(rel)) }
-func (c *copier) dstPath(rel string) string { return filepath.Join(c.dst, filepath.FromSlash(rel)) }
-
-func (c *copier) skip(rel, reason string) {
-	c.m.Skipped = append(c.m.Skipped, Skipped{Path: rel, Reason: reason})
-	c.m.Totals.Skipped++
+func (p *pool) work() {
+	defer p.wg.Done()
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	for job := range p.jobs {
+		if err := p.ctx.Err(); err != nil {
+			p.fail(fmt.Errorf("cannot finish backup: %w", err))
+			continue
+		}
+		if err := job(*bp); err != nil {
+			p.fail(err)
+		}
+	}
 }
 
-func (c *copier) checkCtx() error {
-	if err := c.ctx.Err(); err != nil {
-		return fmt.Errorf("cannot finish backup: %w", err)
-	}
-	return nil
+// fail records err if it is the first and stops the pool.
+func (p *pool) fail(err error) {
+	p.once.Do(func() {
+		p.err = err
+		p.cancel()
+	})
 }
 
-// copyDir copies the folder rel and everything below it. The destination
-// folder is created owner-writable and gets its real mode, owner and mtime
-// only after its children are written, because adding entries would
-// otherwise fail (read-only source folders) or bump the mtime again.
-func (c *copier) copyDir(rel string, fi fs.FileInfo) error {
-	srcDir, dstDir := c.srcPath(rel), c.dstPath(rel)
-	flags := os.O_RDONLY | unix.O_DIRECTORY
-	if rel != "." {
-		flags |= unix.O_NOFOLLOW // a folder swapped for a symlink must not be followed
+// submit queues job; it returns an error once the pool has stopped.
+func (p *pool) submit(job func(buf []byte) error) error {
+	select {
+	case p.jobs <- job:
+		return nil
+	case <-p.ctx.Done():
+		return fmt.Errorf("cannot finish backup: %w", p.ctx.Err())
 	}
-	d, err := openSource(srcDir, flags)
-	if err != nil {
-		if vanished(err) && rel != "." {
-			c.skip(rel, "vanished during backup")
-			return nil
-		}
-		return fmt.Errorf("cannot open folder %s: %w", srcDir, err)
-	}
-	entries, err := d.ReadDir(-1)
-	d.Close()
-	if err != nil {
-		if vanished(err) && rel != "." {
-			c.skip(rel, "vanished during backup")
-			return nil
-		}
-		return fmt.Errorf("cannot read folder %s: %w", srcDir, err)
-	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
-
-	if err := os.Mkdir(dstDir, 0o700); err != nil {
-		return fmt.Errorf("cannot create folder %s: %w", dstDir, err)
-	}
-	c.m.Entries = append(c.m.Entries, entryFor(rel, TypeDir, fi))
-	c.m.Totals.Dirs++
-
-	for _, e := range entries {
-		if err := c.checkCtx(); err != nil {
-			return err
-		}
-		childRel := path.Join(rel, e.Name())
-		info, err := e.Info() // lstat: symlinks stay symlinks
-		if err != nil {
-			if vanished(err) {
-				c.skip(childRel, "vanished during backup")
-				continue
-			}
-			return fmt.Errorf("cannot inspect %s: %w", c.srcPath(childRel), err)
-		}
-		switch t := info.Mode().Type(); {
-		case t.IsRegular():
-			err = c.copyFile(childRel)
-		case t.IsDir():
-			err = c.copyDir(childRel, info)
-		case t&fs.ModeSymlink != 0:
-			err = c.copySymlink(childRel, info)
-		default:
-			c.skip(childRel, "special file ("+describeType(t)+") not copied")
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return c.finishDir(rel, fi)
 }
 
-func (c *copier) finishDir(rel string, fi fs.FileInfo) error {
-	dst := c.dstPath(rel)
-	d, err := os.Open(dst)
-	if err != nil {
-		return fmt.Errorf("cannot open folder %s: %w", dst, err)
+// await waits until ch is closed or the pool stops.
+func (p *pool) await(ch <-chan struct{}) error {
+	select {
+	case <-ch:
+		return nil
+	case <-p.ctx.Done():
+		return fmt.Errorf("cannot finish backup: %w", p.ctx.Err())
 	}
-	defer d.Close()
-	if err := c.setMeta(d, dst, fi); err != nil {
+}
+
+// wait waits for every queued job and returns the first error.
+func (p *pool) wait() error {
+	close(p.jobs)
+	p.wg.Wait()
+	p.cancel()
+	return p.err
+}
+
+// stat is what a pass needs to know about a file, taken from lstat(2) or
+// fstat(2) without the allocations of fs.FileInfo.
+type stat struct {
+	mode         fs.FileMode // type and permission bits, like fs.FileInfo
+	size         int64
+	atime, mtime int64 // ns since the epoch
+	ctime        int64
+	ino, rdev    uint64
+	uid, gid     uint32
+}
+
+func fromSys(st *unix.Stat_t) stat {
+	return stat{
+		mode:  fileMode(st.Mode),
+		size:  st.Size,
+		atime: st.Atim.Nano(),
+		mtime: st.Mtim.Nano(),
+		ctime: st.Ctim.Nano(),
+		ino:   st.Ino,
+		rdev:  st.Rdev,
+		uid:   st.Uid,
+		gid:   st.Gid,
+	}
+}
+
+// fileMode converts st_mode like os.Lstat does.
+func fileMode(m uint32) fs.FileMode {
+	mode := fs.FileMode(m & 0o777)
+	switch m & unix.S_IFMT {
+	case unix.S_IFBLK:
+		mode |= fs.ModeDevice
+	case unix.S_IFCHR:
+		mode |= fs.ModeDevice | fs.ModeCharDevice
+	case unix.S_IFDIR:
+		mode |= fs.ModeDir
+	case unix.S_IFIFO:
+		mode |= fs.ModeNamedPipe
+	case unix.S_IFLNK:
+		mode |= fs.ModeSymlink
+	case unix.S_IFSOCK:
+		mode |= fs.ModeSocket
+	}
+	if m&unix.S_ISGID != 0 {
+		mode |= fs.ModeSetgid
+	}
+	if m&unix.S_ISUID != 0 {
+		mode |= fs.ModeSetuid
+	}
+	if m&unix.S_ISVTX != 0 {
+		mode |= fs.ModeSticky
+	}
+	return mode
+}
+
+func lstat(p string) (stat, error) {
+	var st unix.Stat_t
+	if err := ignoringEINTR(func() error { return unix.Lstat(p, &st) }); err != nil {
+		return stat{}, &fs.PathError{Op: "lstat", Path: p, Err: err}
+	}
+	return fromSys(&st), nil
+}
+
+// statFollow is lstat for a path whose last element may be a symlink to
+// follow: the source folder itself.
+func statFollow(p string) (stat, error) {
+	var st unix.Stat_t
+	if err := ignoringEINTR(func() error { return unix.Stat(p, &st) }); err != nil {
+		return stat{}, &fs.PathError{Op: "stat", Path: p, Err: err}
+	}
+	return fromSys(&st), nil
+}
+
+// Timestamps that a later change could repeat. A file's ctime is trusted
+// to reveal later changes only when it is clearly older than the moment
+// the file was looked at: filesystems stamp changes with a clock that
+// ticks every few milliseconds (whole seconds on some), so a file changed
+// twice within one tick keeps its ctime. The margins are generous; a racy
+// file costs only a hash comparison on the next pass.
+var racy = struct{ margin, coarse time.Duration }{
+	margin: 100 * time.Millisecond,
+	coarse: 2 * time.Second, // ctime without nanoseconds: a 1 s or 2 s filesystem
+}
+
+// identity returns the inode and ctime to record for a source file whose
+// stat st was taken no earlier than at, or zeros when its ctime is too
+// recent to trust.
+func identity(st *stat, at time.Time) (uint64, int64) {
+	margin := racy.margin
+	if st.ctime%int64(time.Second) == 0 {
+		margin = racy.coarse
+	}
+	if st.ctime >= at.Add(-margin).UnixNano() {
+		return 0, 0
+	}
+	return st.ino, st.ctime
+}
+
+// verdict is how a pass treats a source file given the entry an earlier
+// pass recorded for the same path.
+type verdict int
+
+const (
+	// mustCopy: new, or visibly changed.
+	mustCopy verdict = iota
+	// unchanged: same size, mtime, metadata, inode and ctime.
+	unchanged
+	// compareHash: looks unchanged but its inode or ctime differ or were
+	// not trusted: unchanged only if its sha256 matches.
+	compareHash
+)
+
+func judge(pe *Entry, st *stat, owners bool) verdict {
+	if pe == nil || pe.Type != TypeFile || !sameLook(pe, st, owners) {
+		return mustCopy
+	}
+	if pe.SrcIno != 0 && pe.SrcIno == st.ino && pe.SrcCtime == st.ctime {
+		return unchanged
+	}
+	return compareHash
+}
+
+// sameLook reports whether the entry has the size, mtime and metadata of
+// st; a hard link to its copy then has the right metadata.
+func sameLook(pe *Entry, st *stat, owners bool) bool {
+	return pe.Size == st.size && pe.ModTime.UnixNano() == st.mtime && pe.Mode == modeString(st.mode) &&
+		(!owners || (pe.UID == int(st.uid) && pe.GID == int(st.gid)))
+}
+
+// openNoatime opens with O_NOATIME, so a backup leaves even access times
+// of the source alone, and drops the flag when the kernel refuses it
+// (EPERM: we do not own the file and are not root).
+func openNoatime(open func(flags int) (int, error), flags int) (int, error) {
+	var fd int
+	err := ignoringEINTR(func() (err error) { fd, err = open(flags | unix.O_NOATIME | unix.O_CLOEXEC); return err })
+	if errors.Is(err, unix.EPERM) {
+		err = ignoringEINTR(func() (err error) { fd, err = open(flags | unix.O_CLOEXEC); return err })
+	}
+	return fd, err
+}
+
+// openSourceDir opens a folder of the source for listing; nofollow
+// refuses a folder swapped for a symlink.
+func openSourceDir(p string, nofollow bool) (int, error) {
+	flags := unix.O_RDONLY | unix.O_DIRECTORY
+	if nofollow {
+		flags |= unix.O_NOFOLLOW
+	}
+	return openNoatime(func(f int) (int, error) { return unix.Open(p, f, 0) }, flags)
+}
+
+// openDirPath opens a folder only to use it as the base of *at calls.
+func openDirPath(p string) (int, error) {
+	var fd int
+	err := ignoringEINTR(func() (err error) {
+		fd, err = unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		return err
+	})
+	if err != nil {
+		return -1, &fs.PathError{Op: "open", Path: p, Err: err}
 	}
-	if c.syncEach {
-		if err := d.Sync(); err != nil {
-			return fmt.Errorf("cannot sync folder %s: %w", dst, err)
-		}
+	return fd, nil
+}
+
+// srcFile is a regular source file open for reading.
+type srcFile struct {
+	fd   int
+	path string    // for errors
+	st   stat      // fstat after opening
+	at   time.Time // just before the fstat
+}
+
+func (f *srcFile) Read(p []byte) (int, error) {
+	var n int
+	err := ignoringEINTR(func() (err error) { n, err = unix.Read(f.fd, p); return err })
+	if err != nil {
+		return 0, &fs.PathError{Op: "read", Path: f.path, Err: err}
+	}
+	if n == 0 && len(p) > 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+func (f *srcFile) rewind() error {
+	if _, err := unix.Seek(f.fd, 0, io.SeekStart); err != nil {
+		return &fs.PathError{Op: "seek", Path: f.path, Err: err}
 	}
 	return nil
 }
 
-// copyFile copies one regular file, hashing what it writes. The source is
-// opened O_NONBLOCK and O_NOFOLLOW and checked after opening, so a file
-// replaced by a named pipe or a symlink since it was listed cannot block the
-// copy or lead it outside the source folder.
-func (c *copier) copyFile(rel string) error {
-	src, dst := c.srcPath(rel), c.dstPath(rel)
-	in, err := openSource(src, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK)
+func (f *srcFile) close() { unix.Close(f.fd) }
+
+const (
+	reasonVanished    = "vanished during backup"
+	reasonChangedType = "changed type during backup"
+	reasonSocket      = "socket not copied: it only means something to the process listening on it"
+	reasonDevice      = "device node not copied: creating one needs root"
+)
+
+// openSourceFile opens the regular file name in the source folder dirfd
+// (path is its full path, for errors). It opens with O_NONBLOCK and
+// O_NOFOLLOW and checks the type after opening, so a file replaced by a
+// named pipe or a symlink since it was listed cannot block the copy or
+// lead it outside the source. When the file vanished or changed type it
+// returns a nil file and the reason, with a nil error.
+func openSourceFile(dirfd int, name, path string) (*srcFile, string, error) {
+	fd, err := openNoatime(func(f int) (int, error) { return unix.Openat(dirfd, name, f, 0) }, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK)
 	if err != nil {
 		if vanished(err) {
-			c.skip(rel, "vanished during backup")
-			return nil
+			return nil, reasonVanished, nil
 		}
-		return fmt.Errorf("cannot open %s: %w", src, err)
+		return nil, "", fmt.Errorf("cannot open %s: %w", path, err)
 	}
-	defer in.Close()
-	fi, err := in.Stat()
+	f := &srcFile{fd: fd, path: path, at: time.Now()}
+	var sys unix.Stat_t
+	if err := unix.Fstat(fd, &sys); err != nil {
+		unix.Close(fd)
+		return nil, "", fmt.Errorf("cannot inspect %s: %w", path, err)
+	}
+	f.st = fromSys(&sys)
+	if !f.st.mode.IsRegular() {
+		unix.Close(fd)
+		return nil, reasonChangedType, nil
+	}
+	return f, "", nil
+}
+
+// dstFile is a file being written into a backup.
+type dstFile struct {
+	fd   int
+	path string
+}
+
+func (f *dstFile) Write(p []byte) (int, error) {
+	written := 0
+	for written < len(p) {
+		var n int
+		err := ignoringEINTR(func() (err error) { n, err = unix.Write(f.fd, p[written:]); return err })
+		if err != nil {
+			return written, &fs.PathError{Op: "write", Path: f.path, Err: err}
+		}
+		written += n
+	}
+	return written, nil
+}
+
+// copyFile copies the open source file in to the new file name in the
+// folder dirfd (path is its full path, for errors), hashing what it reads,
+// and gives the copy the source's owner, mode and times. rel names the file
+// for the test hook. Each copied file passes the "mid" fault point once.
+func copyFile(ctx context.Context, rel string, in *srcFile, dirfd int, name, path string, buf []byte, chown bool) (int64, string, error) {
+	var fd int
+	err := ignoringEINTR(func() (err error) {
+		fd, err = unix.Openat(dirfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("cannot inspect %s: %w", src, err)
+		return 0, "", fmt.Errorf("cannot create %s: %w", path, err)
 	}
-	if !fi.Mode().IsRegular() {
-		c.skip(rel, "changed type during backup")
-		return nil
-	}
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("cannot create %s: %w", dst, err)
-	}
-	defer out.Close() // after the explicit Close below this is a harmless no-op error
-	h := sha256.New()
+	defer func() {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+	}()
+	out := &dstFile{fd: fd, path: path}
 	var w io.Writer = out
 	if testHookWriter != nil {
 		w = testHookWriter(rel, out)
 	}
-	n, err := io.CopyBuffer(io.MultiWriter(w, h), ctxReader{c.ctx, in}, c.buf)
+	h := sha256.New()
+	var n int64
+	if in.st.size >= directMin {
+		n, err = copyDirect(ctx, in, out, w, h)
+	} else {
+		n, err = copyHashing(ctx, w, h, in, buf)
+	}
 	if err != nil {
-		return fmt.Errorf("cannot copy %s to %s: %w", src, dst, err)
+		return 0, "", fmt.Errorf("cannot copy %s to %s: %w", in.path, path, err)
 	}
-	if err := c.setMeta(out, dst, fi); err != nil {
-		return err
+	if chown {
+		if err := unix.Fchown(fd, int(in.st.uid), int(in.st.gid)); err != nil {
+			return 0, "", fmt.Errorf("cannot set owner of %s: %w", path, err)
+		}
 	}
-	if c.syncEach {
-		if err := out.Sync(); err != nil {
-			return fmt.Errorf("cannot sync %s: %w", dst, err)
+	// After chown, which clears setuid and setgid.
+	if err := unix.Fchmod(fd, modeBits(in.st.mode)); err != nil {
+		return 0, "", fmt.Errorf("cannot set mode of %s: %w", path, err)
+	}
+	if err := setTimesAt(dirfd, name, path, in.st.atime, in.st.mtime); err != nil {
+		return 0, "", err
+	}
+	if syncEachFile {
+		if err := unix.Fsync(fd); err != nil {
+			return 0, "", fmt.Errorf("cannot sync %s: %w", path, err)
 		}
 	}
 	// Half done: a partial backup folder holds some of the files.
-	if err := fault.Inject(c.ctx, "mid"); err != nil {
-		return fmt.Errorf("cannot copy %s: %w", src, err)
+	if err := fault.Inject(ctx, "mid"); err != nil {
+		return 0, "", fmt.Errorf("cannot copy %s: %w", in.path, err)
 	}
-	if err := out.Close(); err != nil {
-		return fmt.Errorf("cannot close %s: %w", dst, err)
+	err = unix.Close(fd)
+	fd = -1
+	if err != nil {
+		return 0, "", fmt.Errorf("cannot close %s: %w", path, err)
 	}
-	e := entryFor(rel, TypeFile, fi)
-	e.Size = n
-	e.SHA256 = hex.EncodeToString(h.Sum(nil))
-	c.m.Entries = append(c.m.Entries, e)
-	c.m.Totals.Files++
-	c.m.Totals.Bytes += n
-	return nil
+	return n, hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func (c *copier) copySymlink(rel string, fi fs.FileInfo) error {
-	src, dst := c.srcPath(rel), c.dstPath(rel)
-	target, err := os.Readlink(src)
-	if err != nil {
-		if vanished(err) {
-			c.skip(rel, "vanished during backup")
-			return nil
+// copyHashing copies r to w through buf and feeds every byte to h.
+func copyHashing(ctx context.Context, w io.Writer, h hash.Hash, r io.Reader, buf []byte) (int64, error) {
+	var n int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return n, err
 		}
-		if errors.Is(err, syscall.EINVAL) {
-			c.skip(rel, "changed type during backup")
-			return nil
-		}
-		return fmt.Errorf("cannot read symlink %s: %w", src, err)
-	}
-	if err := os.Symlink(target, dst); err != nil {
-		return fmt.Errorf("cannot create symlink %s: %w", dst, err)
-	}
-	if c.chown {
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			if err := os.Lchown(dst, int(st.Uid), int(st.Gid)); err != nil {
-				return fmt.Errorf("cannot set owner of %s: %w", dst, err)
+		k, rerr := r.Read(buf)
+		if k > 0 {
+			h.Write(buf[:k])
+			wk, werr := w.Write(buf[:k])
+			n += int64(wk)
+			if werr != nil {
+				return n, werr
+			}
+			if wk != k {
+				return n, io.ErrShortWrite
 			}
 		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
 	}
-	if err := setTimes(dst, fi, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+}
+
+// copyDirect copies in to out (written through w) with O_DIRECT writes
+// in a goroutine while this one reads and hashes the next chunk. A
+// filesystem that refuses O_DIRECT gets ordinary writes. The tail that is
+// not a whole block is written after O_DIRECT is switched off again.
+func copyDirect(ctx context.Context, in *srcFile, out *dstFile, w io.Writer, h hash.Hash) (int64, error) {
+	direct := setDirect(out.fd, true) == nil
+	type chunk struct {
+		buf *[]byte
+		n   int
+	}
+	full := make(chan chunk, 1)
+	free := make(chan *[]byte, 2)
+	for range 2 {
+		free <- directPool.Get().(*[]byte)
+	}
+	werr := make(chan error, 1)
+	var failed atomic.Bool
+	go func() {
+		var err error
+		for c := range full {
+			if err == nil {
+				if err = writeChunk(out, w, (*c.buf)[:c.n], &direct); err != nil {
+					failed.Store(true)
+				}
+			}
+			free <- c.buf
+		}
+		werr <- err
+	}()
+	var n int64
+	var rerr error
+	for !failed.Load() {
+		if rerr = ctx.Err(); rerr != nil {
+			break
+		}
+		b := <-free
+		k, err := io.ReadFull(in, *b)
+		if k > 0 {
+			h.Write((*b)[:k])
+			n += int64(k)
+			full <- chunk{b, k}
+		} else {
+			free <- b
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			rerr = err
+			break
+		}
+	}
+	close(full)
+	err := <-werr
+	close(free)
+	for b := range free {
+		directPool.Put(b)
+	}
+	if rerr != nil {
+		return n, rerr
+	}
+	return n, err
+}
+
+// writeChunk writes p (a whole chunk, or the last one) through w to out.
+func writeChunk(out *dstFile, w io.Writer, p []byte, direct *bool) error {
+	if *direct {
+		aligned := len(p) &^ (directAlign - 1)
+		if aligned > 0 {
+			_, err := w.Write(p[:aligned])
+			if err == nil {
+				p = p[aligned:]
+			} else if !errors.Is(err, unix.EINVAL) {
+				return err
+			}
+			// EINVAL: the filesystem takes O_DIRECT at open but not
+			// this write; nothing was written: write it buffered.
+		}
+		if len(p) > 0 {
+			if err := setDirect(out.fd, false); err != nil {
+				return fmt.Errorf("cannot switch off O_DIRECT on %s: %w", out.path, err)
+			}
+			*direct = false
+		}
+	}
+	_, err := w.Write(p)
+	return err
+}
+
+func setDirect(fd int, on bool) error {
+	flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil {
 		return err
 	}
-	e := entryFor(rel, TypeSymlink, fi)
-	e.Target = target
-	c.m.Entries = append(c.m.Entries, e)
-	c.m.Totals.Symlinks++
+	if on {
+		flags |= unix.O_DIRECT
+	} else {
+		flags &^= unix.O_DIRECT
+	}
+	_, err = unix.FcntlInt(uintptr(fd), unix.F_SETFL, flags)
+	return err
+}
+
+// hashContent returns the size and sha256 of what r yields.
+func hashContent(ctx context.Context, r io.Reader, buf []byte) (int64, string, error) {
+	h := sha256.New()
+	n, err := copyHashing(ctx, io.Discard, h, r, buf)
+	if err != nil {
+		return 0, "", err
+	}
+	return n, hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func modeBits(m fs.FileMode) uint32 {
+	bits := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		bits |= unix.S_ISUID
+	}
+	if m&fs.ModeSetgid != 0 {
+		bits |= unix.S_ISGID
+	}
+	if m&fs.ModeSticky != 0 {
+		bits |= unix.S_ISVTX
+	}
+	return bits
+}
+
+// setTimesAt sets the times of name in the folder dirfd without
+// following a symlink; atime -1 leaves the access time alone.
+func setTimesAt(dirfd int, name, path string, atime, mtime int64) error {
+	at := unix.NsecToTimespec(atime)
+	if atime < 0 {
+		at = unix.Timespec{Nsec: unix.UTIME_OMIT}
+	}
+	ts := []unix.Timespec{at, unix.NsecToTimespec(mtime)}
+	if err := ignoringEINTR(func() error { return unix.UtimesNanoAt(dirfd, name, ts, unix.AT_SYMLINK_NOFOLLOW) }); err != nil {
+		return fmt.Errorf("cannot set times of %s: %w", path, err)
+	}
 	return nil
 }
 
-// setMeta gives the open destination f (at path p) the owner, mode and
-// times of fi. Owner goes first because chown clears setuid and setgid.
-func (c *copier) setMeta(f *os.File, p string, fi fs.FileInfo) error {
-	if c.chown {
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			if err := f.Chown(int(st.Uid), int(st.Gid)); err != nil {
-				return fmt.Errorf("cannot set owner of %s: %w", p, err)
-			}
+// setMetaAt gives name in the folder dirfd the owner, mode and mtime of
+// e, without following a symlink: folders after their children are
+// written, symlinks and special files after they are made.
+func setMetaAt(dirfd int, name, path string, e *Entry, chown bool) error {
+	if chown {
+		if err := unix.Fchownat(dirfd, name, e.UID, e.GID, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("cannot set owner of %s: %w", path, err)
 		}
 	}
-	if err := f.Chmod(fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)); err != nil {
-		return fmt.Errorf("cannot set mode of %s: %w", p, err)
+	if e.Type != TypeSymlink {
+		mode, err := parseMode(e.Mode)
+		if err != nil {
+			return fmt.Errorf("cannot set mode of %s: %w", path, err)
+		}
+		if err := unix.Fchmodat(dirfd, name, mode, 0); err != nil {
+			return fmt.Errorf("cannot set mode of %s: %w", path, err)
+		}
 	}
-	return setTimes(p, fi, 0)
+	return setTimesAt(dirfd, name, path, -1, e.ModTime.UnixNano())
 }
 
-func setTimes(p string, fi fs.FileInfo, flags int) error {
-	atime, mtime := fi.ModTime(), fi.ModTime()
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		atime = time.Unix(st.Atim.Unix())
+// setPathMeta is setMetaAt for a path.
+func setPathMeta(p string, e *Entry, chown bool) error {
+	return setMetaAt(unix.AT_FDCWD, p, p, e, chown)
+}
+
+// readlinkAt returns the target of the symlink name in dirfd.
+func readlinkAt(dirfd int, name string) (string, error) {
+	for size := 256; ; size *= 2 {
+		buf := make([]byte, size)
+		var n int
+		err := ignoringEINTR(func() (err error) { n, err = unix.Readlinkat(dirfd, name, buf); return err })
+		if err != nil {
+			return "", err
+		}
+		if n < size {
+			return string(buf[:n]), nil
+		}
 	}
-	ts := []unix.Timespec{unix.NsecToTimespec(atime.UnixNano()), unix.NsecToTimespec(mtime.UnixNano())}
-	if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, ts, flags); err != nil {
-		return fmt.Errorf("cannot set times of %s: %w", p, err)
+}
+
+// makeSymlinkAt creates the symlink name in dirfd like e.
+func makeSymlinkAt(dirfd int, name, path string, e *Entry, chown bool) error {
+	if err := unix.Symlinkat(e.Target, dirfd, name); err != nil {
+		return fmt.Errorf("cannot create symlink %s: %w", path, err)
+	}
+	return setMetaAt(dirfd, name, path, e, chown)
+}
+
+// makeSpecialAt creates a named pipe or device node name in dirfd like e.
+// A device node needs root: without it the reason says so and the error
+// is nil.
+func makeSpecialAt(dirfd int, name, path string, e *Entry, chown bool) (reason string, err error) {
+	mode, err := parseMode(e.Mode)
+	if err != nil {
+		return "", fmt.Errorf("cannot create %s: %w", path, err)
+	}
+	switch e.Type {
+	case TypeFIFO:
+		mode |= unix.S_IFIFO
+	case TypeCharDevice:
+		mode |= unix.S_IFCHR
+	case TypeBlockDevice:
+		mode |= unix.S_IFBLK
+	}
+	if err := unix.Mknodat(dirfd, name, mode, int(e.Rdev)); err != nil {
+		if e.Type != TypeFIFO && errors.Is(err, unix.EPERM) {
+			return reasonDevice, nil
+		}
+		return "", fmt.Errorf("cannot create %s: %w", path, err)
+	}
+	// mknod applied the umask: set the real mode, owner and times.
+	return "", setMetaAt(dirfd, name, path, e, chown)
+}
+
+// openSyncFS opens a descriptor for syncFS before a pass writes anything,
+// so syncfs reports every write-back error that happens after this call.
+func openSyncFS(dir string) (*os.File, error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open folder %s: %w", dir, err)
+	}
+	return d, nil
+}
+
+func syncFS(d *os.File) error {
+	if err := unix.Syncfs(int(d.Fd())); err != nil {
+		return fmt.Errorf("cannot sync filesystem of %s: %w", d.Name(), err)
 	}
 	return nil
 }
 
-// openSource opens a path of the live source folder read-only. It asks for
-// O_NOATIME so a backup leaves even access times alone, and drops the flag
-// when the kernel refuses it (EPERM: we do not own the file and are not
-// root).
-func openSource(p string, flags int) (*os.File, error) {
-	f, err := os.OpenFile(p, flags|unix.O_NOATIME, 0)
-	if errors.Is(err, syscall.EPERM) {
-		f, err = os.OpenFile(p, flags, 0)
-	}
-	return f, err
-}
-
-func syncFS(dir string) error {
-	d, err := os.Open(dir)
+func syncDir(p string) error {
+	d, err := os.Open(p)
 	if err != nil {
-		return fmt.Errorf("cannot open folder %s: %w", dir, err)
+		return fmt.Errorf("cannot open folder %s: %w", p, err)
 	}
 	defer d.Close()
-	if err := unix.Syncfs(int(d.Fd())); err != nil {
-		return fmt.Errorf("cannot sync filesystem of %s: %w", dir, err)
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("cannot sync folder %s: %w", p, err)
 	}
 	return nil
 }
@@ -308,53 +737,51 @@ func vanished(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.ELOOP)
 }
 
-func entryFor(rel, typ string, fi fs.FileInfo) Entry {
-	e := Entry{Path: rel, Type: typ, Mode: modeString(fi.Mode()), ModTime: fi.ModTime().UTC()}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		e.UID, e.GID = int(st.Uid), int(st.Gid)
+// entryFor describes the source entry rel (lstat st) without content.
+func entryFor(rel string, st *stat) Entry {
+	e := Entry{Path: rel, Mode: modeString(st.mode), ModTime: time.Unix(0, st.mtime).UTC(), UID: int(st.uid), GID: int(st.gid)}
+	switch t := st.mode.Type(); {
+	case t == 0:
+		e.Type = TypeFile
+	case t&fs.ModeDir != 0:
+		e.Type = TypeDir
+	case t&fs.ModeSymlink != 0:
+		e.Type = TypeSymlink
+	case t&fs.ModeNamedPipe != 0:
+		e.Type = TypeFIFO
+	case t&fs.ModeCharDevice != 0:
+		e.Type = TypeCharDevice
+		e.Rdev = st.rdev
+	case t&fs.ModeDevice != 0:
+		e.Type = TypeBlockDevice
+		e.Rdev = st.rdev
+	default:
+		e.Type = "socket"
 	}
 	return e
 }
 
 func modeString(m fs.FileMode) string {
-	bits := uint32(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		bits |= 0o4000
+	bits := modeBits(m)
+	var b [4]byte
+	for i := 3; i >= 0; i-- {
+		b[i] = byte('0' + bits&7)
+		bits >>= 3
 	}
-	if m&fs.ModeSetgid != 0 {
-		bits |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		bits |= 0o1000
-	}
-	return fmt.Sprintf("%04o", bits)
+	return string(b[:])
 }
 
-func describeType(t fs.FileMode) string {
-	switch {
-	case t&fs.ModeNamedPipe != 0:
-		return "named pipe"
-	case t&fs.ModeSocket != 0:
-		return "socket"
-	case t&fs.ModeCharDevice != 0:
-		return "character device"
-	case t&fs.ModeDevice != 0:
-		return "block device"
-	default:
-		return "irregular file"
+// parseMode turns a manifest mode ("0644", "4755") into chmod bits.
+func parseMode(s string) (uint32, error) {
+	var bits uint32
+	if len(s) == 0 || len(s) > 4 {
+		return 0, fmt.Errorf("invalid mode %q", s)
 	}
-}
-
-// ctxReader stops a long file copy as soon as ctx is done, instead of only
-// between files.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (r ctxReader) Read(p []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
+	for _, c := range []byte(s) {
+		if c < '0' || c > '7' {
+			return 0, fmt.Errorf("invalid mode %q", s)
+		}
+		bits = bits<<3 | uint32(c-'0')
 	}
-	return r.r.Read(p)
+	return bits, nil
 }

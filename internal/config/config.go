@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"sigs.k8s.io/yaml"
+	"github.com/better-paas/updater/internal/strictyaml"
 )
 
 // APIVersion and Kind identify an updater.yaml document.
@@ -185,8 +185,8 @@ func Load(path string) (*Config, error) {
 // resolve relative paths), then defaults and validates it.
 func Parse(path string, data []byte) (*Config, error) {
 	var c Config
-	if err := yaml.UnmarshalStrict(data, &c); err != nil {
-		return nil, fmt.Errorf("cannot load %s: %w: %v", path, ErrInvalid, err)
+	if err := strictyaml.Unmarshal(data, &c, 4<<20); err != nil {
+		return nil, fmt.Errorf("cannot load %s: %w: %w", path, ErrInvalid, err)
 	}
 	c.path = path
 	c.Default(filepath.Dir(path))

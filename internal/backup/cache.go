@@ -1,0 +1,134 @@
+package backup
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+)
+
+// readHeader reads the manifest at path without its entries and skipped
+// lists: what List needs, at a cost that does not grow with the number of
+// files. Version 2 manifests put every header field before "entries", so
+// the reader stops there; it still checks that the file ends like a whole
+// manifest. An error means the file is not a manifest this package wrote.
+func readHeader(path string) (*Manifest, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read manifest %s: %w", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("cannot read manifest %s: %w", path, err)
+	}
+	tail := make([]byte, 2)
+	if fi.Size() < 2 {
+		return nil, fmt.Errorf("cannot decode manifest %s: it is empty", path)
+	}
+	if _, err := f.ReadAt(tail, fi.Size()-2); err != nil {
+		return nil, fmt.Errorf("cannot read manifest %s: %w", path, err)
+	}
+	if !bytes.Equal(tail, []byte("}\n")) {
+		return nil, fmt.Errorf("cannot decode manifest %s: it is truncated", path)
+	}
+	m, _, err := decodeHeader(bufio.NewReaderSize(io.NewSectionReader(f, 0, fi.Size()), 16<<10))
+	if err != nil {
+		return nil, fmt.Errorf("cannot decode manifest %s: %w", path, err)
+	}
+	if err := m.checkKind(path); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// The manifest cache keeps the last two whole manifests this process read
+// or wrote, so that Finish, which runs while the service is stopped, does
+// not spend its time decoding the manifest Create has just written, and
+// Create does not decode its base twice. An entry is used only while the
+// file has the same inode, size, mtime and ctime, so an edited or replaced
+// manifest is read again. Cached manifests are shared: read them only.
+var manifestCache struct {
+	sync.Mutex
+	slots [2]cachedManifest
+	next  int
+}
+
+type cachedManifest struct {
+	path string
+	id   fileID
+	m    *Manifest
+}
+
+type fileID struct {
+	ino, size    uint64
+	mtime, ctime int64
+}
+
+func statID(path string) (fileID, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return fileID{}, err
+	}
+	return fileID{ino: st.Ino, size: uint64(st.Size), mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano()}, nil
+}
+
+// readManifestCached returns the whole manifest dir/name, from the cache
+// when the file has not changed since it was cached.
+func readManifestCached(dir, name string) (*Manifest, error) {
+	path := filepath.Join(dir, name)
+	id, err := statID(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read manifest %s: %w", path, err)
+	}
+	manifestCache.Lock()
+	for _, s := range manifestCache.slots {
+		if s.m != nil && s.path == path && s.id == id {
+			manifestCache.Unlock()
+			return s.m, nil
+		}
+	}
+	manifestCache.Unlock()
+	m, err := readManifestFile(path)
+	if err != nil {
+		return nil, err
+	}
+	store(path, id, &m)
+	return &m, nil
+}
+
+// remember caches m, just written to dir/MANIFEST.json.
+func remember(dir string, m *Manifest) {
+	path := filepath.Join(dir, ManifestName)
+	if id, err := statID(path); err == nil {
+		store(path, id, m)
+	}
+}
+
+func store(path string, id fileID, m *Manifest) {
+	manifestCache.Lock()
+	defer manifestCache.Unlock()
+	for i, s := range manifestCache.slots {
+		if s.path == path {
+			manifestCache.slots[i] = cachedManifest{path, id, m}
+			return
+		}
+	}
+	manifestCache.slots[manifestCache.next] = cachedManifest{path, id, m}
+	manifestCache.next = (manifestCache.next + 1) % len(manifestCache.slots)
+}
+
+// forget drops the cached manifests of the backup folder dir.
+func forget(dir string) {
+	manifestCache.Lock()
+	defer manifestCache.Unlock()
+	for i, s := range manifestCache.slots {
+		if filepath.Dir(s.path) == dir {
+			manifestCache.slots[i] = cachedManifest{}
+		}
+	}
+}
