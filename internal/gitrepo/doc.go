@@ -16,7 +16,7 @@
 // the target commit wants to put a tracked file there. In particular Checkout does not use go-git's
 // Worktree.Checkout or Worktree.Reset, because in go-git v5.19.3:
 //
-//   - CheckoutOptions{Force: true} and ResetOptions{Mode: HardReset} delete
+//   - a forced checkout (CheckoutOptions.Force) and a hard reset delete
 //     every untracked and ignored file (data/, .env);
 //   - the non-force checkout (ResetOptions{Mode: MergeReset}) silently
 //     overwrites an untracked or ignored file that sits where the target

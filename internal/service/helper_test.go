@@ -184,12 +184,15 @@ func processReaped(t *testing.T, pid int) bool {
 // waitFor polls cond until it holds, failing the test after d.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
+	deadline := time.After(d)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
 	for !cond() {
-		if time.Now().After(deadline) {
+		select {
+		case <-deadline:
 			t.Fatalf("timed out after %s waiting for %s", d, what)
+		case <-tick.C: // poll the condition again
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
