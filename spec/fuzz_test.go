@@ -1,23 +1,21 @@
 package spec
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf16"
 
-	yamlv2 "go.yaml.in/yaml/v2"
 	"golang.org/x/mod/semver"
 	"sigs.k8s.io/yaml"
+
+	"github.com/better-paas/updater/internal/strictyaml/yamltest"
 )
 
 var updateCorpus = flag.Bool("update-corpus", false, "rewrite testdata/fuzz/FuzzParseDesired from desiredSeeds")
@@ -33,26 +31,6 @@ const parseDeadline = 5 * time.Second
 const maxParseAlloc = 128 << 20
 
 const fuzzHead = "apiVersion: updates.better-paas.io/v1\nkind: DesiredVersion\n"
-
-type seed struct {
-	name string
-	data []byte
-}
-
-// aliasBomb nests aliases levels deep, fan per level, over leaf. pad plain
-// scalars come first so the alias share stays under the 99% go.yaml.in/yaml/v2
-// tolerates, which is what an attacker would do.
-func aliasBomb(leaf string, levels, fan, pad int) string {
-	var b strings.Builder
-	if pad > 0 {
-		b.WriteString("pad: [0" + strings.Repeat(",0", pad-1) + "]\n")
-	}
-	b.WriteString("a0: &a0 " + leaf + "\n")
-	for i := 1; i <= levels; i++ {
-		fmt.Fprintf(&b, "a%d: &a%d [*a%d%s]\n", i, i, i-1, strings.Repeat(fmt.Sprintf(", *a%d", i-1), fan-1))
-	}
-	return b.String()
-}
 
 // utf16LE encodes s as UTF-16 little endian with a byte order mark, which
 // go.yaml.in/yaml/v2 decodes.
@@ -72,10 +50,10 @@ func padTo(size int) string {
 
 // desiredSeeds is the seed corpus: f.Add and, through -update-corpus, the
 // files under testdata/fuzz/FuzzParseDesired.
-func desiredSeeds() []seed {
+func desiredSeeds() []yamltest.Seed {
 	pinned := fuzzHead + "spec:\n  version: v1.4.2\n"
-	s := func(name, data string) seed { return seed{name, []byte(data)} }
-	return []seed{
+	s := yamltest.S
+	return []yamltest.Seed{
 		// Valid documents, in the shapes people and tools write.
 		s("valid-pinned", pinned),
 		s("valid-latest", fuzzHead+"spec:\n  version: latest\n"),
@@ -97,9 +75,9 @@ func desiredSeeds() []seed {
 		s("valid-grows-on-write", growsOnWrite()),
 		s("valid-huge-version", fuzzHead+"spec:\n  version: v1.0.0-"+strings.Repeat("a", MaxFileSize-200)+"\n"),
 		// Alias bombs: rejected, quickly.
-		s("alias-laughs", aliasBomb("lol", 9, 9, 0)),
-		s("alias-strings", aliasBomb(strings.Repeat("x", 20000), 4, 10, 400)),
-		s("alias-maps", aliasBomb("{k: v}", 5, 10, 4000)),
+		s("alias-laughs", yamltest.AliasBomb("lol", 9, 9, 0)),
+		s("alias-strings", yamltest.AliasBomb(strings.Repeat("x", 20000), 4, 10, 400)),
+		s("alias-maps", yamltest.AliasBomb("{k: v}", 5, 10, 4000)),
 		s("alias-undefined", fuzzHead+"spec: *nope\n"),
 		s("alias-recursive", "a: &a [*a]\n"),
 		// Duplicate keys.
@@ -175,14 +153,9 @@ func growsOnWrite() string {
 	return b.String()
 }
 
-// deepBlock nests block mappings depth deep under metadata.annotations.
+// deepBlock nests block mappings depth deep under metadata.
 func deepBlock(depth int) string {
-	var b strings.Builder
-	b.WriteString(fuzzHead + "spec:\n  version: v1.0.0\nmetadata:\n")
-	for i := 1; i <= depth; i++ {
-		fmt.Fprintf(&b, "%sk%d:\n", strings.Repeat(" ", i), i)
-	}
-	return b.String()
+	return fuzzHead + "spec:\n  version: v1.0.0\nmetadata:\n" + yamltest.DeepBlock(depth)
 }
 
 // sentinels are the errors Parse may wrap; every failure wraps one.
@@ -195,11 +168,7 @@ var sentinels = []error{ErrInvalidYAML, ErrWrongType, ErrMissingVersion, ErrInva
 func FuzzParseDesired(f *testing.F) {
 	// Seeds over 64 KiB come from the committed files only: running them
 	// twice would double the slowest part of go test -race.
-	for _, s := range desiredSeeds() {
-		if len(s.data) <= 64<<10 {
-			f.Add(s.data)
-		}
-	}
+	yamltest.AddSeeds(f, desiredSeeds(), 64<<10)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const name = "fuzz/desired.yaml"
 		start := time.Now()
@@ -244,16 +213,7 @@ func checkAccepted(t *testing.T, data []byte, d *DesiredVersion) {
 	if v := d.Spec.Version; v != Latest && (!semver.IsValid(v) || semver.Canonical(v) != v || semver.Build(v) != "") {
 		t.Errorf("accepted version %q, which is neither %q nor a canonical tag", v, Latest)
 	}
-	// Independent of Parse: the input is one well-formed YAML document
-	// without duplicate keys.
-	dec := yamlv2.NewDecoder(bytes.NewReader(data))
-	dec.SetStrict(true)
-	if err := dec.Decode(new(any)); err != nil {
-		t.Errorf("accepted input that strict YAML decoding refuses: %v", err)
-	}
-	if err := dec.Decode(new(any)); !errors.Is(err, io.EOF) {
-		t.Errorf("accepted input holding more than one YAML document (next: %v)", err)
-	}
+	yamltest.CheckOneStrictDocument(t, data)
 }
 
 // checkRoundTrip writes d and loads it back: the spec, its digest and the
@@ -275,22 +235,14 @@ func checkRoundTrip(t *testing.T, d *DesiredVersion) {
 	}
 	got, err := Load(path)
 	if err != nil {
-		t.Fatalf("cannot load what Write wrote: %v\n%s", err, clip(b))
+		t.Fatalf("cannot load what Write wrote: %v\n%s", err, yamltest.Clip(b))
 	}
 	if got.Spec != d.Spec || got.Digest() != d.Digest() {
 		t.Errorf("round trip changed the spec: %+v %s -> %+v %s", d.Spec, d.Digest(), got.Spec, got.Digest())
 	}
 	if !reflect.DeepEqual(normalised(got), normalised(d)) {
-		t.Errorf("round trip changed the document:\n%s\n->\n%s", clip(fmt.Sprintf("%#v", d)), clip(fmt.Sprintf("%#v", got)))
+		t.Errorf("round trip changed the document:\n%s\n->\n%s", yamltest.Clip(fmt.Sprintf("%#v", d)), yamltest.Clip(fmt.Sprintf("%#v", got)))
 	}
-}
-
-// clip keeps failure messages readable when the input is 64 KiB of x.
-func clip[T string | []byte](s T) string {
-	if len(s) > 2000 {
-		return string(s[:2000]) + fmt.Sprintf("... (%d bytes)", len(s))
-	}
-	return string(s)
 }
 
 // normalised treats an empty annotation map like a missing one: omitempty
@@ -307,62 +259,20 @@ func normalised(d *DesiredVersion) DesiredVersion {
 // refused with an error naming the file, allocate under maxParseAlloc and
 // finish under parseDeadline. Run with -v for the numbers.
 func TestParseBoundsAliasExpansion(t *testing.T) {
-	for _, s := range desiredSeeds() {
-		if !strings.HasPrefix(s.name, "alias-") {
-			continue
-		}
-		t.Run(s.name, func(t *testing.T) {
-			var before, after runtime.MemStats
-			runtime.GC()
-			runtime.ReadMemStats(&before)
-			start := time.Now()
-			_, err := Parse("bomb.yaml", s.data)
-			took := time.Since(start)
-			runtime.ReadMemStats(&after)
-			alloc := after.TotalAlloc - before.TotalAlloc
-			t.Logf("%d bytes: %v, %.1f MB allocated: %v", len(s.data), took, float64(alloc)/(1<<20), err)
-			if err == nil || !strings.Contains(err.Error(), "bomb.yaml") {
-				t.Errorf("err = %v, want an error naming bomb.yaml", err)
-			}
-			if alloc > maxParseAlloc {
-				t.Errorf("allocated %d bytes, limit %d", alloc, maxParseAlloc)
-			}
-			if took > parseDeadline {
-				t.Errorf("took %v, limit %v", took, parseDeadline)
-			}
-		})
+	parse := func(data []byte) error {
+		_, err := Parse("bomb.yaml", data)
+		return err
 	}
+	yamltest.CheckAliasBombs(t, desiredSeeds(), maxParseAlloc, parseDeadline, parse, func(t *testing.T, err error) {
+		if err == nil || !strings.Contains(err.Error(), "bomb.yaml") {
+			t.Errorf("err = %v, want an error naming bomb.yaml", err)
+		}
+	})
 }
 
 // TestFuzzCorpusIsCurrent keeps the committed seed files equal to
 // desiredSeeds; go test -run TestFuzzCorpusIsCurrent -args -update-corpus
 // rewrites them.
 func TestFuzzCorpusIsCurrent(t *testing.T) {
-	checkCorpus(t, filepath.Join("testdata", "fuzz", "FuzzParseDesired"), desiredSeeds(), *updateCorpus)
-}
-
-func checkCorpus(t *testing.T, dir string, seeds []seed, update bool) {
-	t.Helper()
-	if update {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, s := range seeds {
-		path := filepath.Join(dir, s.name)
-		want := []byte(fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", s.data))
-		if update {
-			if err := os.WriteFile(path, want, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		got, err := os.ReadFile(path)
-		if err != nil {
-			t.Errorf("%v (run go test -run TestFuzzCorpusIsCurrent -args -update-corpus)", err)
-			continue
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s is stale (run go test -run TestFuzzCorpusIsCurrent -args -update-corpus)", path)
-		}
-	}
+	yamltest.CheckCorpus(t, filepath.Join("testdata", "fuzz", "FuzzParseDesired"), desiredSeeds(), *updateCorpus)
 }

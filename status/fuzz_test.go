@@ -1,21 +1,19 @@
 package status
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	yamlv2 "go.yaml.in/yaml/v2"
 	"sigs.k8s.io/yaml"
+
+	"github.com/better-paas/updater/internal/strictyaml/yamltest"
 )
 
 var updateCorpus = flag.Bool("update-corpus", false, "rewrite testdata/fuzz/FuzzParseStatus from statusSeeds")
@@ -59,26 +57,6 @@ failedVersions:
 - {version: v0.9.0, step: build, reason: BuildFailed, failedAt: "2026-11-28T12:00:00Z", generation: 2}
 `
 
-type seed struct {
-	name string
-	data []byte
-}
-
-// aliasBomb nests aliases levels deep, fan per level, over leaf. pad plain
-// scalars come first so the alias share stays under the 99% go.yaml.in/yaml/v2
-// tolerates, which is what an attacker would do.
-func aliasBomb(leaf string, levels, fan, pad int) string {
-	var b strings.Builder
-	if pad > 0 {
-		b.WriteString("pad: [0" + strings.Repeat(",0", pad-1) + "]\n")
-	}
-	b.WriteString("a0: &a0 " + leaf + "\n")
-	for i := 1; i <= levels; i++ {
-		fmt.Fprintf(&b, "a%d: &a%d [*a%d%s]\n", i, i, i-1, strings.Repeat(fmt.Sprintf(", *a%d", i-1), fan-1))
-	}
-	return b.String()
-}
-
 // messageOf grows a valid document to exactly size bytes with a long
 // condition message.
 func messageOf(size int) string {
@@ -88,10 +66,10 @@ func messageOf(size int) string {
 
 // statusSeeds is the seed corpus: f.Add and, through -update-corpus, the
 // files under testdata/fuzz/FuzzParseStatus.
-func statusSeeds() []seed {
+func statusSeeds() []yamltest.Seed {
 	minimal := fuzzHead + "observedGeneration: 0\n"
-	s := func(name, data string) seed { return seed{name, []byte(data)} }
-	return []seed{
+	s := yamltest.S
+	return []yamltest.Seed{
 		// Valid documents.
 		s("valid-full", fuzzValid),
 		s("valid-minimal", minimal),
@@ -109,10 +87,10 @@ func statusSeeds() []seed {
 		s("valid-at-limit", messageOf(MaxFileSize)),
 		s("valid-block-message", fuzzHead+"conditions:\n- type: Ready\n  message: |\n    line one\n    line two\n"),
 		// Alias bombs.
-		s("alias-laughs", aliasBomb("lol", 9, 9, 0)),
-		s("alias-strings", aliasBomb(strings.Repeat("x", 20000), 4, 10, 400)),
-		s("alias-strings-large", aliasBomb(strings.Repeat("x", 200000), 4, 10, 400)),
-		s("alias-maps", aliasBomb("{k: v}", 5, 10, 4000)),
+		s("alias-laughs", yamltest.AliasBomb("lol", 9, 9, 0)),
+		s("alias-strings", yamltest.AliasBomb(strings.Repeat("x", 20000), 4, 10, 400)),
+		s("alias-strings-large", yamltest.AliasBomb(strings.Repeat("x", 200000), 4, 10, 400)),
+		s("alias-maps", yamltest.AliasBomb("{k: v}", 5, 10, 4000)),
 		s("alias-undefined", fuzzHead+"operation: *nope\n"),
 		s("alias-recursive", "a: &a [*a]\n"),
 		// Duplicate keys.
@@ -151,7 +129,7 @@ func statusSeeds() []seed {
 		// Deep nesting.
 		s("deep-flow-over", strings.Repeat("[", 10001)+strings.Repeat("]", 10001)),
 		s("deep-flow", fuzzHead+"history: "+strings.Repeat("[", 9000)+strings.Repeat("]", 9000)+"\n"),
-		s("deep-block", fuzzHead+"operation:\n"+deepBlock(1000)),
+		s("deep-block", fuzzHead+"operation:\n"+yamltest.DeepBlock(1000)),
 		// Encodings and whitespace.
 		s("utf8-invalid", fuzzHead+"currentVersion: v1.0.0\xff\n"),
 		s("utf8-escaped-invalid", fuzzHead+"conditions:\n- message: \"\\xff\\xfe\"\n"),
@@ -171,15 +149,6 @@ func statusSeeds() []seed {
 	}
 }
 
-// deepBlock nests block mappings depth deep, one space per level.
-func deepBlock(depth int) string {
-	var b strings.Builder
-	for i := 1; i <= depth; i++ {
-		fmt.Fprintf(&b, "%sk%d:\n", strings.Repeat(" ", i), i)
-	}
-	return b.String()
-}
-
 // FuzzParseStatus checks Parse's contract on any input: it never panics,
 // stays bounded in time, fails with an error that wraps ErrCorrupt and
 // names the file, and what it accepts is one status.yaml document that
@@ -187,11 +156,7 @@ func deepBlock(depth int) string {
 func FuzzParseStatus(f *testing.F) {
 	// Seeds over 64 KiB come from the committed files only: running them
 	// twice would double the slowest part of go test -race.
-	for _, s := range statusSeeds() {
-		if len(s.data) <= 64<<10 {
-			f.Add(s.data)
-		}
-	}
+	yamltest.AddSeeds(f, statusSeeds(), 64<<10)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const name = "fuzz/status.yaml"
 		start := time.Now()
@@ -222,16 +187,7 @@ func checkAccepted(t *testing.T, data []byte, s *VersionStatus) {
 	if s.APIVersion != APIVersion || s.Kind != Kind {
 		t.Errorf("accepted apiVersion %q kind %q", s.APIVersion, s.Kind)
 	}
-	// Independent of Parse: the input is one well-formed YAML document
-	// without duplicate keys.
-	dec := yamlv2.NewDecoder(bytes.NewReader(data))
-	dec.SetStrict(true)
-	if err := dec.Decode(new(any)); err != nil {
-		t.Errorf("accepted input that strict YAML decoding refuses: %v", err)
-	}
-	if err := dec.Decode(new(any)); !errors.Is(err, io.EOF) {
-		t.Errorf("accepted input holding more than one YAML document (next: %v)", err)
-	}
+	yamltest.CheckOneStrictDocument(t, data)
 }
 
 // checkRoundTrip saves s and loads it back: the document is unchanged up to
@@ -254,19 +210,11 @@ func checkRoundTrip(t *testing.T, s *VersionStatus) {
 	}
 	got, err := Load(path)
 	if err != nil {
-		t.Fatalf("cannot load what Save wrote: %v\n%s", err, clip(b))
+		t.Fatalf("cannot load what Save wrote: %v\n%s", err, yamltest.Clip(b))
 	}
 	if g := normalised(got); !reflect.DeepEqual(g, want) {
-		t.Errorf("round trip changed the document:\n%s\n->\n%s", clip(fmt.Sprintf("%#v", want)), clip(fmt.Sprintf("%#v", g)))
+		t.Errorf("round trip changed the document:\n%s\n->\n%s", yamltest.Clip(fmt.Sprintf("%#v", want)), yamltest.Clip(fmt.Sprintf("%#v", g)))
 	}
-}
-
-// clip keeps failure messages readable when the input is 1 MiB of x.
-func clip[T string | []byte](s T) string {
-	if len(s) > 2000 {
-		return string(s[:2000]) + fmt.Sprintf("... (%d bytes)", len(s))
-	}
-	return string(s)
 }
 
 // normalised returns a deep copy of s with every time in UTC (a parsed
@@ -348,61 +296,23 @@ func TestNormalisedCoversEveryTime(t *testing.T) {
 }
 
 // TestParseBoundsAliasExpansion measures the alias bombs: each must be
-// refused with an error naming the file, allocate under maxParseAlloc and
+// refused with ErrCorrupt naming the file, allocate under maxParseAlloc and
 // finish under parseDeadline. Run with -v for the numbers.
 func TestParseBoundsAliasExpansion(t *testing.T) {
-	for _, s := range statusSeeds() {
-		if !strings.HasPrefix(s.name, "alias-") {
-			continue
-		}
-		t.Run(s.name, func(t *testing.T) {
-			var before, after runtime.MemStats
-			runtime.GC()
-			runtime.ReadMemStats(&before)
-			start := time.Now()
-			_, err := Parse("bomb.yaml", s.data)
-			took := time.Since(start)
-			runtime.ReadMemStats(&after)
-			alloc := after.TotalAlloc - before.TotalAlloc
-			t.Logf("%d bytes: %v, %.1f MB allocated: %v", len(s.data), took, float64(alloc)/(1<<20), err)
-			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "bomb.yaml") {
-				t.Errorf("err = %v, want ErrCorrupt naming bomb.yaml", err)
-			}
-			if alloc > maxParseAlloc {
-				t.Errorf("allocated %d bytes, limit %d", alloc, maxParseAlloc)
-			}
-			if took > parseDeadline {
-				t.Errorf("took %v, limit %v", took, parseDeadline)
-			}
-		})
+	parse := func(data []byte) error {
+		_, err := Parse("bomb.yaml", data)
+		return err
 	}
+	yamltest.CheckAliasBombs(t, statusSeeds(), maxParseAlloc, parseDeadline, parse, func(t *testing.T, err error) {
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "bomb.yaml") {
+			t.Errorf("err = %v, want ErrCorrupt naming bomb.yaml", err)
+		}
+	})
 }
 
 // TestFuzzCorpusIsCurrent keeps the committed seed files equal to
 // statusSeeds; go test -run TestFuzzCorpusIsCurrent -args -update-corpus
 // rewrites them.
 func TestFuzzCorpusIsCurrent(t *testing.T) {
-	dir := filepath.Join("testdata", "fuzz", "FuzzParseStatus")
-	if *updateCorpus {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, s := range statusSeeds() {
-		path := filepath.Join(dir, s.name)
-		want := []byte(fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", s.data))
-		if *updateCorpus {
-			if err := os.WriteFile(path, want, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		got, err := os.ReadFile(path)
-		if err != nil {
-			t.Errorf("%v (run go test -run TestFuzzCorpusIsCurrent -args -update-corpus)", err)
-			continue
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s is stale (run go test -run TestFuzzCorpusIsCurrent -args -update-corpus)", path)
-		}
-	}
+	yamltest.CheckCorpus(t, filepath.Join("testdata", "fuzz", "FuzzParseStatus"), statusSeeds(), *updateCorpus)
 }
