@@ -235,11 +235,11 @@ func Create(ctx context.Context, src, root, id string) (b Backup, err error) {
 		if err := p.run(partial); err != nil {
 			return Backup{}, err
 		}
-		p.fill(m)
+		unchecked := p.fill(m)
 		if prev != nil {
 			m.Base = prev.m.ID
 		}
-		if err := checkSizes(ctx, id, dataDst, m.Entries); err != nil {
+		if err := checkSizes(ctx, id, dataDst, unchecked); err != nil {
 			return Backup{}, err
 		}
 	}

@@ -11,7 +11,7 @@ import (
 
 func makeBackups(t *testing.T, root string, ids ...string) {
 	t.Helper()
-	src := t.TempDir()
+	src := tempDir(t)
 	mustWrite(t, filepath.Join(src, "db"), "x", 0o644)
 	for _, id := range ids {
 		if _, err := Create(context.Background(), src, root, id); err != nil {
@@ -29,7 +29,7 @@ func ids(list []Backup) []string {
 }
 
 func TestListIgnoresIncompleteFolders(t *testing.T) {
-	root := t.TempDir()
+	root := tempDir(t)
 	if list, err := List(filepath.Join(root, "missing")); err != nil || len(list) != 0 {
 		t.Fatalf("List(missing) = %v, %v", list, err)
 	}
@@ -85,7 +85,7 @@ func TestPrune(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			root := t.TempDir()
+			root := tempDir(t)
 			makeBackups(t, root, "b1", "b2", "b3", "b4", "b5")
 			removed, err := Prune(root, tt.keep, tt.protect...)
 			if err != nil {
@@ -113,7 +113,7 @@ func TestPrune(t *testing.T) {
 // are hard links shared with the removed ones.
 func TestPruneKeepsLastKnownGoodAndSharedFiles(t *testing.T) {
 	trustCtimes(t)
-	src, root := t.TempDir(), t.TempDir()
+	src, root := tempDir(t), tempDir(t)
 	writeFiles(t, src, 5)
 	for _, id := range []string{"lkg", "u2", "u3", "u4", "u5", "u6", "u7"} {
 		if _, err := Create(context.Background(), src, root, id); err != nil {
@@ -150,7 +150,7 @@ func TestPruneKeepsLastKnownGoodAndSharedFiles(t *testing.T) {
 }
 
 func TestPruneCleansLeftoverDeletionsAndLeavesPartials(t *testing.T) {
-	root := t.TempDir()
+	root := tempDir(t)
 	makeBackups(t, root, "b1")
 	doomed := filepath.Join(root, ".b0"+deletingSuffix)
 	mustMkdir(t, filepath.Join(doomed, DataDir, "ro"))

@@ -22,8 +22,10 @@ import (
 // Every figure is seconds per operation, page cache warm for all
 // contenders (the data was just written or read). Outputs are synced and
 // removed between measurements, untimed, so one contender's write-back
-// does not slow the next. cp -a and tar do not sync; our backup does
-// (one syncfs), so the comparison favours the baselines.
+// does not slow the next. cp -a, tar and rsync do not sync; our backup
+// does, so "cp -a && sync -f" is the like-for-like baseline. rsync starts
+// from our first backup's copy (--link-dest), as our incremental does.
+// The benchmark is not a timed test: it reports and never fails on speed.
 //
 // Targets (issue "Takes a backup of your data/ directory first"):
 //
@@ -37,11 +39,14 @@ type benchShape struct {
 	files int
 	dirs  int
 	total int64
+	// baselineRounds is how many rounds measure cp -a and tar: they
+	// take most of the time of the many-files shape.
+	baselineRounds int
 }
 
 var benchShapes = []benchShape{
-	{name: "1GiB-10files", files: 10, dirs: 1, total: 1 << 30},
-	{name: "200MiB-50kfiles", files: 50_000, dirs: 500, total: 200 << 20},
+	{name: "1GiB-10files", files: 10, dirs: 1, total: 1 << 30, baselineRounds: 3},
+	{name: "200MiB-50kfiles", files: 50_000, dirs: 500, total: 200 << 20, baselineRounds: 1},
 }
 
 func BenchmarkBackup(b *testing.B) {
@@ -50,11 +55,32 @@ func BenchmarkBackup(b *testing.B) {
 	}
 }
 
-func benchBackup(b *testing.B, sh benchShape) {
-	if w := os.Getenv("WORKERS"); w != "" {
-		fmt.Sscan(w, &workerCount)
-		b.Logf("workers %d", workerCount)
+// timings sums the seconds each contender took and how often it ran.
+type timings map[string]*struct {
+	d time.Duration
+	n int
+}
+
+func (t timings) add(what string, d time.Duration) {
+	if t[what] == nil {
+		t[what] = &struct {
+			d time.Duration
+			n int
+		}{}
 	}
+	t[what].d += d
+	t[what].n++
+}
+
+// sec is the mean in seconds, 0 when what never ran.
+func (t timings) sec(what string) float64 {
+	if t[what] == nil || t[what].n == 0 {
+		return 0
+	}
+	return t[what].d.Seconds() / float64(t[what].n)
+}
+
+func benchBackup(b *testing.B, sh benchShape) {
 	work := b.TempDir()
 	src := filepath.Join(work, "data")
 	sh.generate(b, src)
@@ -63,82 +89,76 @@ func benchBackup(b *testing.B, sh benchShape) {
 		b.Logf("rsync not installed (apt-get install -y rsync): the rsync baseline is skipped")
 	}
 	ctx := context.Background()
-	var cpA, cpSync, tarT, first, rs, incr, cold time.Duration
-	var copied, linked, coldCopied int
+	t := timings{}
+	var incr, cold Backup
 	round := 0
 	for b.Loop() {
 		round++
 		cpOut, tarOut, rsOut := filepath.Join(work, "cp"), filepath.Join(work, "x.tar"), filepath.Join(work, "rsync")
 		root := filepath.Join(work, "backups")
 
-		cpA += timeCmd(b, "cp", "-a", src, cpOut)
-		mustRemove(b, cpOut)
-		settle(b)
-		// The same made durable, as a backup must be: cp -a, then
-		// syncfs of the filesystem it wrote to.
-		cpSync += timeIt(b, func() error {
-			if out, err := exec.Command("cp", "-a", src, cpOut).CombinedOutput(); err != nil {
-				return fmt.Errorf("cp: %v\n%s", err, out)
-			}
-			return syncfsOf(cpOut)
-		})
-		settle(b)
-		tarT += timeCmd(b, "tar", "-cf", tarOut, "-C", src, ".")
-		mustRemove(b, tarOut)
-		settle(b)
-		first += timeIt(b, func() error { _, err := Create(ctx, src, root, "first"); return err })
+		if round <= sh.baselineRounds {
+			// cp -a, and the same made durable as a backup must be:
+			// then syncfs of the filesystem it wrote to.
+			d := timeCmd(b, "cp", "-a", src, cpOut)
+			t.add("cp -a", d)
+			t.add("cp -a && sync -f", d+timeIt(b, func() error { return syncfsOf(cpOut) }))
+			mustRemove(b, cpOut)
+			settle(b)
+			t.add("tar -cf", timeCmd(b, "tar", "-cf", tarOut, "-C", src, "."))
+			mustRemove(b, tarOut)
+			settle(b)
+		}
+		t.add("first", timeIt(b, func() error { _, err := Create(ctx, src, root, "first"); return err }))
 		settle(b)
 
+		// 1% changes; rsync and our incremental start from the same copy.
 		sh.change(b, src, 2*round)
 		settle(b)
 		if rsync != "" {
-			rs += timeCmd(b, rsync, "-a", "--link-dest="+cpOut, src+"/", rsOut)
+			t.add("rsync", timeCmd(b, rsync, "-a", "--link-dest="+filepath.Join(root, "first", DataDir), src+"/", rsOut))
+			mustRemove(b, rsOut)
 			settle(b)
 		}
-		var bk Backup
-		incr += timeIt(b, func() (err error) { bk, err = Create(ctx, src, root, "incr"); return err })
-		copied, linked = bk.Copied, bk.Linked
+		t.add("incr", timeIt(b, func() (err error) { incr, err = Create(ctx, src, root, "incr"); return err }))
 		settle(b)
 
 		// The hot pass "incr" is taken; the app writes 1% more, stops,
 		// and the cold pass runs.
 		sh.change(b, src, 2*round+1)
 		settle(b)
-		cold += timeIt(b, func() (err error) { bk, err = Finish(ctx, src, root, "incr"); return err })
-		coldCopied = bk.Copied
-		if bk.FinishedAt.IsZero() {
-			b.Fatal("Finish did not record the cold pass")
+		t.add("cold", timeIt(b, func() (err error) { cold, err = Finish(ctx, src, root, "incr"); return err }))
+		if cold.FinishedAt.IsZero() || cold.Copied == 0 {
+			b.Fatalf("the cold pass did not run: %+v", cold)
 		}
-
-		for _, p := range []string{cpOut, rsOut, root} {
-			mustRemove(b, p)
-		}
+		mustRemove(b, root)
 		settle(b)
 	}
-	n := float64(round)
-	sec := func(d time.Duration) float64 { return d.Seconds() / n }
-	b.ReportMetric(sec(first), "first-s")
-	b.ReportMetric(sec(cpA), "cp-a-s")
-	b.ReportMetric(sec(incr), "incr-s")
-	b.ReportMetric(sec(cold), "cold-s")
-	b.ReportMetric(sec(first)/sec(cpA), "first/cp-a")
-	b.ReportMetric(sec(incr)/sec(first), "incr/first")
+
+	first := t.sec("first")
+	b.ReportMetric(first, "first-s")
+	b.ReportMetric(t.sec("incr"), "incr-s")
+	b.ReportMetric(t.sec("cold"), "cold-s")
+	b.ReportMetric(first/t.sec("cp -a"), "first/cp-a")
+	b.ReportMetric(first/t.sec("cp -a && sync -f"), "first/cp-a+sync")
+	b.ReportMetric(t.sec("incr")/first, "incr/first")
 	var table strings.Builder
-	fmt.Fprintf(&table, "\n%-16s %9s  %-28s %9s  %s\n", sh.name, "ours (s)", "baseline", "base (s)", "ratio")
-	row := func(what string, ours float64, base string, theirs float64) {
-		fmt.Fprintf(&table, "%-16s %9.3f  %-28s %9.3f  %.2f\n", what, ours, base, theirs, ours/theirs)
+	fmt.Fprintf(&table, "\n%-15s %9s  %-22s %9s  %s\n", sh.name, "ours (s)", "baseline, same run", "base (s)", "ratio")
+	row := func(what, ours, base string) {
+		fmt.Fprintf(&table, "%-15s %9.3f  %-22s %9.3f  %.2f\n", what, t.sec(ours), base, t.sec(base), t.sec(ours)/t.sec(base))
 	}
-	b.ReportMetric(sec(first)/sec(cpSync), "first/cp-a+sync")
-	row("first backup", sec(first), "cp -a", sec(cpA))
-	row("first backup", sec(first), "cp -a && sync -f", sec(cpSync))
-	row("first backup", sec(first), "tar -cf", sec(tarT))
-	row("incr (1% chg)", sec(incr), "our first backup", sec(first))
+	t["our first"] = t["first"]
+	row("first backup", "first", "cp -a")
+	row("first backup", "first", "cp -a && sync -f")
+	row("first backup", "first", "tar -cf")
+	row("incr (1% chg)", "incr", "our first")
 	if rsync != "" {
-		b.ReportMetric(sec(incr)/sec(rs), "incr/rsync")
-		row("incr (1% chg)", sec(incr), "rsync -a --link-dest", sec(rs))
+		b.ReportMetric(t.sec("incr")/t.sec("rsync"), "incr/rsync")
+		row("incr (1% chg)", "incr", "rsync")
 	}
-	fmt.Fprintf(&table, "%-16s %9.3f  %-28s %9s  target < 0.2 s for 1 GiB\n", "cold (1% chg)", sec(cold), "-", "-")
-	fmt.Fprintf(&table, "last incremental: %d copied, %d linked; last cold pass: %d copied; %d rounds", copied, linked, coldCopied, round)
+	fmt.Fprintf(&table, "%-15s %9.3f  (target < 0.2 s for 1%% of 1 GiB)\n", "cold (1% chg)", t.sec("cold"))
+	fmt.Fprintf(&table, "incremental: %d copied, %d linked, %d hashed; cold pass: %d copied, %d kept; %d rounds, baselines in %d",
+		incr.Copied, incr.Linked, incr.Hashed, cold.Copied, cold.Linked, round, min(round, sh.baselineRounds))
 	b.Log(table.String())
 }
 
@@ -252,11 +272,11 @@ func mustRemove(b *testing.B, p string) {
 }
 
 // BenchmarkSyncStrategy compares the two ways of making a backup durable
-// on many small files: fsync of every file and folder as it is written,
+// on 2,000 small files: fsync of every file and folder as it is written,
 // or one syncfs(2) of the backup filesystem at the end (the default; see
 // syncEachFile).
 func BenchmarkSyncStrategy(b *testing.B) {
-	sh := benchShape{name: "5k", files: 5000, dirs: 50, total: 5000 * 4096}
+	sh := benchShape{name: "2k", files: 2000, dirs: 20, total: 2000 * 4096}
 	src := filepath.Join(b.TempDir(), "data")
 	sh.generate(b, src)
 	for _, mode := range []struct {

@@ -18,7 +18,7 @@ import (
 )
 
 func TestCreateCopiesTreeFaithfullyAndLeavesSourceAlone(t *testing.T) {
-	src, root := filepath.Join(t.TempDir(), "data"), filepath.Join(t.TempDir(), "backups")
+	src, root := filepath.Join(tempDir(t), "data"), filepath.Join(tempDir(t), "backups")
 	mustMkdir(t, src)
 	buildTree(t, src)
 	before := snapshot(t, src)
@@ -96,7 +96,7 @@ func TestCreateCopiesTreeFaithfullyAndLeavesSourceAlone(t *testing.T) {
 }
 
 func TestCreateIsIdempotent(t *testing.T) {
-	src, root := t.TempDir(), t.TempDir()
+	src, root := tempDir(t), tempDir(t)
 	mustWrite(t, filepath.Join(src, "db"), "v1", 0o644)
 	first, err := Create(context.Background(), src, root, "u1")
 	if err != nil {
@@ -125,7 +125,7 @@ func TestCreateIsIdempotent(t *testing.T) {
 }
 
 func TestCreateRedoesLeftoverPartial(t *testing.T) {
-	src, root := t.TempDir(), t.TempDir()
+	src, root := tempDir(t), tempDir(t)
 	mustWrite(t, filepath.Join(src, "db"), "live", 0o644)
 	partial := filepath.Join(root, ".u1"+partialSuffix)
 	mustMkdir(t, filepath.Join(partial, DataDir, "half"))
@@ -150,8 +150,8 @@ func TestCreateRedoesLeftoverPartial(t *testing.T) {
 }
 
 func TestCreateMissingSourceIsEmptyBackup(t *testing.T) {
-	root := t.TempDir()
-	b, err := Create(context.Background(), filepath.Join(t.TempDir(), "absent"), root, "u1")
+	root := tempDir(t)
+	b, err := Create(context.Background(), filepath.Join(tempDir(t), "absent"), root, "u1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestCreateMissingSourceIsEmptyBackup(t *testing.T) {
 }
 
 func TestCreateRejects(t *testing.T) {
-	base := t.TempDir()
+	base := tempDir(t)
 	src := filepath.Join(base, "data")
 	mustMkdir(t, src)
 	file := filepath.Join(base, "file")
@@ -227,7 +227,7 @@ func TestCreateDiskFullLeavesNoBackup(t *testing.T) {
 		{"big file (O_DIRECT path)", "big.bin", strings.Repeat("0123456789abcdef", directMin/16+100), 1 << 20},
 	} {
 		t.Run(size.name, func(t *testing.T) {
-			src, root := t.TempDir(), t.TempDir()
+			src, root := tempDir(t), tempDir(t)
 			buildTree(t, src)
 			if size.data != "" {
 				mustWrite(t, filepath.Join(src, size.file), size.data, 0o644)
@@ -265,7 +265,7 @@ func TestCreateDiskFullLeavesNoBackup(t *testing.T) {
 }
 
 func TestCreateCancelledMidCopyLeavesNoPartial(t *testing.T) {
-	src, root := t.TempDir(), t.TempDir()
+	src, root := tempDir(t), tempDir(t)
 	for d := 0; d < 10; d++ {
 		writeFiles(t, filepath.Join(src, fmt.Sprint("d", d)), 100)
 	}
@@ -304,7 +304,7 @@ func TestCreateCancelledMidCopyLeavesNoPartial(t *testing.T) {
 }
 
 func TestCreateAlreadyCancelled(t *testing.T) {
-	src, root := t.TempDir(), t.TempDir()
+	src, root := tempDir(t), tempDir(t)
 	mustWrite(t, filepath.Join(src, "db"), "x", 0o644)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -316,11 +316,11 @@ func TestCreateAlreadyCancelled(t *testing.T) {
 	}
 }
 
-// A live app deletes files while the hot pass runs: the walk meets
-// entries that are gone between listing and stat, a folder that is gone
-// before it is listed, and a file that is gone before it is opened.
+// A live app deletes files while the hot pass runs: the pass meets an
+// entry that is gone between the listing and its stat, a folder that is
+// gone before it is listed, and a file that is gone before it is opened.
 func TestCreateSkipsEntriesThatVanish(t *testing.T) {
-	src, root := t.TempDir(), t.TempDir()
+	src, root := tempDir(t), tempDir(t)
 	mustWrite(t, filepath.Join(src, "a"), "stays", 0o644)
 	mustWrite(t, filepath.Join(src, "b"), "goes before its stat", 0o644)
 	mustMkdir(t, filepath.Join(src, "c", "sub"))
@@ -330,9 +330,9 @@ func TestCreateSkipsEntriesThatVanish(t *testing.T) {
 	setVisitHook(t, func(rel string) {
 		var err error
 		switch rel {
-		case "a": // the root is listed: b will fail its stat
+		case "a": // the root is listed, its entries not yet stat'ed
 			err = os.Remove(filepath.Join(src, "b"))
-		case "d": // c is stat'ed as a folder, not yet listed
+		case "c": // c is listed as a folder and about to be listed itself
 			err = os.RemoveAll(filepath.Join(src, "c"))
 		}
 		if err != nil {
@@ -377,7 +377,7 @@ func TestCreateSkipsEntriesThatVanish(t *testing.T) {
 }
 
 func TestCreateFollowsSymlinkedSourceRootOnly(t *testing.T) {
-	base := t.TempDir()
+	base := tempDir(t)
 	volume := filepath.Join(base, "volume")
 	mustMkdir(t, volume)
 	mustWrite(t, filepath.Join(volume, "db"), "x", 0o644)
@@ -400,7 +400,7 @@ func TestCreateFollowsSymlinkedSourceRootOnly(t *testing.T) {
 // to the previous backup's copies.
 func TestCreateIncrementalCopiesOnlyChangedFiles(t *testing.T) {
 	trustCtimes(t)
-	src, root := t.TempDir(), t.TempDir()
+	src, root := tempDir(t), tempDir(t)
 	writeFiles(t, filepath.Join(src, "docs"), 20)
 	mustMkdir(t, filepath.Join(src, "empty"))
 	first, err := Create(context.Background(), src, root, "b1")
@@ -463,7 +463,7 @@ func TestCreateIncrementalCopiesOnlyChangedFiles(t *testing.T) {
 // when the backup hard-links an earlier backup's copy.
 func TestLiveWritesNeverReachBackups(t *testing.T) {
 	trustCtimes(t)
-	src, root := t.TempDir(), t.TempDir()
+	src, root := tempDir(t), tempDir(t)
 	live := filepath.Join(src, "db")
 	mustWrite(t, live, "version one\n", 0o644)
 	if _, err := Create(context.Background(), src, root, "b1"); err != nil {
@@ -496,7 +496,7 @@ func TestLiveWritesNeverReachBackups(t *testing.T) {
 // same content is linked (read, not written), different content copied.
 func TestCreateComparesHashWhenInDoubt(t *testing.T) {
 	trustCtimes(t)
-	src, root := t.TempDir(), t.TempDir()
+	src, root := tempDir(t), tempDir(t)
 	mtime := time.Date(2022, 1, 2, 3, 4, 5, 6, time.UTC)
 	for _, name := range []string{"same", "differs"} {
 		mustWrite(t, filepath.Join(src, name), "original content\n", 0o644)
@@ -543,7 +543,7 @@ func TestCreateComparesHashWhenInDoubt(t *testing.T) {
 // A base backup whose copy was damaged is not linked into a new backup.
 func TestCreateDoesNotSpreadDamagedBaseCopy(t *testing.T) {
 	trustCtimes(t)
-	src, root := t.TempDir(), t.TempDir()
+	src, root := tempDir(t), tempDir(t)
 	mustWrite(t, filepath.Join(src, "db"), "good content\n", 0o644)
 	b1, err := Create(context.Background(), src, root, "b1")
 	if err != nil {

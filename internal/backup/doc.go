@@ -1,25 +1,53 @@
-// Package backup copies the app's live data/ folder into a backup folder
-// before every update, so an update that damages data can be undone by hand
-// or by a later restore step.
+// Package backup takes the backup of the app's data/ folder that comes
+// first in every update, and verifies, lists, prunes and restores backups.
 //
 // A backup lives in <root>/<id>/ and holds two things:
 //
-//	<root>/<id>/MANIFEST.json   what was copied: version, creation time, one
-//	                            entry per file/folder/symlink (path, size,
-//	                            mode, mtime, sha256), skipped entries, totals
+//	<root>/<id>/MANIFEST.json   what the backup holds: one entry per file,
+//	                            folder, symlink and special file (path,
+//	                            size, mode, owner, mtime, sha256, target),
+//	                            what was skipped and why, totals
 //	<root>/<id>/data/           the copy of the source folder
 //
-// The copy sits in its own data/ subfolder rather than next to the manifest
-// so that a file called MANIFEST.json in the app's data can never collide
-// with ours.
+// The copy sits in its own data/ subfolder so that a file called
+// MANIFEST.json in the app's data can never collide with ours.
 //
-// Completeness is defined by the manifest: Create copies into
-// <root>/.<id>.partial, syncs everything, writes the manifest last and only
-// then renames the folder to <root>/<id>. So a folder named <id> with a
-// manifest is a whole backup, and anything starting with '.' is work in
-// progress or debris that List ignores and Create cleans up.
+// Completeness is defined by the manifest, written last: Create copies
+// into <root>/.<id>.partial, makes everything durable, checks every entry
+// against the manifest, writes the manifest (atomically, read back) and
+// only then renames the folder to <root>/<id>. A folder named <id> with a
+// manifest is a whole, durable backup; anything else is ignored by List and
+// cleaned up by the next Create or Prune.
 //
-// The source folder is only ever read: files are opened O_RDONLY (with
+// A backup is taken in two passes, so it is a consistent snapshot of data/
+// for little downtime:
+//
+//   - Create, the hot pass, runs while the app still serves. It is
+//     incremental: a file unchanged since the newest backup (same size,
+//     mtime, inode and ctime; or the same sha256 when those cannot vouch
+//     for it) is hard-linked to that backup's copy, never to the live file,
+//     so no later write to data/ can alter a backup. Only changed files are
+//     read and copied: the cost follows what changed, not the size of data/.
+//   - Finish, the cold pass, runs once the service is stopped. It copies
+//     what changed since the hot pass (a file torn by a write during the
+//     hot pass included), drops what left data/, and rewrites the manifest;
+//     the backup then shows data/ as it was when the old version stopped.
+//
+// Verify re-hashes a backup against its manifest. Restore copies a backup
+// into a new folder beside data/, verifies the copy, and only then swaps it
+// in, keeping the replaced data. Prune keeps the newest N backups plus the
+// ones it is told to protect (the last known good version's); removing a
+// backup never harms another, as shared files are hard links.
+//
+// The source folder is only ever read: files are opened read-only (with
 // O_NOATIME where the kernel allows it, so even access times stay put) and
-// symlinks are never followed.
+// symlinks are never followed. Names are raw bytes: a name with a newline
+// or bytes that are not UTF-8 survives, base64-encoded in the manifest.
+//
+// Speed: the walk lists each folder once and stats its entries through
+// the folder's descriptor; folders and big files are handled by a pool of
+// workers with *at system calls; files of 4 MiB or more are written with
+// O_DIRECT while the next piece is read and hashed; one syncfs makes the
+// backup durable; manifests are encoded and decoded by hand. bench_test.go
+// compares each pass with cp -a, tar and rsync --link-dest in the same run.
 package backup

@@ -18,7 +18,7 @@ import (
 func TestFaultPointMidBackup(t *testing.T) {
 	trustCtimes(t)
 	t.Cleanup(func() { fault.Set("") })
-	src, root := t.TempDir(), t.TempDir()
+	src, root := tempDir(t), tempDir(t)
 	writeFiles(t, filepath.Join(src, "d"), 6)
 	ctx := fault.WithStep(context.Background(), "backup:do")
 

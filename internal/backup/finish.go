@@ -172,8 +172,9 @@ type coldSlot struct {
 }
 
 // coldPass compares the source with the backup it finishes and stages
-// what differs. Like the hot pass it hands folders with work to jobs; most
-// entries need none: their stat shows they are unchanged.
+// what differs. Like the hot pass it hands each folder to a job, which
+// stats its entries; most need nothing more: their stat shows they are
+// unchanged.
 type coldPass struct {
 	ctx       context.Context
 	src       string
@@ -185,36 +186,30 @@ type coldPass struct {
 	resume    bool
 	pool      *pool
 	slots     []*coldSlot
-	dirs      map[string]*coldSlot
-	removed   []int // indices of base entries that left the source, parents first
+	dirs      map[string]*coldSlot // written by the walk only
+	gone      []*coldSlot          // folders that vanished before the walk could list them
+	removed   []int                // indices of base entries that left the source, parents first
 	counts    counters
-}
-
-// coldDir is the pass's state for one source folder.
-type coldDir struct {
-	slots []*coldSlot
-	work  []int  // children that need reading
-	own   []bool // children with a job of their own
 }
 
 // scan walks the source (when it exists) and stages new and changed
 // entries; nothing in data/ changes.
 func (p *coldPass) scan(srcExists bool) error {
 	if srcExists {
-		root, err := statFollow(p.src)
-		if err != nil {
-			return fmt.Errorf("cannot inspect source folder %s: %w", p.src, err)
-		}
+		var err error
 		if p.stagingFD, err = openDirPath(p.staging); err != nil {
 			return err
 		}
 		defer unix.Close(p.stagingFD)
-		p.pool = newPool(p.ctx)
-		if err := walkSource(p.pool.ctx, p.src, &root, p); err != nil {
+		p.pool = newPool(p.ctx, "finish backup "+p.base.m.ID)
+		if err := walkSource(p.pool.ctx, p.src, p); err != nil {
 			p.pool.fail(err)
 		}
 		if err := p.pool.wait(); err != nil {
 			return err
+		}
+		for _, s := range p.gone {
+			s.skip = reasonVanished
 		}
 	}
 	seen := make([]bool, len(p.base.m.Entries))
@@ -241,115 +236,97 @@ func (p *coldPass) newSlot(rel string) *coldSlot {
 }
 
 func (p *coldPass) vanished(d *srcDir, i int) {
-	d.aux.(*coldDir).slots[i].skip = reasonVanished
-}
-
-// dirOp decides what the folder s needs.
-func (p *coldPass) dirOp(s *coldSlot) {
-	be, _ := p.base.lookup(s.e.Path)
-	switch {
-	case be == nil || be.Type != TypeDir:
-		s.op = opMkdir
-	case p.resume || !sameMeta(be, &s.e, p.chown):
-		s.op = opMeta
-	}
-	p.dirs[s.e.Path] = s
+	p.gone = append(p.gone, d.aux.([]*coldSlot)[i])
 }
 
 func (p *coldPass) dir(d *srcDir) error {
-	cd := &coldDir{slots: make([]*coldSlot, len(d.children)), own: make([]bool, len(d.children))}
-	d.aux = cd
+	slots := make([]*coldSlot, len(d.names))
+	d.aux = slots
+	var self *coldSlot
 	if d.parent == nil {
-		s := p.newSlot(".")
-		s.e = entryFor(".", &d.st)
-		p.dirOp(s)
+		self = p.newSlot(".")
+	} else {
+		self = d.parent.aux.([]*coldSlot)[d.index]
 	}
-	for i := range d.children {
-		c := &d.children[i]
-		rel := childRel(d.rel, c.name)
-		s := p.newSlot(rel)
-		cd.slots[i] = s
-		if c.gone {
-			s.skip = reasonVanished
-			continue
-		}
-		s.e = entryFor(rel, &c.st)
-		be, _ := p.base.lookup(rel)
-		switch s.e.Type {
-		case TypeDir:
-			p.dirOp(s)
-		case TypeFile:
-			v := judge(be, &c.st, p.chown)
-			if v == unchanged {
-				// The identity matches the recorded one: no reading.
-				p.keep(s, be, be.SrcIno, be.SrcCtime)
-				continue
-			}
-			if c.st.size >= directMin {
-				cd.own[i] = true
-				continue
-			}
-			cd.work = append(cd.work, i)
-		case TypeSymlink:
-			cd.work = append(cd.work, i) // its target must be read
-		case TypeFIFO, TypeCharDevice, TypeBlockDevice:
-			if p.resume || be == nil || !sameEntry(be, &s.e, p.chown) {
-				cd.work = append(cd.work, i)
-			}
-		default:
-			s.skip = reasonSocket
-		}
+	self.e = entryFor(d.rel, &d.st)
+	be, _ := p.base.lookup(d.rel)
+	switch {
+	case be == nil || be.Type != TypeDir:
+		self.op = opMkdir
+	case p.resume || !sameMeta(be, &self.e, p.chown):
+		self.op = opMeta
 	}
-	if len(cd.work) > 0 {
-		if err := p.pool.submit(func(buf []byte) error { return p.runDir(d, cd, cd.work, buf) }); err != nil {
-			return err
-		}
+	p.dirs[d.rel] = self
+	for i, name := range d.names {
+		slots[i] = p.newSlot(childRel(d.rel, name))
 	}
-	for i, own := range cd.own {
-		if own {
-			if err := p.pool.submit(func(buf []byte) error { return p.runDir(d, cd, []int{i}, buf) }); err != nil {
-				return err
-			}
-		}
+	if !hasFiles(d) {
+		return nil
 	}
-	return nil
+	return p.pool.submit(func(buf []byte) error { return p.runDir(d, slots, buf) })
 }
 
-// runDir stages the children todo of the folder d that differ from the
-// backup.
-func (p *coldPass) runDir(d *srcDir, cd *coldDir, todo []int, buf []byte) error {
+// runDir stats the entries of the folder d that are not folders and
+// stages those that differ from the backup.
+func (p *coldPass) runDir(d *srcDir, slots []*coldSlot, buf []byte) error {
 	srcPath := joinRel(p.src, d.rel)
 	fd, err := openSourceDir(srcPath, d.parent != nil)
 	if err != nil {
-		if vanished(err) {
-			for _, i := range todo {
-				cd.slots[i].skip = reasonVanished
-			}
-			return nil
+		if !vanished(err) {
+			return fmt.Errorf("cannot open folder %s: %w", srcPath, err)
 		}
-		return fmt.Errorf("cannot open folder %s: %w", srcPath, err)
+		for i, s := range slots {
+			if !d.isDir[i] {
+				s.skip = reasonVanished
+			}
+		}
+		return nil
 	}
 	defer unix.Close(fd)
-	for _, i := range todo {
-		if err := p.ctx.Err(); err != nil {
-			return fmt.Errorf("cannot finish backup: %w", err)
+	for i, name := range d.names {
+		if d.isDir[i] {
+			continue
 		}
-		c, s := &d.children[i], cd.slots[i]
-		be, _ := p.base.lookup(s.e.Path)
-		if err := p.entry(fd, c, s, be, buf); err != nil {
+		if err := p.ctx.Err(); err != nil {
+			return fmt.Errorf("cannot finish backup %s: %w", p.base.m.ID, err)
+		}
+		s := slots[i]
+		if testHookVisit != nil {
+			testHookVisit(s.e.Path)
+		}
+		st, err := statChild(fd, name)
+		if err != nil {
+			if vanished(err) {
+				s.skip = reasonVanished
+				continue
+			}
+			return fmt.Errorf("cannot inspect %s: %w", joinRel(p.src, s.e.Path), err)
+		}
+		s.e = entryFor(s.e.Path, &st)
+		if err := p.entry(d, fd, name, &st, s, buf); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (p *coldPass) entry(dirfd int, c *child, s *coldSlot, be *Entry, buf []byte) error {
+func (p *coldPass) entry(d *srcDir, dirfd int, name string, st *stat, s *coldSlot, buf []byte) error {
+	be, _ := p.base.lookup(s.e.Path)
 	stagedPath := joinRel(p.staging, s.staged)
 	switch s.e.Type {
 	case TypeFile:
-		return p.file(dirfd, c, s, be, buf)
+		v := judge(be, st, p.chown)
+		if v == unchanged {
+			// The identity matches the recorded one: no reading.
+			p.keep(s, be, be.SrcIno, be.SrcCtime)
+			return nil
+		}
+		if st.size >= directMin && p.pool.trySubmit(func(buf []byte) error { return p.ownFile(d, name, s, be, buf) }) {
+			return nil // a free worker copies it while this one goes on
+		}
+		return p.file(dirfd, name, s, be, buf)
 	case TypeSymlink:
-		target, err := readlinkAt(dirfd, c.name)
+		target, err := readlinkAt(dirfd, name)
 		if err != nil {
 			if vanished(err) || errors.Is(err, unix.EINVAL) {
 				s.skip = reasonVanished // gone, or no longer a symlink
@@ -363,11 +340,35 @@ func (p *coldPass) entry(dirfd int, c *child, s *coldSlot, be *Entry, buf []byte
 		}
 		s.op = opStaged
 		return makeSymlinkAt(p.stagingFD, s.staged, stagedPath, &s.e, p.chown)
-	default:
+	case TypeFIFO, TypeCharDevice, TypeBlockDevice:
+		if !p.resume && be != nil && sameEntry(be, &s.e, p.chown) {
+			return nil
+		}
 		reason, err := makeSpecialAt(p.stagingFD, s.staged, stagedPath, &s.e, p.chown)
 		s.skip, s.op = reason, opStaged
 		return err
+	case TypeDir:
+		s.skip = reasonChangedType // a file replaced by a folder since the listing
+		return nil
+	default:
+		s.skip = reasonSocket
+		return nil
 	}
+}
+
+// ownFile stages the big file name of d in a job of its own.
+func (p *coldPass) ownFile(d *srcDir, name string, s *coldSlot, be *Entry, buf []byte) error {
+	srcPath := joinRel(p.src, d.rel)
+	fd, err := openSourceDir(srcPath, d.parent != nil)
+	if err != nil {
+		if vanished(err) {
+			s.skip = reasonVanished
+			return nil
+		}
+		return fmt.Errorf("cannot open folder %s: %w", srcPath, err)
+	}
+	defer unix.Close(fd)
+	return p.file(fd, name, s, be, buf)
 }
 
 // keep records that the backup's copy of a file is up to date.
@@ -378,9 +379,9 @@ func (p *coldPass) keep(s *coldSlot, be *Entry, ino uint64, ctime int64) {
 	p.counts.linked.Add(1)
 }
 
-func (p *coldPass) file(dirfd int, c *child, s *coldSlot, be *Entry, buf []byte) error {
+func (p *coldPass) file(dirfd int, name string, s *coldSlot, be *Entry, buf []byte) error {
 	rel := s.e.Path
-	in, reason, err := openSourceFile(dirfd, c.name, joinRel(p.src, rel))
+	in, reason, err := openSourceFile(dirfd, name, joinRel(p.src, rel))
 	if err != nil || reason != "" {
 		s.skip = reason
 		return err

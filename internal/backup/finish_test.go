@@ -16,7 +16,7 @@ import (
 // change, and only copies what changed.
 func TestFinishAppliesEveryKindOfChange(t *testing.T) {
 	trustCtimes(t)
-	src, root := t.TempDir(), t.TempDir()
+	src, root := tempDir(t), tempDir(t)
 	buildTree(t, src)
 	writeFiles(t, filepath.Join(src, "many"), 10)
 	mustMkdir(t, filepath.Join(src, "gone-dir", "sub"))
@@ -103,7 +103,7 @@ func TestFinishAppliesEveryKindOfChange(t *testing.T) {
 // the same timestamp tick on a coarse clock: the pass must not trust the
 // file's ctime (see identity), whatever the clock.
 func TestFinishFixesTornWrite(t *testing.T) {
-	src, root := t.TempDir(), t.TempDir()
+	src, root := tempDir(t), tempDir(t)
 	db := filepath.Join(src, "app.db")
 	oldContent, newContent := strings.Repeat("A", 8192), strings.Repeat("B", 8192)
 	mustWrite(t, db, oldContent, 0o644)
@@ -162,7 +162,7 @@ func TestFinishFixesTornWrite(t *testing.T) {
 // as it was: nothing in data/ changes before every new copy is written.
 func TestFinishDiskFullKeepsHotBackup(t *testing.T) {
 	trustCtimes(t)
-	src, root := t.TempDir(), t.TempDir()
+	src, root := tempDir(t), tempDir(t)
 	writeFiles(t, src, 5)
 	hot, err := Create(context.Background(), src, root, "u1")
 	if err != nil {
@@ -207,7 +207,7 @@ func TestFinishResumesAfterCrashMidCommit(t *testing.T) {
 	for _, via := range []string{"Finish", "Create"} {
 		t.Run(via, func(t *testing.T) {
 			trustCtimes(t)
-			src, root := t.TempDir(), t.TempDir()
+			src, root := tempDir(t), tempDir(t)
 			writeFiles(t, filepath.Join(src, "d"), 4)
 			if _, err := Create(context.Background(), src, root, "u1"); err != nil {
 				t.Fatal(err)
@@ -280,7 +280,7 @@ func TestFinishResumesAfterCrashMidCommit(t *testing.T) {
 }
 
 func TestFinishErrors(t *testing.T) {
-	src, root := t.TempDir(), t.TempDir()
+	src, root := tempDir(t), tempDir(t)
 	mustMkdir(t, filepath.Join(root, "foreign"))
 	for id, want := range map[string]error{"missing": ErrNotFound, "foreign": ErrIncomplete, "../x": ErrInvalidID} {
 		if _, err := Finish(context.Background(), src, root, id); !errors.Is(err, want) {
@@ -300,7 +300,7 @@ func TestFinishErrors(t *testing.T) {
 // The source disappearing between the passes makes an empty backup that
 // records it, like a hot pass of a missing source.
 func TestFinishSourceRemoved(t *testing.T) {
-	base, root := t.TempDir(), t.TempDir()
+	base, root := tempDir(t), tempDir(t)
 	src := filepath.Join(base, "data")
 	writeFiles(t, filepath.Join(src, "d"), 2)
 	if _, err := Create(context.Background(), src, root, "u1"); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"sync/atomic"
 	"time"
 
@@ -54,11 +55,15 @@ func (b *baseBackup) dirFD(rel string) int {
 }
 
 // slot is one source entry in walk order: the manifest entry, or why the
-// entry is not in the backup. The walk creates slots; the job that handles
-// an entry fills its slot in, which is why slots are pointers.
+// entry is not in the backup. The walk creates slots; a folder's slot is
+// filled by the walk, any other entry's by the job that handles it, which
+// is why slots are pointers.
 type slot struct {
 	e    Entry
 	skip string
+	// checked: the entry's size and type were read back from the backup
+	// already (a hard link, checked right after linking).
+	checked bool
 }
 
 func collect(slots []*slot) ([]Entry, []Skipped) {
@@ -84,10 +89,11 @@ func (c *counters) stats() PassStats {
 // what is unchanged since base.
 //
 // The walk lists folders and hands each to a job that creates it in the
-// backup and puts its small files, symlinks and special files there; big
-// files that must be read get jobs of their own so several are copied at
-// once. Jobs use descriptors of the source, backup and base folders and
-// *at system calls, so no path is looked up twice.
+// backup, stats its entries and puts its files, symlinks and special files
+// there; a big file that must be read becomes a job of its own when a
+// worker is free, so several are copied at once. Jobs use descriptors of
+// the source, backup and base folders and *at system calls, so no path is
+// looked up twice.
 type hotPass struct {
 	ctx    context.Context
 	src    string
@@ -96,14 +102,14 @@ type hotPass struct {
 	base   *baseBackup
 	pool   *pool
 	slots  []*slot
-	dirs   []*slot
+	dirs   []*slot // folders the walk listed
+	gone   []*slot // folders that vanished before the walk could list them
 	counts counters
 }
 
 // hotDir is the pass's state for one source folder.
 type hotDir struct {
-	slots   []*slot       // one per child
-	own     []bool        // children with a job of their own
+	slots   []*slot       // one per entry
 	created chan struct{} // closed once the folder exists in the backup
 }
 
@@ -114,30 +120,26 @@ func newHotPass(ctx context.Context, src, dst string, chown bool, base *baseBack
 // run copies the source folder and makes the copy durable; partial is
 // the backup folder, on the filesystem to sync.
 func (p *hotPass) run(partial string) error {
-	root, err := statFollow(p.src) // a symlinked data/ may point at a volume
-	if err != nil {
-		return fmt.Errorf("cannot inspect source folder %s: %w", p.src, err)
-	}
 	syncer, err := openSyncFS(partial)
 	if err != nil {
 		return err
 	}
 	defer syncer.Close()
-	p.pool = newPool(p.ctx)
-	if err := walkSource(p.pool.ctx, p.src, &root, p); err != nil {
+	p.pool = newPool(p.ctx, "back up "+p.src)
+	if err := walkSource(p.pool.ctx, p.src, p); err != nil {
 		p.pool.fail(err)
 	}
 	if err := p.pool.wait(); err != nil {
 		return err
+	}
+	for _, s := range p.gone {
+		s.skip = reasonVanished
 	}
 	// Folders get their real mode, owner and mtime last, deepest first:
 	// adding entries would bump the mtime, and a read-only source folder
 	// would refuse them.
 	for i := len(p.dirs) - 1; i >= 0; i-- {
 		d := p.dirs[i]
-		if d.skip != "" {
-			continue
-		}
 		path := joinRel(p.dst, d.e.Path)
 		if err := setPathMeta(path, &d.e, p.chown); err != nil {
 			return err
@@ -154,10 +156,18 @@ func (p *hotPass) run(partial string) error {
 	return nil
 }
 
-// fill puts the entries, skipped list and counts into m.
-func (p *hotPass) fill(m *Manifest) {
+// fill puts the entries, skipped list and counts into m and returns the
+// entries whose size and type are still to be read back.
+func (p *hotPass) fill(m *Manifest) (unchecked []Entry) {
 	m.Entries, m.Skipped = collect(p.slots)
 	m.Pass = p.counts.stats()
+	unchecked = make([]Entry, 0, len(m.Entries)-int(m.Pass.Linked))
+	for _, s := range p.slots {
+		if s.skip == "" && !s.checked {
+			unchecked = append(unchecked, s.e)
+		}
+	}
+	return unchecked
 }
 
 func (p *hotPass) newSlot(rel string) *slot {
@@ -167,52 +177,28 @@ func (p *hotPass) newSlot(rel string) *slot {
 }
 
 func (p *hotPass) vanished(d *srcDir, i int) {
-	d.aux.(*hotDir).slots[i].skip = reasonVanished
+	p.gone = append(p.gone, d.aux.(*hotDir).slots[i])
 }
 
 func (p *hotPass) dir(d *srcDir) error {
-	hd := &hotDir{slots: make([]*slot, len(d.children)), own: make([]bool, len(d.children)), created: make(chan struct{})}
+	hd := &hotDir{slots: make([]*slot, len(d.names)), created: make(chan struct{})}
 	d.aux = hd
+	var self *slot
 	if d.parent == nil {
-		s := p.newSlot(".")
-		s.e = entryFor(".", &d.st)
-		p.dirs = append(p.dirs, s)
+		self = p.newSlot(".")
+	} else {
+		self = d.parent.aux.(*hotDir).slots[d.index]
 	}
-	for i := range d.children {
-		c := &d.children[i]
-		rel := childRel(d.rel, c.name)
-		s := p.newSlot(rel)
-		hd.slots[i] = s
-		if c.gone {
-			s.skip = reasonVanished
-			continue
-		}
-		s.e = entryFor(rel, &c.st)
-		switch s.e.Type {
-		case TypeDir:
-			p.dirs = append(p.dirs, s)
-		case TypeFile:
-			if c.st.size >= directMin {
-				pe, _ := p.base.lookup(rel)
-				hd.own[i] = judge(pe, &c.st, p.chown) != unchanged
-			}
-		}
+	self.e = entryFor(d.rel, &d.st)
+	p.dirs = append(p.dirs, self)
+	for i, name := range d.names {
+		hd.slots[i] = p.newSlot(childRel(d.rel, name))
 	}
-	if err := p.pool.submit(func(buf []byte) error { return p.runDir(d, hd, buf) }); err != nil {
-		return err
-	}
-	for i, own := range hd.own {
-		if own {
-			if err := p.pool.submit(func(buf []byte) error { return p.runOwn(d, hd, i, buf) }); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return p.pool.submit(func(buf []byte) error { return p.runDir(d, hd, buf) })
 }
 
 // runDir creates the folder d in the backup and puts its entries there,
-// except sub-folders and files with a job of their own.
+// except sub-folders, which have jobs of their own.
 func (p *hotPass) runDir(d *srcDir, hd *hotDir, buf []byte) error {
 	if d.parent != nil {
 		if err := p.pool.await(d.parent.aux.(*hotDir).created); err != nil {
@@ -224,46 +210,57 @@ func (p *hotPass) runDir(d *srcDir, hd *hotDir, buf []byte) error {
 		return fmt.Errorf("cannot create folder %s: %w", dst, err)
 	}
 	close(hd.created)
-	var todo []int
-	for i := range d.children {
-		if c := &d.children[i]; !c.gone && !c.st.mode.IsDir() && !hd.own[i] {
-			todo = append(todo, i)
-		}
-	}
-	if len(todo) == 0 {
+	if !hasFiles(d) {
 		return nil
 	}
 	fds, ok, err := p.openDirs(d)
-	if err != nil || !ok {
-		for _, i := range todo {
-			hd.slots[i].skip = reasonVanished
-		}
+	if err != nil {
 		return err
 	}
-	defer fds.close()
-	for _, i := range todo {
-		if err := p.ctx.Err(); err != nil {
-			return fmt.Errorf("cannot finish backup: %w", err)
+	if !ok {
+		for i, s := range hd.slots {
+			if !d.isDir[i] {
+				s.skip = reasonVanished
+			}
 		}
-		if err := p.entry(&d.children[i], hd.slots[i], fds, buf); err != nil {
+		return nil
+	}
+	defer fds.close()
+	for i, name := range d.names {
+		if d.isDir[i] {
+			continue
+		}
+		if err := p.ctx.Err(); err != nil {
+			return fmt.Errorf("cannot back up %s: %w", p.src, err)
+		}
+		s := hd.slots[i]
+		if testHookVisit != nil {
+			testHookVisit(s.e.Path)
+		}
+		st, err := statChild(fds.src, name)
+		if err != nil {
+			if vanished(err) {
+				s.skip = reasonVanished
+				continue
+			}
+			return fmt.Errorf("cannot inspect %s: %w", joinRel(p.src, s.e.Path), err)
+		}
+		s.e = entryFor(s.e.Path, &st)
+		if err := p.entry(d, name, &st, s, fds, buf); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// runOwn copies the big file child i of d.
-func (p *hotPass) runOwn(d *srcDir, hd *hotDir, i int, buf []byte) error {
-	if err := p.pool.await(hd.created); err != nil {
-		return err
+// hasFiles reports whether d has entries that are not folders.
+func hasFiles(d *srcDir) bool {
+	for _, isDir := range d.isDir {
+		if !isDir {
+			return true
+		}
 	}
-	fds, ok, err := p.openDirs(d)
-	if err != nil || !ok {
-		hd.slots[i].skip = reasonVanished
-		return err
-	}
-	defer fds.close()
-	return p.file(&d.children[i], hd.slots[i], fds, buf)
+	return false
 }
 
 // dirFDs are the descriptors of one folder in the source, the backup
@@ -297,14 +294,29 @@ func (p *hotPass) openDirs(d *srcDir) (fds dirFDs, ok bool, err error) {
 	return dirFDs{src: src, dst: dst, base: p.base.dirFD(d.rel)}, true, nil
 }
 
-// entry puts one non-folder entry into the backup.
-func (p *hotPass) entry(c *child, s *slot, fds dirFDs, buf []byte) error {
+// entry puts one entry that is not a folder into the backup; st is its
+// stat.
+func (p *hotPass) entry(d *srcDir, name string, st *stat, s *slot, fds dirFDs, buf []byte) error {
 	dstPath := joinRel(p.dst, s.e.Path)
 	switch s.e.Type {
 	case TypeFile:
-		return p.file(c, s, fds, buf)
+		pe, _ := p.base.lookup(s.e.Path)
+		v := judge(pe, st, p.chown)
+		if v == unchanged {
+			// The identity matches the recorded one, which was
+			// trusted then and, being older still, is trusted now.
+			ok, err := p.link(name, pe, s, fds, pe.SrcIno, pe.SrcCtime)
+			if ok || err != nil {
+				return err
+			}
+			v = mustCopy
+		}
+		if st.size >= directMin && p.pool.trySubmit(func(buf []byte) error { return p.ownFile(d, name, v, s, buf) }) {
+			return nil // a free worker copies it while this one goes on
+		}
+		return p.file(name, v, s, fds, buf)
 	case TypeSymlink:
-		target, err := readlinkAt(fds.src, c.name)
+		target, err := readlinkAt(fds.src, name)
 		if err != nil {
 			switch {
 			case vanished(err):
@@ -317,38 +329,44 @@ func (p *hotPass) entry(c *child, s *slot, fds dirFDs, buf []byte) error {
 			return nil
 		}
 		s.e.Target = target
-		return makeSymlinkAt(fds.dst, c.name, dstPath, &s.e, p.chown)
+		return makeSymlinkAt(fds.dst, name, dstPath, &s.e, p.chown)
 	case TypeFIFO, TypeCharDevice, TypeBlockDevice:
-		reason, err := makeSpecialAt(fds.dst, c.name, dstPath, &s.e, p.chown)
+		reason, err := makeSpecialAt(fds.dst, name, dstPath, &s.e, p.chown)
 		s.skip = reason
 		return err
+	case TypeDir:
+		// A file replaced by a folder since the listing: the walk did
+		// not descend into it, so it is not in this backup.
+		s.skip = reasonChangedType
+		return nil
 	default:
 		s.skip = reasonSocket
 		return nil
 	}
 }
 
-// file puts the regular file c into the backup: a hard link to the base
-// backup's copy when it is unchanged, a copy otherwise.
-func (p *hotPass) file(c *child, s *slot, fds dirFDs, buf []byte) error {
-	rel := s.e.Path
-	pe, _ := p.base.lookup(rel)
-	v := judge(pe, &c.st, p.chown)
-	if v == unchanged {
-		// The identity matches the recorded one, which was trusted then
-		// and, being older still, is trusted now.
-		ok, err := p.link(c.name, rel, pe, s, fds, pe.SrcIno, pe.SrcCtime)
-		if ok || err != nil {
-			return err
-		}
-		v = mustCopy
+// ownFile copies the big file name of d in a job of its own.
+func (p *hotPass) ownFile(d *srcDir, name string, v verdict, s *slot, buf []byte) error {
+	fds, ok, err := p.openDirs(d)
+	if err != nil || !ok {
+		s.skip = reasonVanished
+		return err
 	}
-	in, reason, err := openSourceFile(fds.src, c.name, joinRel(p.src, rel))
+	defer fds.close()
+	return p.file(name, v, s, fds, buf)
+}
+
+// file copies the regular file name into the backup, or links the base
+// backup's copy when its content turns out unchanged (v is compareHash).
+func (p *hotPass) file(name string, v verdict, s *slot, fds dirFDs, buf []byte) error {
+	rel := s.e.Path
+	in, reason, err := openSourceFile(fds.src, name, joinRel(p.src, rel))
 	if err != nil || reason != "" {
 		s.skip = reason
 		return err
 	}
 	defer in.close()
+	pe, _ := p.base.lookup(rel)
 	if v == compareHash && sameLook(pe, &in.st, p.chown) {
 		// In doubt: the file looks unchanged but its inode or ctime
 		// cannot vouch for it. Reading it is cheaper than copying it.
@@ -359,7 +377,7 @@ func (p *hotPass) file(c *child, s *slot, fds dirFDs, buf []byte) error {
 		}
 		if n == pe.Size && sum == pe.SHA256 {
 			ino, ctime := identity(&in.st, in.at)
-			ok, err := p.link(c.name, rel, pe, s, fds, ino, ctime)
+			ok, err := p.link(name, pe, s, fds, ino, ctime)
 			if ok || err != nil {
 				return err
 			}
@@ -368,7 +386,7 @@ func (p *hotPass) file(c *child, s *slot, fds dirFDs, buf []byte) error {
 			return err
 		}
 	}
-	n, sum, err := copyFile(p.ctx, rel, in, fds.dst, c.name, joinRel(p.dst, rel), buf, p.chown)
+	n, sum, err := copyFile(p.ctx, rel, in, fds.dst, name, joinRel(p.dst, rel), buf, p.chown)
 	if err != nil {
 		return err
 	}
@@ -391,10 +409,11 @@ func fileEntry(rel string, st *stat, at time.Time, n int64, sum string) Entry {
 // live file is never linked: a later write to it would change the backup.
 // ok is false, with a nil error, when the link cannot be made (no base
 // copy, or it is damaged or has too many links): the caller copies.
-func (p *hotPass) link(name, rel string, pe *Entry, s *slot, fds dirFDs, ino uint64, ctime int64) (ok bool, err error) {
+func (p *hotPass) link(name string, pe *Entry, s *slot, fds dirFDs, ino uint64, ctime int64) (ok bool, err error) {
 	if fds.base < 0 {
 		return false, nil
 	}
+	rel := s.e.Path
 	to := joinRel(p.dst, rel)
 	if err := ignoringEINTR(func() error { return unix.Linkat(fds.base, name, fds.dst, name, 0) }); err != nil {
 		if linkImpossible(err) {
@@ -422,6 +441,7 @@ func (p *hotPass) link(name, rel string, pe *Entry, s *slot, fds dirFDs, ino uin
 	}
 	s.e = *pe
 	s.e.SrcIno, s.e.SrcCtime = ino, ctime
+	s.checked = true
 	p.counts.linked.Add(1)
 	return true, nil
 }
@@ -434,27 +454,37 @@ func linkImpossible(err error) bool {
 }
 
 // checkSizes is the check after a pass: every entry exists in data with
-// the type, and for files the size, its manifest says. It stats in
-// parallel: on 50,000 files it is on the update's critical path.
+// the type, and for files the size, its manifest says. On 50,000 files it
+// is on the update's critical path, so it works folder by folder in
+// parallel, with one descriptor per folder (the entries of a folder are
+// together in a manifest).
 func checkSizes(ctx context.Context, id, data string, entries []Entry) error {
-	const batch = 512
-	errs := make([]error, (len(entries)+batch-1)/batch)
-	p := newPool(ctx)
-	for b := range errs {
+	type run struct{ dir, from, to int }
+	var runs []run
+	var runDir string
+	for i := range entries {
+		dir := path.Dir(entries[i].Path)
+		if entries[i].Path == "." {
+			dir = ".."
+		}
+		if len(runs) == 0 || dir != runDir {
+			runs = append(runs, run{from: i})
+			runDir = dir
+		}
+		runs[len(runs)-1].to = i + 1
+	}
+	errs := make([]error, len(runs))
+	p := newPool(ctx, "check backup "+id)
+	for r, rn := range runs {
 		if err := p.submit(func([]byte) error {
-			for i := b * batch; i < min(len(entries), (b+1)*batch); i++ {
-				if err := checkSize(id, data, &entries[i]); err != nil {
-					errs[b] = err
-					return nil
-				}
-			}
+			errs[r] = checkRun(id, data, entries[rn.from:rn.to])
 			return nil
 		}); err != nil {
 			break
 		}
 	}
 	if err := p.wait(); err != nil {
-		return fmt.Errorf("cannot verify backup %s: %w", id, err)
+		return err
 	}
 	for _, err := range errs {
 		if err != nil {
@@ -464,11 +494,36 @@ func checkSizes(ctx context.Context, id, data string, entries []Entry) error {
 	return nil
 }
 
-func checkSize(id, data string, e *Entry) error {
-	st, err := lstat(joinRel(data, e.Path))
+// checkRun checks entries that share a folder.
+func checkRun(id, data string, entries []Entry) error {
+	first := &entries[0]
+	if first.Path == "." {
+		return checkEntry(id, first, func(st *unix.Stat_t) error { return unix.Lstat(data, st) })
+	}
+	dir := joinRel(data, path.Dir(first.Path))
+	fd, err := openDirPath(dir)
 	if err != nil {
+		return &CorruptError{Backup: id, Path: first.Path, Problem: fmt.Sprintf("cannot open its folder: %v", err)}
+	}
+	defer unix.Close(fd)
+	for i := range entries {
+		e := &entries[i]
+		name := path.Base(e.Path)
+		if err := checkEntry(id, e, func(st *unix.Stat_t) error {
+			return unix.Fstatat(fd, name, st, unix.AT_SYMLINK_NOFOLLOW)
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkEntry(id string, e *Entry, statFn func(*unix.Stat_t) error) error {
+	var sys unix.Stat_t
+	if err := ignoringEINTR(func() error { return statFn(&sys) }); err != nil {
 		return &CorruptError{Backup: id, Path: e.Path, Problem: fmt.Sprintf("cannot inspect it: %v", err)}
 	}
+	st := fromSys(&sys)
 	if got := entryFor(e.Path, &st).Type; got != e.Type {
 		return &CorruptError{Backup: id, Path: e.Path, Problem: fmt.Sprintf("it is a %s, manifest says %s", got, e.Type)}
 	}

@@ -61,7 +61,8 @@ type Manifest struct {
 	// pass hard-linked, empty for a full copy.
 	Base string `json:"base,omitempty"`
 	// Entries lists the data/ folder itself (path ".") and everything
-	// copied under it, parents before children, names in byte order.
+	// copied under it, parents before children; the entries of one
+	// folder are together, in byte order of their names.
 	Entries []Entry `json:"entries"`
 	// Skipped lists what was not copied, and why.
 	Skipped []Skipped `json:"skipped,omitempty"`

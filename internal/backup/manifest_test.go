@@ -25,6 +25,18 @@ func TestAppendStringMatchesEncodingJSON(t *testing.T) {
 		if got := appendString(nil, s); !bytes.Equal(got, want) {
 			t.Errorf("appendString(%q) = %s, want %s", s, got, want)
 		}
+		// The fast decoder reads back what encoding/json would.
+		p := &entryParser{b: want}
+		if got, err := p.str(); err != nil || got != s || p.i != len(want) {
+			t.Errorf("entryParser.str(%s) = %q, %v", want, got, err)
+		}
+	}
+	// Escapes encoding/json accepts though we never write them.
+	for in, want := range map[string]string{`"\/\b\f\u00e9\ud83c\udf89"`: "/\b\fé🎉"} {
+		p := &entryParser{b: []byte(in)}
+		if got, err := p.str(); err != nil || got != want {
+			t.Errorf("entryParser.str(%s) = %q, %v; want %q", in, got, err, want)
+		}
 	}
 }
 
@@ -57,9 +69,21 @@ func TestManifestKeepsNamesLosslessly(t *testing.T) {
 	if !bytes.Contains(data, []byte(`"path": "line\nbreak.txt"`)) && !bytes.Contains(data, []byte(`"path":"line\nbreak.txt"`)) {
 		t.Errorf("a UTF-8 name with a newline should stay readable:\n%s", data)
 	}
+	// Both decoders: the fast one must not have fallen back.
+	off := bytes.Index(data, []byte(`"entries"`)) + len(`"entries"`)
+	if _, _, err := parseEntries(data[off:]); err != nil {
+		t.Errorf("the fast entry parser rejects our own output: %v", err)
+	}
+	fast, err := decodeManifest(data)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var back Manifest
 	if err := json.Unmarshal(data, &back); err != nil {
 		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(fast, back) {
+		t.Errorf("fast decoder:\n got %+v\nwant %+v", fast, back)
 	}
 	for i := range back.Entries { // time.Time compares by instant, not by location
 		if !back.Entries[i].ModTime.Equal(m.Entries[i].ModTime) {
@@ -73,7 +97,7 @@ func TestManifestKeepsNamesLosslessly(t *testing.T) {
 	}
 
 	// On disk, through a real backup, and with the header-only reader.
-	dir := t.TempDir()
+	dir := tempDir(t)
 	if err := m.write(dir); err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +113,7 @@ func TestManifestKeepsNamesLosslessly(t *testing.T) {
 // Manifests written before version 2 (encoding/json, entries before
 // totals, no identities) still list, verify and serve as a base.
 func TestVersion1ManifestStillWorks(t *testing.T) {
-	src, root := t.TempDir(), t.TempDir()
+	src, root := tempDir(t), tempDir(t)
 	writeFiles(t, src, 3)
 	b, err := Create(context.Background(), src, root, "old")
 	if err != nil {
@@ -146,7 +170,7 @@ func TestVersion1ManifestStillWorks(t *testing.T) {
 }
 
 func TestReadManifestRejectsOtherKinds(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempDir(t)
 	for _, content := range []string{`{"kind":"Other","version":2}` + "\n", `{"kind":"BackupManifest","version":99}` + "\n"} {
 		mustWrite(t, filepath.Join(dir, ManifestName), content, 0o600)
 		if _, err := ReadManifest(dir); err == nil || !strings.Contains(err.Error(), "cannot use manifest") {

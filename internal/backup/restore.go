@@ -133,7 +133,7 @@ func restoreInto(ctx context.Context, from, to string, m *Manifest) error {
 	}
 	defer syncer.Close()
 	owners := m.Owners && os.Geteuid() == 0
-	p := newPool(ctx)
+	p := newPool(ctx, "restore backup "+m.ID)
 	var dirs []*Entry
 	err = func() error {
 		for i := range m.Entries {

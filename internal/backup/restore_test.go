@@ -14,7 +14,7 @@ import (
 // owners, times, odd names, after both passes; the data it replaces is
 // kept aside, untouched.
 func TestRestoreIsByteIdentical(t *testing.T) {
-	base, root := t.TempDir(), t.TempDir()
+	base, root := tempDir(t), tempDir(t)
 	data := filepath.Join(base, "data")
 	mustMkdir(t, data)
 	socket := buildTree(t, data)
@@ -60,7 +60,7 @@ func TestRestoreIsByteIdentical(t *testing.T) {
 
 // A damaged backup is never restored, and the current data stays.
 func TestRestoreRefusesCorruptBackup(t *testing.T) {
-	base, root := t.TempDir(), t.TempDir()
+	base, root := tempDir(t), tempDir(t)
 	data := filepath.Join(base, "data")
 	writeFiles(t, data, 3)
 	b, err := Create(context.Background(), data, root, "u1")
@@ -92,7 +92,7 @@ func TestRestoreRefusesCorruptBackup(t *testing.T) {
 
 func TestRestoreEdgeCases(t *testing.T) {
 	t.Run("data folder missing", func(t *testing.T) {
-		base, root := t.TempDir(), t.TempDir()
+		base, root := tempDir(t), tempDir(t)
 		data := filepath.Join(base, "data")
 		writeFiles(t, data, 2)
 		if _, err := Create(context.Background(), data, root, "u1"); err != nil {
@@ -109,7 +109,7 @@ func TestRestoreEdgeCases(t *testing.T) {
 		assertSameTree(t, "restored data", want, snapshot(t, data))
 	})
 	t.Run("leftover restore folder from a crash", func(t *testing.T) {
-		base, root := t.TempDir(), t.TempDir()
+		base, root := tempDir(t), tempDir(t)
 		data := filepath.Join(base, "data")
 		writeFiles(t, data, 2)
 		if _, err := Create(context.Background(), data, root, "u1"); err != nil {
@@ -129,7 +129,7 @@ func TestRestoreEdgeCases(t *testing.T) {
 		}
 	})
 	t.Run("data folder is a symlink to a volume", func(t *testing.T) {
-		base, root := t.TempDir(), t.TempDir()
+		base, root := tempDir(t), tempDir(t)
 		volume := filepath.Join(base, "volume", "data")
 		writeFiles(t, volume, 2)
 		link := filepath.Join(base, "data")
@@ -152,7 +152,7 @@ func TestRestoreEdgeCases(t *testing.T) {
 		}
 	})
 	t.Run("errors", func(t *testing.T) {
-		root := t.TempDir()
+		root := tempDir(t)
 		data := filepath.Join(root, "inside")
 		for id, want := range map[string]error{"missing": ErrNotFound, ".x": ErrInvalidID} {
 			if _, err := Restore(context.Background(), root, id, data); !errors.Is(err, want) {

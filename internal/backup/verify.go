@@ -33,7 +33,7 @@ func Verify(ctx context.Context, root, id string) error {
 // whether to compare owners.
 func verifyTree(ctx context.Context, id, dir string, m *Manifest, owners bool) error {
 	errs := make([]error, len(m.Entries))
-	p := newPool(ctx)
+	p := newPool(ctx, "verify backup "+id)
 entries:
 	for i := range m.Entries {
 		e := &m.Entries[i]

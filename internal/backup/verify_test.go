@@ -76,7 +76,7 @@ func TestVerifyDetectsDamage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			src, root := t.TempDir(), t.TempDir()
+			src, root := tempDir(t), tempDir(t)
 			buildTree(t, src)
 			b, err := Create(context.Background(), src, root, "u1")
 			if err != nil {
@@ -118,7 +118,7 @@ func restoreMeta(t *testing.T, p, rel, data string) {
 }
 
 func TestVerifyStopsWhenCancelled(t *testing.T) {
-	src, root := t.TempDir(), t.TempDir()
+	src, root := tempDir(t), tempDir(t)
 	for d := range 4 {
 		writeFiles(t, filepath.Join(src, fmt.Sprint("d", d)), 50)
 	}

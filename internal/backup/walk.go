@@ -1,52 +1,52 @@
 package backup
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sort"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// testHookVisit, when set by a test, is called with each entry after its
-// folder was listed and before the entry is handed on, so a test can change
-// the source at an exact point of a walk (make entries vanish).
+// testHookVisit, when set by a test, is called with the path of each
+// folder before it is listed and of each other entry before its stat, so a
+// test can change the source at an exact point of a pass (make entries
+// vanish).
 var testHookVisit func(rel string)
 
-// srcDir is one listed folder of the source.
+// srcDir is one listed folder of the source. The walk only lists: it
+// learns which entries are folders from the listing itself (d_type) and
+// leaves the stat of every other entry to the job that handles the folder,
+// so that the stats, the bulk of a pass over many small files, run on all
+// CPUs.
 type srcDir struct {
-	rel      string
-	st       stat
-	at       time.Time // taken before the children's stats (see identity)
-	children []child
-	parent   *srcDir
-	index    int // in parent.children
-	aux      any // the visitor's state for this folder
-}
-
-// child is one entry of a listed folder.
-type child struct {
-	name string
-	st   stat
-	gone bool // vanished between the listing and its stat
+	rel    string
+	st     stat     // fstat of the folder as it was opened for listing
+	names  []string // in byte order
+	isDir  []bool   // names[i] is a folder
+	parent *srcDir
+	index  int // in parent.names
+	aux    any // the visitor's state for this folder
 }
 
 // visitor receives the folders of a source from walkSource, parents before
-// children, each with its entries in byte order of their names.
+// children. Both methods are called from the walk's goroutine only.
 type visitor interface {
 	// dir is called once per folder, after it was listed.
 	dir(d *srcDir) error
-	// vanished is called when the folder child i of d vanished before it
-	// could be listed: a live folder changes under a hot pass.
+	// vanished is called when the folder names[i] of d vanished (or is
+	// no longer a folder) before it could be listed: a live folder
+	// changes under a hot pass.
 	vanished(d *srcDir, i int)
 }
 
-// walkSource walks the folder src, whose stat is st, and everything below
-// it without following symlinks.
-func walkSource(ctx context.Context, src string, st *stat, v visitor) error {
-	return walkDir(ctx, src, ".", st, nil, 0, v)
+// walkSource walks the folder src and everything below it without
+// following symlinks (src itself may be a symlink to a folder).
+func walkSource(ctx context.Context, src string, v visitor) error {
+	return walkDir(ctx, src, ".", nil, 0, v)
 }
 
 // joinRel returns the path of rel (slash-separated, "." for the top)
@@ -65,12 +65,15 @@ func childRel(rel, name string) string {
 	return rel + "/" + name
 }
 
-func walkDir(ctx context.Context, src, rel string, st *stat, parent *srcDir, index int, v visitor) error {
+func walkDir(ctx context.Context, src, rel string, parent *srcDir, index int, v visitor) error {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("cannot finish backup: %w", err)
+		return fmt.Errorf("cannot walk %s: %w", src, err)
+	}
+	if testHookVisit != nil && parent != nil {
+		testHookVisit(rel)
 	}
 	p := joinRel(src, rel)
-	fd, err := openSourceDir(p, rel != ".")
+	fd, err := openSourceDir(p, parent != nil)
 	if err != nil {
 		if vanished(err) && parent != nil {
 			v.vanished(parent, index)
@@ -78,43 +81,29 @@ func walkDir(ctx context.Context, src, rel string, st *stat, parent *srcDir, ind
 		}
 		return fmt.Errorf("cannot open folder %s: %w", p, err)
 	}
-	names, err := readNames(fd)
+	d := &srcDir{rel: rel, parent: parent, index: index}
+	err = func() error {
+		defer unix.Close(fd)
+		var sys unix.Stat_t
+		if err := unix.Fstat(fd, &sys); err != nil {
+			return err
+		}
+		d.st = fromSys(&sys)
+		return readDir(fd, d)
+	}()
 	if err != nil {
-		unix.Close(fd)
 		if vanished(err) && parent != nil {
 			v.vanished(parent, index)
 			return nil
 		}
 		return fmt.Errorf("cannot read folder %s: %w", p, err)
 	}
-	sort.Strings(names)
-	// Stat every child through the folder's descriptor: no path lookups.
-	d := &srcDir{rel: rel, st: *st, at: time.Now(), parent: parent, index: index, children: make([]child, len(names))}
-	var sys unix.Stat_t
-	for i, name := range names {
-		if testHookVisit != nil {
-			testHookVisit(childRel(rel, name))
-		}
-		c := &d.children[i]
-		c.name = name
-		if err := ignoringEINTR(func() error { return unix.Fstatat(fd, name, &sys, unix.AT_SYMLINK_NOFOLLOW) }); err != nil {
-			if vanished(err) {
-				c.gone = true
-				continue
-			}
-			unix.Close(fd)
-			return fmt.Errorf("cannot inspect %s: %w", joinRel(src, childRel(rel, name)), err)
-		}
-		c.st = fromSys(&sys)
-	}
-	unix.Close(fd)
-
 	if err := v.dir(d); err != nil {
 		return err
 	}
-	for i := range d.children {
-		if c := &d.children[i]; !c.gone && c.st.mode.IsDir() {
-			if err := walkDir(ctx, src, childRel(rel, c.name), &c.st, d, i, v); err != nil {
+	for i, name := range d.names {
+		if d.isDir[i] {
+			if err := walkDir(ctx, src, childRel(rel, name), d, i, v); err != nil {
 				return err
 			}
 		}
@@ -122,21 +111,66 @@ func walkDir(ctx context.Context, src, rel string, st *stat, parent *srcDir, ind
 	return nil
 }
 
-// readNames lists the folder open as fd, without "." and "..".
-func readNames(fd int) ([]string, error) {
+// dirent is one entry of a listing.
+type dirent struct {
+	name  string
+	isDir bool
+}
+
+// readDir lists the folder open as fd into d, sorted by name. Entries
+// whose type the filesystem does not report are stat'ed.
+func readDir(fd int, d *srcDir) error {
 	buf := make([]byte, 32<<10)
-	var names []string
+	var ents []dirent
 	for {
 		var n int
 		err := ignoringEINTR(func() (err error) { n, err = unix.Getdents(fd, buf); return err })
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if n <= 0 {
-			return names, nil
+			break
 		}
-		_, _, names = unix.ParseDirent(buf[:n], -1, names)
+		for b := buf[:n]; len(b) >= 19; {
+			reclen := int(binary.NativeEndian.Uint16(b[16:18]))
+			if reclen < 19 || reclen > len(b) {
+				return errors.New("malformed directory entry")
+			}
+			typ := b[18]
+			name := b[19:reclen]
+			if i := bytes.IndexByte(name, 0); i >= 0 {
+				name = name[:i]
+			}
+			b = b[reclen:]
+			if string(name) == "." || string(name) == ".." {
+				continue
+			}
+			e := dirent{name: string(name), isDir: typ == unix.DT_DIR}
+			if typ == unix.DT_UNKNOWN {
+				var st unix.Stat_t
+				if err := unix.Fstatat(fd, e.name, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil {
+					e.isDir = st.Mode&unix.S_IFMT == unix.S_IFDIR
+				}
+			}
+			ents = append(ents, e)
+		}
 	}
+	sort.Slice(ents, func(i, j int) bool { return ents[i].name < ents[j].name })
+	d.names = make([]string, len(ents))
+	d.isDir = make([]bool, len(ents))
+	for i, e := range ents {
+		d.names[i], d.isDir[i] = e.name, e.isDir
+	}
+	return nil
+}
+
+// statChild stats the entry name of the folder open as fd.
+func statChild(fd int, name string) (stat, error) {
+	var sys unix.Stat_t
+	if err := ignoringEINTR(func() error { return unix.Fstatat(fd, name, &sys, unix.AT_SYMLINK_NOFOLLOW) }); err != nil {
+		return stat{}, err
+	}
+	return fromSys(&sys), nil
 }
 
 // ignoringEINTR retries f while a signal interrupts it; the Go runtime's
