@@ -29,6 +29,7 @@ demo: deps ## Update the example app v1.0.0 -> v1.1.0, then watch v1.2.0 roll ba
 	$(GO) run ./examples/demo
 
 bench: deps ## Benchmarks, printed as ratios against baselines measured in the same run
+	@scripts/ensure-deps.sh rsync
 	$(GO) test -run '^$$' -bench . -benchtime 3x $(PKGS)
 
 fuzz: ## Fuzz the desired.yaml and status.yaml parsers, 60s each (FUZZTIME=30s to change)
