@@ -2,8 +2,6 @@ package reconciler
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http"
 
 	"golang.org/x/mod/semver"
@@ -82,17 +80,3 @@ func (o observation) serving(target status.Revision) bool {
 	}
 	return o.head == target.Commit
 }
-
-func (o observation) describeHealth() string {
-	switch {
-	case !o.running && o.serviceErr != nil:
-		return fmt.Sprintf("service state unknown: %v", o.serviceErr)
-	case !o.running:
-		return "service is not running"
-	case o.healthErr != nil:
-		return fmt.Sprintf("health check failed: %v", o.healthErr)
-	}
-	return "healthy"
-}
-
-var errNoRelease = errors.New("no release found")

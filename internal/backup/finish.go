@@ -489,20 +489,11 @@ func (p *coldPass) commit(dir string, syncer *os.File) error {
 		if s.skip != "" || s.e.Type != TypeDir || (s.op == opKeep && !s.touched) {
 			continue
 		}
-		target := joinRel(p.data, s.e.Path)
-		if err := setPathMeta(target, &s.e, p.chown); err != nil {
+		if err := settleDir(joinRel(p.data, s.e.Path), &s.e, p.chown); err != nil {
 			return err
 		}
-		if syncEachFile {
-			if err := syncDir(target); err != nil {
-				return err
-			}
-		}
 	}
-	if !syncEachFile {
-		return syncFS(syncer)
-	}
-	return nil
+	return syncRest(syncer)
 }
 
 // writable lets a process that is not root change the folder holding

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path"
 	"sync/atomic"
 	"time"
@@ -140,20 +141,33 @@ func (p *hotPass) run(partial string) error {
 	// would refuse them.
 	for i := len(p.dirs) - 1; i >= 0; i-- {
 		d := p.dirs[i]
-		path := joinRel(p.dst, d.e.Path)
-		if err := setPathMeta(path, &d.e, p.chown); err != nil {
+		if err := settleDir(joinRel(p.dst, d.e.Path), &d.e, p.chown); err != nil {
 			return err
 		}
-		if syncEachFile {
-			if err := syncDir(path); err != nil {
-				return err
-			}
-		}
 	}
-	if !syncEachFile {
-		return syncFS(syncer)
+	return syncRest(syncer)
+}
+
+// settleDir gives a copied folder its real mode, owner and mtime (after
+// its entries were added, which would bump the mtime) and, when each file
+// is synced on its own, syncs the folder too.
+func settleDir(path string, e *Entry, chown bool) error {
+	if err := setPathMeta(path, e, chown); err != nil {
+		return err
+	}
+	if syncEachFile {
+		return syncDir(path)
 	}
 	return nil
+}
+
+// syncRest makes a pass durable when files were not synced one by one:
+// one syncfs of the file system syncer is open on.
+func syncRest(syncer *os.File) error {
+	if syncEachFile {
+		return nil
+	}
+	return syncFS(syncer)
 }
 
 // fill puts the entries, skipped list and counts into m and returns the
