@@ -21,7 +21,8 @@ import (
 // Other holders are real processes: this test binary re-executed with
 // LOCK_TEST_HELPER set (the os/exec helper-process pattern). The helper
 // acquires LOCK_TEST_PATH, prints "ready pid=<pid>" and holds the lock until
-// its stdin is closed.
+// its stdin is closed; each "check" line on its stdin runs (*Lock).Check and
+// answers "checked restored=<bool>" or "error: ...".
 
 const helperEnv = "LOCK_TEST_HELPER"
 
@@ -39,7 +40,19 @@ func hold(path, purpose string) int {
 		return 1
 	}
 	fmt.Printf("ready pid=%d\n", os.Getpid())
-	_, _ = io.Copy(io.Discard, os.Stdin)
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		if in.Text() != "check" {
+			fmt.Printf("error: unknown command %q\n", in.Text())
+			continue
+		}
+		restored, err := l.Check()
+		if err != nil {
+			fmt.Println("error:", err)
+			continue
+		}
+		fmt.Printf("checked restored=%t\n", restored)
+	}
 	if err := l.Release(); err != nil {
 		fmt.Println("error:", err)
 		return 1
@@ -48,9 +61,23 @@ func hold(path, purpose string) int {
 }
 
 type holder struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	pid   int
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stdout *bufio.Reader
+	pid    int
+}
+
+// check asks the holder to run (*Lock).Check and returns its answer line.
+func (h *holder) check(t *testing.T) string {
+	t.Helper()
+	if _, err := io.WriteString(h.stdin, "check\n"); err != nil {
+		t.Fatal(err)
+	}
+	line, err := h.stdout.ReadString('\n')
+	if err != nil {
+		t.Fatalf("helper did not answer: %v (got %q)", err, line)
+	}
+	return strings.TrimSpace(line)
 }
 
 // startHolder starts a helper process holding path and returns once it
@@ -83,7 +110,8 @@ func startHolder(t *testing.T, path, purpose string) *holder {
 			_ = cmd.Wait()
 		}
 	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
+	out := bufio.NewReader(stdout)
+	line, err := out.ReadString('\n')
 	if err != nil {
 		t.Fatalf("helper did not report: %v (got %q)", err, line)
 	}
@@ -95,7 +123,7 @@ func startHolder(t *testing.T, path, purpose string) *holder {
 	if err != nil || pid != cmd.Process.Pid {
 		t.Fatalf("helper reported pid %q, started pid %d", pidText, cmd.Process.Pid)
 	}
-	return &holder{cmd: cmd, stdin: stdin, pid: pid}
+	return &holder{cmd: cmd, stdin: stdin, stdout: out, pid: pid}
 }
 
 func mustAcquire(t *testing.T, path, purpose string) *Lock {
@@ -328,12 +356,14 @@ func TestConcurrentAcquireHasOneWinner(t *testing.T) {
 
 func TestLockIsNotInheritedByChildren(t *testing.T) {
 	l := mustAcquire(t, filepath.Join(t.TempDir(), "lock"), "daemon")
-	flags, err := unix.FcntlInt(l.f.Fd(), unix.F_GETFD, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if flags&unix.FD_CLOEXEC == 0 {
-		t.Error("lock descriptor is not close-on-exec: a build or the app would keep the lock alive")
+	for name, f := range map[string]*os.File{"file": l.f, "folder": l.dir} {
+		flags, err := unix.FcntlInt(f.Fd(), unix.F_GETFD, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if flags&unix.FD_CLOEXEC == 0 {
+			t.Errorf("lock %s descriptor is not close-on-exec: a build or the app would keep the lock alive", name)
+		}
 	}
 }
 
@@ -369,5 +399,335 @@ func TestPurposeLineBreaksAreFlattened(t *testing.T) {
 	held := heldError(t, err)
 	if held.PID != os.Getpid() || held.Purpose != "run --once pid: 1" {
 		t.Errorf("HeldError = %+v, want pid %d and the flattened purpose", held, os.Getpid())
+	}
+}
+
+// Issue 8, item 7: deleting the lock file must not let a second holder in.
+// The refused process can no longer read who holds it, so it says
+// "another process".
+func TestDeletedLockFileStillRefuses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lock")
+	mustAcquire(t, path, "daemon")
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Acquire(path, "run --once")
+	if err == nil {
+		_ = l.Release()
+		t.Fatal("second Acquire after deleting the lock file succeeded: two holders")
+	}
+	held := heldError(t, err)
+	if held.Path != path || held.PID != 0 {
+		t.Errorf("HeldError = %+v, want path %s and no pid (the information is gone)", held, path)
+	}
+	want := "cannot lock " + path + ": held by another process; stop it or wait"
+	if err.Error() != want {
+		t.Errorf("message\n got %q\nwant %q", err.Error(), want)
+	}
+	// A refused process leaves no file behind: a file at path would look
+	// like the holder's and name nobody.
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the refused Acquire created %s: %v", path, err)
+	}
+}
+
+// Same with a file replaced by rename (an atomic write by some tool): the
+// new inode carries no flock, but the lock holds.
+func TestReplacedLockFileStillRefuses(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "lock")
+	mustAcquire(t, path, "daemon")
+	tmp := filepath.Join(dir, "lock.tmp")
+	if err := os.WriteFile(tmp, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Acquire(path, "retry")
+	if err == nil {
+		_ = l.Release()
+		t.Fatal("second Acquire after replacing the lock file succeeded: two holders")
+	}
+	if held := heldError(t, err); held.PID != 0 {
+		t.Errorf("PID = %d, want 0: the replacement names nobody", held.PID)
+	}
+}
+
+// The path users take: a daemon runs, someone deletes its lock file, a
+// second daemon starts. It must be refused, and a SIGKILL of the first must
+// still free the lock.
+func TestDeletedLockFileRefusesSecondProcess(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lock")
+	h := startHolder(t, path, "daemon")
+	_, err := Acquire(path, "daemon")
+	since := heldError(t, err).Since
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Acquire(path, "daemon")
+	if err == nil {
+		_ = l.Release()
+		t.Fatalf("Acquire succeeded while pid %d holds the lock whose file was deleted: two daemons", h.pid)
+	}
+	held := heldError(t, err)
+	if held.PID != 0 {
+		t.Errorf("HeldError = %+v, want no pid: the holder's information was deleted", held)
+	}
+	if want := "cannot lock " + path + ": held by another process; stop it or wait"; err.Error() != want {
+		t.Errorf("message\n got %q\nwant %q", err.Error(), want)
+	}
+
+	// The daemon's next resync runs Check, which writes the file back, and
+	// refused processes name the holder again.
+	if got := h.check(t); got != "checked restored=true" {
+		t.Fatalf("holder's Check: %q, want restored=true", got)
+	}
+	if got := h.check(t); got != "checked restored=false" {
+		t.Fatalf("holder's second Check: %q, want restored=false", got)
+	}
+	_, err = Acquire(path, "daemon")
+	held = heldError(t, err)
+	if held.PID != h.pid || held.Purpose != "daemon" || !held.Since.Equal(since) {
+		t.Errorf("HeldError = %+v, want pid %d (daemon) since %v", held, h.pid, since)
+	}
+
+	if err := h.cmd.Process.Signal(unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = h.cmd.Wait() // the kernel has released its files once Wait returns
+	mustAcquire(t, path, "daemon")
+}
+
+// Check puts back what others removed or spoiled, with the holder's
+// original information, and says so; on an intact lock it changes nothing.
+func TestCheckRestoresHolderInformation(t *testing.T) {
+	tests := []struct {
+		name     string
+		spoil    func(t *testing.T, path string)
+		restored bool
+	}{
+		{"intact", func(*testing.T, string) {}, false},
+		{"deleted", func(t *testing.T, path string) {
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+		{"replaced by rename", func(t *testing.T, path string) {
+			tmp := path + ".tmp"
+			if err := os.WriteFile(tmp, []byte("pid: 1\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, path); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+		{"overwritten", func(t *testing.T, path string) {
+			if err := os.WriteFile(path, []byte("garbage\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+		{"emptied", func(t *testing.T, path string) {
+			if err := os.Truncate(path, 0); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "lock")
+			l := mustAcquire(t, path, "daemon")
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.spoil(t, path)
+
+			restored, err := l.Check()
+			if err != nil || restored != tt.restored {
+				t.Fatalf("Check() = %t, %v; want %t, nil", restored, err, tt.restored)
+			}
+			got, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != string(want) {
+				t.Errorf("lock file = %q, want the original %q", got, want)
+			}
+			if restored, err := l.Check(); restored || err != nil {
+				t.Errorf("second Check() = %t, %v; want false, nil", restored, err)
+			}
+			// The file at path is the locked one again: even a holder of
+			// the file alone (an older updater) would be refused.
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			held, err := l.f.Stat()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !os.SameFile(fi, held) {
+				t.Error("path does not name the locked file after Check")
+			}
+			if tt.name == "deleted" && fi.Mode().Perm() != 0o644&^umask() {
+				t.Errorf("recreated lock file mode = %v, want %v", fi.Mode().Perm(), fs.FileMode(0o644&^umask()))
+			}
+			_, err = Acquire(path, "retry")
+			if h := heldError(t, err); h.PID != os.Getpid() || h.Purpose != "daemon" {
+				t.Errorf("HeldError = %+v, want pid %d (daemon)", h, os.Getpid())
+			}
+		})
+	}
+}
+
+// An updater from before the folder lock flocks only the file. During a
+// self-update both versions may run; they must still exclude each other.
+func TestHolderOfTheFileAloneRefuses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lock")
+	old := flockFile(t, path, "pid: 4194001\npurpose: daemon\n")
+
+	_, err := Acquire(path, "daemon")
+	if held := heldError(t, err); held.PID != 4194001 || held.Purpose != "daemon" {
+		t.Errorf("HeldError = %+v, want pid 4194001 (daemon)", held)
+	}
+	// The refused Acquire let go of the folder: once the old holder is
+	// gone, the lock is free.
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mustAcquire(t, path, "daemon")
+}
+
+// flockFile stands for an updater from before the folder lock: it writes
+// content into path and flocks that file only.
+func flockFile(t *testing.T, path, content string) *os.File {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	if _, err := f.WriteString(content); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// If an older updater got in after the file was deleted, Check cannot take
+// the new file back and says that another process holds it.
+func TestCheckReportsAnOlderHolderOfTheNewFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lock")
+	l := mustAcquire(t, path, "daemon")
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	flockFile(t, path, "pid: 4194002\npurpose: daemon\n")
+
+	restored, err := l.Check()
+	if restored {
+		t.Error("Check restored the file although another process holds it")
+	}
+	if held := heldError(t, err); held.PID != 4194002 || held.Path != path {
+		t.Errorf("HeldError = %+v, want pid 4194002 at %s", held, path)
+	}
+}
+
+// Replacing the whole state folder leaves the lock on the old one; Check
+// locks the folder now at the path, so a later Acquire is refused again.
+func TestCheckLocksAReplacedFolder(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "lock")
+	l := mustAcquire(t, path, "daemon")
+	if err := os.Rename(dir, dir+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	restored, err := l.Check()
+	if err != nil || !restored {
+		t.Fatalf("Check() = %t, %v; want true, nil", restored, err)
+	}
+	_, err = Acquire(path, "retry")
+	if held := heldError(t, err); held.PID != os.Getpid() || held.Purpose != "daemon" {
+		t.Errorf("HeldError = %+v, want pid %d (daemon)", held, os.Getpid())
+	}
+	if err := l.Release(); err != nil {
+		t.Fatal(err)
+	}
+	mustAcquire(t, path, "retry")
+	// The old folder is not held any more either.
+	mustAcquire(t, filepath.Join(dir+".old", "lock"), "retry")
+}
+
+// A removed state folder cannot be put back by the lock: Check says so.
+func TestCheckReportsAMissingFolder(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "lock")
+	l := mustAcquire(t, path, "daemon")
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	restored, err := l.Check()
+	if restored || !errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrLocked) {
+		t.Errorf("Check() = %t, %v; want false and fs.ErrNotExist", restored, err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Check created the folder: %v", err)
+	}
+	if err := l.Release(); err != nil {
+		t.Errorf("Release: %v", err)
+	}
+}
+
+func TestCheckAfterReleaseFails(t *testing.T) {
+	l := mustAcquire(t, filepath.Join(t.TempDir(), "lock"), "daemon")
+	if err := l.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Check(); err == nil || errors.Is(err, ErrLocked) {
+		t.Errorf("Check after Release: %v, want an error that is not ErrLocked", err)
+	}
+	var nilLock *Lock
+	if _, err := nilLock.Check(); err == nil {
+		t.Error("Check on a nil *Lock succeeded")
+	}
+}
+
+// A second process got in after the state folder was moved away and
+// created again (the one gap the folder lock leaves): the holder's Check
+// finds the new folder held and says so, naming the other holder.
+func TestCheckReportsASecondHolderOfANewFolder(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "lock")
+	l := mustAcquire(t, path, "daemon")
+	if err := os.Rename(dir, dir+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mustAcquire(t, path, "retry")
+
+	restored, err := l.Check()
+	if restored {
+		t.Error("Check took over a folder another holder has")
+	}
+	if held := heldError(t, err); held.PID != os.Getpid() || held.Purpose != "retry" {
+		t.Errorf("HeldError = %+v, want pid %d (retry)", held, os.Getpid())
 	}
 }
