@@ -54,6 +54,14 @@ var (
 	// that name the first bad path. The backup must not be trusted; the
 	// fix is to use another backup.
 	ErrCorrupt = errors.New("backup does not match its manifest")
+	// ErrUnsafePath means a backup's manifest lists a path that a restore
+	// could not create inside the data folder in manifest order: absolute,
+	// with a "..", "." or empty component, a trailing slash or a NUL byte,
+	// listed twice, or below something that is not a folder listed before
+	// it (a symlink, say). Such a manifest was edited or damaged: every
+	// operation that reads it refuses it before touching any file, and the
+	// fix is to restore from another backup.
+	ErrUnsafePath = errors.New("unsafe path in backup manifest")
 	// ErrSourceNotFolder means the source path exists but is not a folder.
 	ErrSourceNotFolder = errors.New("source is not a folder")
 	// ErrRootInsideSource means the backup root lies inside the source

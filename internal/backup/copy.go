@@ -671,11 +671,31 @@ func setMetaAt(dirfd int, name, path string, e *Entry, chown bool) error {
 		if err != nil {
 			return fmt.Errorf("cannot set mode of %s: %w", path, err)
 		}
-		if err := unix.Fchmodat(dirfd, name, mode, 0); err != nil {
+		if err := chmodNoFollow(dirfd, name, mode); err != nil {
 			return fmt.Errorf("cannot set mode of %s: %w", path, err)
 		}
 	}
 	return setTimesAt(dirfd, name, path, -1, e.ModTime.UnixNano())
+}
+
+// chmodNoFollow sets the mode of name in dirfd, refusing a symlink: a
+// name swapped for one must not pass the mode on to what it points at.
+// Linux chmods without following only since 6.6 (fchmodat2); x/sys
+// reports an older kernel as EOPNOTSUPP, which is also what a newer one
+// says for a symlink, so on EOPNOTSUPP the type is checked first.
+func chmodNoFollow(dirfd int, name string, mode uint32) error {
+	err := unix.Fchmodat(dirfd, name, mode, unix.AT_SYMLINK_NOFOLLOW)
+	if !errors.Is(err, unix.EOPNOTSUPP) {
+		return err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return unix.ELOOP
+	}
+	return unix.Fchmodat(dirfd, name, mode, 0)
 }
 
 // setPathMeta is setMetaAt for a path.

@@ -39,6 +39,15 @@
 // ones it is told to protect (the last known good version's); removing a
 // backup never harms another, as shared files are hard links.
 //
+// A manifest is a trust boundary: whoever can write the backup folder
+// can edit it. Every path in it is checked where it is read (clean,
+// relative, below a folder listed before it, listed once; ErrUnsafePath
+// otherwise), so no operation acts on a manifest that names something
+// outside the backup; and Restore creates every entry relative to a
+// descriptor of its folder, resolved with openat2 RESOLVE_BENEATH and
+// RESOLVE_NO_SYMLINKS on Linux (a component-by-component O_NOFOLLOW walk
+// elsewhere), so not even a symlink swapped in while it runs leads out.
+//
 // The source folder is only ever read: files are opened read-only (with
 // O_NOATIME where the kernel allows it, so even access times stay put) and
 // symlinks are never followed. Names are raw bytes: a name with a newline

@@ -41,7 +41,9 @@ import (
 // Finish is idempotent: a second call with nothing changed copies nothing
 // and only rewrites the manifest's finishedAt. It returns an error
 // wrapping ErrNotFound when Create has not made the backup, ErrIncomplete
-// for a folder that is not a backup, and like Create for the rest.
+// for a folder that is not a backup, ErrUnsafePath when its manifest
+// lists a path outside the backup (nothing is removed or written), and
+// like Create for the rest.
 func Finish(ctx context.Context, src, root, id string) (Backup, error) {
 	if err := ValidateID(id); err != nil {
 		return Backup{}, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -255,7 +256,8 @@ type PassStats struct {
 
 // ReadManifest reads and checks the manifest of the backup folder dir
 // (<root>/<id>). An error means the folder is not a complete backup
-// written by this package.
+// written by this package; one wrapping ErrUnsafePath means the manifest
+// lists a path outside the backup (see ErrUnsafePath).
 func ReadManifest(dir string) (Manifest, error) {
 	return readManifestFile(filepath.Join(dir, ManifestName))
 }
@@ -266,6 +268,9 @@ func readManifestFile(path string) (Manifest, error) {
 		return Manifest{}, fmt.Errorf("cannot read manifest %s: %w", path, err)
 	}
 	m, err := decodeManifest(data)
+	if errors.Is(err, ErrUnsafePath) {
+		return Manifest{}, fmt.Errorf("cannot use manifest %s: %w", path, err)
+	}
 	if err != nil {
 		return Manifest{}, fmt.Errorf("cannot decode manifest %s: %w", path, err)
 	}

@@ -7,13 +7,20 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/better-paas/updater/internal/atomicfile"
 )
+
+// testHookRestore, when set by a test, is called with the path of each
+// entry before Restore creates it, so a test can change the restore
+// folder at an exact point (swap a folder for a symlink).
+var testHookRestore func(rel string)
 
 const (
 	restoringSuffix = ".restoring"
@@ -39,10 +46,19 @@ const (
 // crash between them leaves dataDir missing and both folders beside it,
 // nothing lost. A backup of a missing source restores to no dataDir.
 //
+// Every path comes from the manifest, so it is checked where the manifest
+// is read (ErrUnsafePath, before anything is written), and every entry is
+// then created relative to a descriptor of its folder in the restore
+// folder, opened with openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS (or an
+// equivalent walk): nothing is written outside the restore folder, even
+// if a folder in it is swapped for a symlink while Restore runs.
+//
 // Errors: ErrNotFound, ErrIncomplete, ErrInvalidID for a backup that
-// cannot be restored; a *CorruptError (ErrCorrupt) when the copy does not
-// match the manifest (the backup is damaged; dataDir is untouched);
-// ErrRootInsideSource when dataDir contains the backup root; ctx errors.
+// cannot be restored; ErrUnsafePath when its manifest lists a path
+// outside the backup (nothing is written; restore another backup); a
+// *CorruptError (ErrCorrupt) when the copy does not match the manifest
+// (the backup is damaged; dataDir is untouched); ErrRootInsideSource when
+// dataDir contains the backup root; ctx errors.
 func Restore(ctx context.Context, root, id, dataDir string) (replaced string, err error) {
 	m, err := load(root, id)
 	if err != nil {
@@ -123,6 +139,15 @@ func asideName(parent, name string) (string, error) {
 
 // restoreInto copies the backup folder from into the new folder to as
 // the manifest m describes, syncs it and verifies it.
+//
+// Every entry is created relative to a descriptor of its folder in to,
+// opened below to with openBeneath, and read relative to a descriptor of
+// from the same way: no path is resolved from the root and no symlink is
+// followed on the way, so even a manifest that got past checkPaths or a
+// folder of to swapped for a symlink while this runs cannot make it write
+// (or read) outside to (from). Symlinks from the backup are created, never
+// followed; modes, owners and times are set through descriptors or with
+// AT_SYMLINK_NOFOLLOW.
 func restoreInto(ctx context.Context, from, to string, m *Manifest) error {
 	if err := os.Mkdir(to, 0o700); err != nil {
 		return fmt.Errorf("cannot create restore folder %s: %w", to, err)
@@ -132,37 +157,69 @@ func restoreInto(ctx context.Context, from, to string, m *Manifest) error {
 		return err
 	}
 	defer syncer.Close()
+	srcRoot, err := openatRetry(unix.AT_FDCWD, from, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("cannot open folder %s: %w", from, err)
+	}
+	defer unix.Close(srcRoot)
+	dstRoot, err := openatRetry(unix.AT_FDCWD, to, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("cannot open restore folder %s: %w", to, err)
+	}
+	defer unix.Close(dstRoot)
 	owners := m.Owners && os.Geteuid() == 0
 	p := newPool(ctx, "restore backup "+m.ID)
 	var dirs []*Entry
 	err = func() error {
+		// The folder the current run of entries goes into: entries of
+		// one folder are together in a manifest, so each is opened once.
+		var cur *dirHandle
+		var curRel string
+		defer func() { cur.release() }()
 		for i := range m.Entries {
 			if err := ctx.Err(); err != nil {
 				return fmt.Errorf("cannot restore backup %s: %w", m.ID, err)
 			}
 			e := &m.Entries[i]
-			src, dst := joinRel(from, e.Path), joinRel(to, e.Path)
+			if e.Path == "." {
+				dirs = append(dirs, e)
+				continue
+			}
+			if testHookRestore != nil {
+				testHookRestore(e.Path)
+			}
+			dir, name := path.Dir(e.Path), path.Base(e.Path)
+			if cur == nil || curRel != dir {
+				cur.release()
+				cur = nil
+				fd, err := openBeneath(dstRoot, dir, dirHandleFlags)
+				if err != nil {
+					return fmt.Errorf("cannot open folder %s: %w", joinRel(to, dir), err)
+				}
+				cur, curRel = newDirHandle(fd), dir
+			}
+			dst := joinRel(to, e.Path)
 			switch e.Type {
 			case TypeDir:
-				if e.Path != "." {
-					if err := os.Mkdir(dst, 0o700); err != nil {
-						return fmt.Errorf("cannot create folder %s: %w", dst, err)
-					}
+				if err := unix.Mkdirat(cur.fd, name, 0o700); err != nil {
+					return fmt.Errorf("cannot create folder %s: %w", dst, err)
 				}
 				dirs = append(dirs, e)
 			case TypeFile:
-				if err := p.submit(func([]byte) error { return restoreFile(p.ctx, src, dst, e, owners) }); err != nil {
+				h := cur.acquire()
+				if err := p.submit(func([]byte) error {
+					defer h.release()
+					return restoreFile(p.ctx, srcRoot, from, h.fd, name, dst, e, owners)
+				}); err != nil {
+					h.release()
 					return err
 				}
 			case TypeSymlink:
-				if err := os.Symlink(e.Target, dst); err != nil {
-					return fmt.Errorf("cannot create symlink %s: %w", dst, err)
-				}
-				if err := setPathMeta(dst, e, owners); err != nil {
+				if err := makeSymlinkAt(cur.fd, name, dst, e, owners); err != nil {
 					return err
 				}
 			default:
-				reason, err := makeSpecialAt(unix.AT_FDCWD, dst, dst, e, owners)
+				reason, err := makeSpecialAt(cur.fd, name, dst, e, owners)
 				if err != nil {
 					return err
 				}
@@ -179,8 +236,10 @@ func restoreInto(ctx context.Context, from, to string, m *Manifest) error {
 	if err := p.wait(); err != nil {
 		return err
 	}
+	// Deepest first: a folder's mtime is set after its entries exist,
+	// and a read-only folder gets its mode after it was written into.
 	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := setPathMeta(joinRel(to, dirs[i].Path), dirs[i], owners); err != nil {
+		if err := restoreDirMeta(dstRoot, to, dirs[i], owners); err != nil {
 			return err
 		}
 	}
@@ -190,19 +249,68 @@ func restoreInto(ctx context.Context, from, to string, m *Manifest) error {
 	return verifyTree(ctx, m.ID, to, m, owners)
 }
 
-// restoreFile copies one file out of a backup. The kernel copies the
-// content (copy_file_range, a reflink where the filesystem can share
-// blocks copy-on-write); verifyTree checks it afterwards.
-func restoreFile(ctx context.Context, src, dst string, e *Entry, owners bool) error {
-	in, err := os.Open(src)
+// dirHandle is an open folder of a restore, shared by the walk and the
+// jobs that create files in it; the last to release it closes it.
+type dirHandle struct {
+	fd   int
+	refs atomic.Int32
+}
+
+func newDirHandle(fd int) *dirHandle {
+	h := &dirHandle{fd: fd}
+	h.refs.Store(1)
+	return h
+}
+
+func (h *dirHandle) acquire() *dirHandle {
+	h.refs.Add(1)
+	return h
+}
+
+// release drops a reference; nil is a no-op.
+func (h *dirHandle) release() {
+	if h != nil && h.refs.Add(-1) == 0 {
+		unix.Close(h.fd)
+	}
+}
+
+// restoreFile copies the file e out of the backup folder open as srcRoot
+// (from, for errors) to the new file name in the folder dirfd (dst, for
+// errors). The kernel copies the content (copy_file_range, a reflink where
+// the filesystem can share blocks copy-on-write); verifyTree checks it
+// afterwards.
+func restoreFile(ctx context.Context, srcRoot int, from string, dirfd int, name, dst string, e *Entry, owners bool) error {
+	src := joinRel(from, e.Path)
+	mode, err := parseMode(e.Mode)
+	if err != nil {
+		return fmt.Errorf("cannot restore %s: %w", dst, err)
+	}
+	// O_NONBLOCK: a named pipe where the backup should hold a file must
+	// not block the restore; the type is checked before reading.
+	ifd, err := openBeneath(srcRoot, e.Path, unix.O_RDONLY|unix.O_NONBLOCK)
 	if err != nil {
 		return fmt.Errorf("cannot open %s: %w", src, err)
 	}
+	var st unix.Stat_t
+	if err := unix.Fstat(ifd, &st); err != nil {
+		unix.Close(ifd)
+		return fmt.Errorf("cannot inspect %s: %w", src, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(ifd)
+		return fmt.Errorf("cannot restore %s: %s is a %v, manifest says file", dst, src, fileMode(uint32(st.Mode)).Type())
+	}
+	if err := unix.SetNonblock(ifd, false); err != nil {
+		unix.Close(ifd)
+		return fmt.Errorf("cannot open %s: %w", src, err)
+	}
+	in := os.NewFile(uintptr(ifd), src)
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	ofd, err := openatRetry(dirfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC)
 	if err != nil {
 		return fmt.Errorf("cannot create %s: %w", dst, err)
 	}
+	out := os.NewFile(uintptr(ofd), dst)
 	defer out.Close()
 	// Chunks keep cancellation prompt; io.CopyN's LimitedReader still
 	// lets os.File.ReadFrom use copy_file_range.
@@ -218,8 +326,47 @@ func restoreFile(ctx context.Context, src, dst string, e *Entry, owners bool) er
 			return fmt.Errorf("cannot copy %s to %s: %w", src, dst, err)
 		}
 	}
+	if owners {
+		if err := out.Chown(e.UID, e.GID); err != nil {
+			return fmt.Errorf("cannot set owner of %s: %w", dst, err)
+		}
+	}
+	// After chown, which clears setuid and setgid.
+	if err := unix.Fchmod(ofd, mode); err != nil {
+		return fmt.Errorf("cannot set mode of %s: %w", dst, err)
+	}
 	if err := out.Close(); err != nil {
 		return fmt.Errorf("cannot close %s: %w", dst, err)
 	}
-	return setPathMeta(dst, e, owners)
+	return setTimesAt(dirfd, name, dst, -1, e.ModTime.UnixNano())
+}
+
+// restoreDirMeta gives the restored folder e, below the restore folder
+// open as root (to, for errors), its owner, mtime and mode through a
+// descriptor opened below root without following a symlink.
+func restoreDirMeta(root int, to string, e *Entry, owners bool) error {
+	dst := joinRel(to, e.Path)
+	mode, err := parseMode(e.Mode)
+	if err != nil {
+		return fmt.Errorf("cannot set mode of %s: %w", dst, err)
+	}
+	fd, err := openBeneath(root, e.Path, unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		return fmt.Errorf("cannot open folder %s: %w", dst, err)
+	}
+	defer unix.Close(fd)
+	if owners {
+		if err := unix.Fchown(fd, e.UID, e.GID); err != nil {
+			return fmt.Errorf("cannot set owner of %s: %w", dst, err)
+		}
+	}
+	// The mtime before the mode: "." in a folder whose mode denies
+	// search could not be looked up afterwards.
+	if err := setTimesAt(fd, ".", dst, -1, e.ModTime.UnixNano()); err != nil {
+		return err
+	}
+	if err := unix.Fchmod(fd, mode); err != nil {
+		return fmt.Errorf("cannot set mode of %s: %w", dst, err)
+	}
+	return nil
 }

@@ -20,7 +20,9 @@ import (
 //
 // A mismatch returns a *CorruptError (errors.Is ErrCorrupt) naming the
 // first bad path in manifest order. ErrNotFound and ErrIncomplete mean
-// there is no complete backup to verify; a cancelled ctx returns its error.
+// there is no complete backup to verify; ErrUnsafePath means its manifest
+// lists a path outside the backup (nothing is read then); a cancelled ctx
+// returns its error.
 func Verify(ctx context.Context, root, id string) error {
 	m, err := load(root, id)
 	if err != nil {
