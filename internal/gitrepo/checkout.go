@@ -74,40 +74,79 @@ func (r *Repo) Checkout(ctx context.Context, commit string) error {
 	return nil
 }
 
-func (r *Repo) checkout(ctx context.Context, target plumbing.Hash) error {
-	if err := ctx.Err(); err != nil {
+// CheckCheckout reports, without writing anything, whether Checkout to
+// commit would refuse: it returns the error Checkout would return before
+// writing (a *LocalModificationsError, ErrCommitNotFound, ErrIndexLocked,
+// ErrUnsupported), or nil when Checkout would go ahead. The reconciler asks
+// before an update starts, so a blocked checkout costs no backup and no
+// build.
+func (r *Repo) CheckCheckout(ctx context.Context, commit string) error {
+	target, err := parseHash(commit)
+	if err != nil {
 		return err
+	}
+	if _, err := r.plan(ctx, target); err != nil {
+		return fmt.Errorf("cannot check out %s in %s: %w", target, r.dir, err)
+	}
+	return nil
+}
+
+// checkoutPlan is what a checkout will write, decided before it writes.
+type checkoutPlan struct {
+	target  plumbing.Hash
+	s       *snapshot
+	want    map[string]state // the target tree
+	mods    []modification   // local modifications, all our own unfinished work
+	changes []change         // HEAD -> target, sorted by path
+	already map[string]bool  // paths the work tree already holds at the target version
+	noop    bool             // at target already, clean and detached
+}
+
+func (r *Repo) checkout(ctx context.Context, target plumbing.Hash) error {
+	p, err := r.plan(ctx, target)
+	if err != nil || p.noop {
+		return err
+	}
+	return r.apply(ctx, p)
+}
+
+// plan reads the target tree, the index and the work tree and decides
+// what to write; it refuses, writing nothing, for every reason Checkout
+// documents before its first write.
+func (r *Repo) plan(ctx context.Context, target plumbing.Hash) (*checkoutPlan, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	targetTree, err := r.commitTree(target)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	want, err := flattenTree(targetTree)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for p := range want {
 		if err := checkPath(p); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	s, err := r.readSnapshot()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	mods, err := r.modifications(s)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	detached, err := r.headIsDetachedAt(target)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if s.headHash == target && len(mods) == 0 && detached {
-		return nil
+		return &checkoutPlan{target: target, noop: true}, nil
 	}
 	if err := r.checkIndexUnlocked(); err != nil {
-		return err
+		return nil, err
 	}
 
 	// Someone's edits: refuse. Our own unfinished work: carry on.
@@ -122,14 +161,14 @@ func (r *Repo) checkout(ctx context.Context, target plumbing.Hash) error {
 		}
 	}
 	if len(foreign) > 0 {
-		return &LocalModificationsError{Kind: ErrLocalModifications, Dir: r.dir, Paths: foreign}
+		return nil, &LocalModificationsError{Kind: ErrLocalModifications, Dir: r.dir, Paths: foreign}
 	}
 
 	changes := diffStates(s.head, want)
 	deleting := map[string]bool{}
 	for _, ch := range changes {
 		if ch.from.mode == filemode.Submodule || ch.to.mode == filemode.Submodule {
-			return fmt.Errorf("%w: %s is a submodule", ErrUnsupported, ch.path)
+			return nil, fmt.Errorf("%w: %s is a submodule", ErrUnsupported, ch.path)
 		}
 		if !ch.to.present {
 			deleting[ch.path] = true
@@ -145,9 +184,9 @@ func (r *Repo) checkout(ctx context.Context, target plumbing.Hash) error {
 		}
 		if err := r.repo.Storer.HasEncodedObject(ch.to.hash); err != nil {
 			if errors.Is(err, plumbing.ErrObjectNotFound) {
-				return fmt.Errorf("cannot find object %s for %s: %w: fetch the tag again", ch.to.hash, ch.path, ErrCommitNotFound)
+				return nil, fmt.Errorf("cannot find object %s for %s: %w: fetch the tag again", ch.to.hash, ch.path, ErrCommitNotFound)
 			}
-			return fmt.Errorf("cannot find object %s for %s: %w", ch.to.hash, ch.path, err)
+			return nil, fmt.Errorf("cannot find object %s for %s: %w", ch.to.hash, ch.path, err)
 		}
 		if dirty[ch.path] {
 			already[ch.path] = true
@@ -155,7 +194,7 @@ func (r *Repo) checkout(ctx context.Context, target plumbing.Hash) error {
 		}
 		blocker, err := r.blockedAncestor(ch.path, deleting)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if blocker != "" {
 			inTheWay = append(inTheWay, blocker)
@@ -166,7 +205,7 @@ func (r *Repo) checkout(ctx context.Context, target plumbing.Hash) error {
 		}
 		ws, err := r.worktreeState(s, ch.path)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		switch {
 		case !ws.present:
@@ -175,7 +214,7 @@ func (r *Repo) checkout(ctx context.Context, target plumbing.Hash) error {
 		case ws.mode == filemode.Dir:
 			foreignFile, err := r.foreignFileUnder(ch.path, deleting)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if foreignFile != "" {
 				inTheWay = append(inTheWay, foreignFile)
@@ -186,8 +225,15 @@ func (r *Repo) checkout(ctx context.Context, target plumbing.Hash) error {
 	}
 	if len(inTheWay) > 0 {
 		sort.Strings(inTheWay)
-		return &LocalModificationsError{Kind: ErrUntrackedInTheWay, Dir: r.dir, Paths: dedup(inTheWay)}
+		return nil, &LocalModificationsError{Kind: ErrUntrackedInTheWay, Dir: r.dir, Paths: dedup(inTheWay)}
 	}
+	return &checkoutPlan{target: target, s: s, want: want, mods: mods, changes: changes, already: already}, nil
+}
+
+// apply writes p: removals, then writes, then the index, then HEAD, undoing
+// its own writes when one fails.
+func (r *Repo) apply(ctx context.Context, p *checkoutPlan) error {
+	target, s, want, mods, changes, already := p.target, p.s, p.want, p.mods, p.changes, p.already
 
 	indexPath := filepath.Join(r.gitDir, "index")
 	oldIndex, err := os.ReadFile(indexPath)

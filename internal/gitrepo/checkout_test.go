@@ -204,7 +204,13 @@ func TestCheckoutRefusesUntrackedInTheWay(t *testing.T) {
 			tt.setup(t, f.install)
 			r := open(t, f.install)
 			unchanged(t, f.install, func() {
-				err := r.Checkout(context.Background(), f.commits[tt.tag])
+				// The dry run the reconciler asks before an update says the same.
+				err := r.CheckCheckout(context.Background(), f.commits[tt.tag])
+				var planned *LocalModificationsError
+				if !errors.As(err, &planned) || !errors.Is(err, ErrUntrackedInTheWay) || !reflect.DeepEqual(planned.Paths, tt.want) {
+					t.Fatalf("CheckCheckout error = %v, want ErrUntrackedInTheWay for %v", err, tt.want)
+				}
+				err = r.Checkout(context.Background(), f.commits[tt.tag])
 				if !errors.Is(err, ErrUntrackedInTheWay) {
 					t.Fatalf("Checkout error = %v, want ErrUntrackedInTheWay", err)
 				}
@@ -224,6 +230,9 @@ func TestCheckoutAcceptsIdenticalUntrackedFile(t *testing.T) {
 	f := newFixture(t)
 	writeFile(t, f.install, "docs/guide/new.md", "added in v1.1.0\n", 0o644)
 	r := open(t, f.install)
+	if err := r.CheckCheckout(context.Background(), f.commits["v1.1.0"]); err != nil {
+		t.Fatalf("CheckCheckout: %v", err)
+	}
 	if err := r.Checkout(context.Background(), f.commits["v1.1.0"]); err != nil {
 		t.Fatal(err)
 	}
