@@ -5,6 +5,8 @@ package fault
 import (
 	"context"
 	"errors"
+	"os"
+	"os/signal"
 	"syscall"
 	"testing"
 	"time"
@@ -37,4 +39,28 @@ func TestInjectActions(t *testing.T) {
 	if err := Inject(ctx, "mid"); err != nil || called != 1 {
 		t.Errorf("after Set(\"\"): %v, hook called %d times", err, called)
 	}
+}
+
+func TestInjectSignalsTheProcess(t *testing.T) {
+	for _, tc := range []struct {
+		action string
+		sig    os.Signal
+	}{{"term", syscall.SIGTERM}, {"int", os.Interrupt}} {
+		got := make(chan os.Signal, 1)
+		signal.Notify(got, tc.sig) // as the daemon's main does
+		Set("build:do:mid=" + tc.action)
+		if err := Inject(WithStep(context.Background(), "build:do"), "mid"); err != nil {
+			t.Errorf("%s: %v", tc.action, err)
+		}
+		select {
+		case s := <-got:
+			if s != tc.sig {
+				t.Errorf("%s: received %v", tc.action, s)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s: %v was never delivered", tc.action, tc.sig)
+		}
+		signal.Stop(got)
+	}
+	Set("")
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
 	"syscall"
@@ -62,7 +63,10 @@ func parse(spec string) map[string]string {
 //   - kill:   SIGKILL this process at once, as a crash or power loss would;
 //   - error:  return an error wrapping ErrInjected;
 //   - enospc: return an error wrapping ErrInjected and syscall.ENOSPC;
-//   - hang:   block until ctx is done, then return its error.
+//   - hang:   block until ctx is done, then return its error;
+//   - term, int: send SIGTERM (as `systemctl stop` does) or SIGINT (Ctrl-C)
+//     to this process and continue once it was delivered, so the process
+//     goes on exactly as it would when the signal arrives at that moment.
 func Inject(ctx context.Context, point string) error {
 	full := name(ctx, point)
 	mu.Lock()
@@ -86,6 +90,24 @@ func Inject(ctx context.Context, point string) error {
 	case "hang":
 		<-ctx.Done()
 		return ctx.Err()
+	case "term":
+		signalSelf(full, syscall.SIGTERM)
+		return nil
+	case "int":
+		signalSelf(full, syscall.SIGINT)
+		return nil
 	}
 	return fmt.Errorf("%w at %s: unknown action %q", ErrInjected, full, action)
+}
+
+// signalSelf sends sig to this process and returns once the runtime has
+// delivered it (to every channel registered with signal.Notify, ours
+// included), so the fault point is where the signal arrived.
+func signalSelf(point string, sig syscall.Signal) {
+	fmt.Fprintf(os.Stderr, "fault: sending %s to the process at %s\n", sig, point)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sig)
+	defer signal.Stop(ch)
+	_ = syscall.Kill(os.Getpid(), sig)
+	<-ch
 }
