@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -70,10 +71,9 @@ func TestLoadErrors(t *testing.T) {
 		t.Errorf("missing: err = %v", err)
 	}
 	for name, content := range map[string]string{
-		"truncated":     "apiVersion: updates.better-paas.io/v1\nkind: VersionStatus\nconditions: [",
-		"unknown field": "apiVersion: updates.better-paas.io/v1\nkind: VersionStatus\nbogus: 1\n",
-		"wrong kind":    "apiVersion: updates.better-paas.io/v1\nkind: DesiredVersion\n",
-		"binary":        "\x00\x01\x02",
+		"truncated":  "apiVersion: updates.better-paas.io/v1\nkind: VersionStatus\nconditions: [",
+		"wrong kind": "apiVersion: updates.better-paas.io/v1\nkind: DesiredVersion\n",
+		"binary":     "\x00\x01\x02",
 	} {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
@@ -81,6 +81,31 @@ func TestLoadErrors(t *testing.T) {
 		}
 		if _, err := Load(p); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("%s: err = %v, want ErrCorrupt", name, err)
+		}
+	}
+}
+
+// TestLoadRefusesAFileFromANewerUpdater: a status.yaml that a newer
+// updater wrote (a later apiVersion, or fields this one does not know) is
+// not corrupt: discarding it would lose the failure records and known tags
+// when an updater is downgraded. Load says so instead.
+func TestLoadRefusesAFileFromANewerUpdater(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"future apiVersion": "apiVersion: updates.better-paas.io/v2\nkind: VersionStatus\ncurrentVersion: v1.0.0\n",
+		"unknown field":     "apiVersion: updates.better-paas.io/v1\nkind: VersionStatus\ncurrentVersion: v1.0.0\nselfUpdate:\n  version: v2.0.0\n",
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(p)
+		if !errors.Is(err, ErrNewer) || errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: err = %v, want ErrNewer and not ErrCorrupt", name, err)
+			continue
+		}
+		if !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "newer") {
+			t.Errorf("%s: the message names neither the file nor the cause: %v", name, err)
 		}
 	}
 }

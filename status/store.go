@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"sigs.k8s.io/yaml"
 
@@ -20,14 +21,22 @@ const MaxFileSize = 1 << 20
 // used; the reconciler then rebuilds status from the host.
 var ErrCorrupt = errors.New("corrupt status file")
 
+// ErrNewer is returned (wrapped) when status.yaml was written by a newer
+// updater: an apiVersion of this API group that this one does not read,
+// or fields it does not know. It is not ErrCorrupt: the file holds failure
+// records and known tags that a downgraded updater must not throw away, so
+// the daemon refuses to run instead of rebuilding status from the host.
+var ErrNewer = errors.New("status file written by a newer updater")
+
 // ErrTooLarge is returned (wrapped) by Save when the encoded status is
 // larger than MaxFileSize: Load would refuse the file as corrupt, so Save
 // leaves the old one in place. The fix is to keep messages short.
 var ErrTooLarge = errors.New("status too large")
 
 // Load reads status.yaml strictly. A missing file yields an error that
-// satisfies errors.Is(err, fs.ErrNotExist); unreadable content yields one
-// that satisfies errors.Is(err, ErrCorrupt).
+// satisfies errors.Is(err, fs.ErrNotExist); a file of a newer updater one
+// that satisfies errors.Is(err, ErrNewer); unreadable content one that
+// satisfies errors.Is(err, ErrCorrupt).
 func Load(path string) (*VersionStatus, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -47,7 +56,21 @@ func Parse(name string, data []byte) (*VersionStatus, error) {
 		return nil, fmt.Errorf("cannot load %s: %w: larger than %d bytes", name, ErrCorrupt, MaxFileSize)
 	}
 	var s VersionStatus
-	if err := strictyaml.Unmarshal(data, &s, maxExpansion); err != nil {
+	err := strictyaml.Unmarshal(data, &s, maxExpansion)
+	if errors.Is(err, strictyaml.ErrUnknownField) {
+		// Safe to decode leniently: the strict pass bounded the aliases.
+		_ = yaml.Unmarshal(data, &s)
+	}
+	if (err == nil || errors.Is(err, strictyaml.ErrUnknownField)) && s.Kind == Kind && strings.HasPrefix(s.APIVersion, apiGroup) {
+		fix := "run the newer updater again, or move the file aside to let this one rebuild status from the host (its failure records and known tags are then lost)"
+		switch {
+		case s.APIVersion != APIVersion:
+			return nil, fmt.Errorf("cannot load %s: %w: apiVersion %s, this updater reads %s; %s", name, ErrNewer, s.APIVersion, APIVersion, fix)
+		case err != nil:
+			return nil, fmt.Errorf("cannot load %s: %w: %w; %s", name, ErrNewer, err, fix)
+		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("cannot load %s: %w: %w", name, ErrCorrupt, err)
 	}
 	if s.APIVersion != APIVersion || s.Kind != Kind {
@@ -56,6 +79,10 @@ func Parse(name string, data []byte) (*VersionStatus, error) {
 	}
 	return &s, nil
 }
+
+// apiGroup is the group of APIVersion; another version of it is a file
+// from another updater release, not garbage.
+const apiGroup = "updates.better-paas.io/"
 
 // maxExpansion bounds what a document may grow to once its YAML aliases
 // are resolved. The daemon never writes aliases, and without them a

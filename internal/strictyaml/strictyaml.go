@@ -22,6 +22,10 @@ var (
 	ErrMultipleDocuments = errors.New("more than one YAML document")
 	// ErrFieldCase: a field name that differs from a known one only in case.
 	ErrFieldCase = errors.New("field name in the wrong case")
+	// ErrUnknownField: a field the type does not have, in a document that
+	// is otherwise valid (it decodes once unknown fields are ignored).
+	// For a file a program writes, that usually means a newer program.
+	ErrUnknownField = errors.New("unknown field")
 )
 
 // Unmarshal decodes data into v (a pointer to a struct with json tags).
@@ -65,6 +69,12 @@ func Unmarshal(data []byte, v any, maxExpansion int) error {
 		}
 	}
 	if err := yaml.UnmarshalStrict(data, v); err != nil {
+		// Aliases are bounded and there is one document, so the lenient
+		// decode below costs what the strict one did.
+		lenient := reflect.New(reflect.TypeOf(v).Elem()).Interface()
+		if yaml.Unmarshal(data, lenient) == nil {
+			return fmt.Errorf("%w: %w: %v", ErrSyntax, ErrUnknownField, err)
+		}
 		return fmt.Errorf("%w: %v", ErrSyntax, err)
 	}
 	return nil
