@@ -20,16 +20,30 @@ type Interface interface {
 var _ Interface = (*Reconciler)(nil)
 
 // Loop runs a Reconciler whenever desired.yaml may have changed: on an
-// fsnotify event in its folder (editors and Ansible replace the file by
-// renaming, so the folder is watched, not the file), at a jittered resync
-// interval, and after a failure with exponential backoff. Events only
-// enqueue; at most one reconcile runs at a time.
+// fsnotify event (editors and Ansible replace the file by renaming, so
+// folders are watched, not files), at a jittered resync interval, when a
+// cheap poll finds the file's content changed, and after a failure with
+// exponential backoff. Events only enqueue; at most one reconcile runs at
+// a time.
+//
+// The watch follows the file through links (a Kubernetes ConfigMap mount,
+// a link into a git checkout) and survives its folder being replaced: see
+// watchSet. The poll covers what inotify cannot report (an ancestor folder
+// renamed, a write through a hard link or bind mount, an overflow).
 type Loop struct {
 	Reconciler Interface
-	// DesiredFile is the file whose changes trigger a reconcile.
+	// DesiredFile is the file whose changes trigger a reconcile. Its
+	// folder is created if missing.
 	DesiredFile string
+	// Files are more files whose changes trigger a reconcile, watched as
+	// DesiredFile is; their folders need not exist yet.
+	Files []string
 	// Resync is the interval between reconciles without events.
 	Resync time.Duration
+	// Poll is the interval at which the files are read and hashed; a
+	// reconcile is enqueued only when the digest differs from the one seen
+	// at the last reconcile. Default 10s.
+	Poll time.Duration
 	// Debounce folds a burst of events (write, chmod, rename) into one
 	// reconcile. Default 100ms.
 	Debounce time.Duration
@@ -38,27 +52,36 @@ type Loop struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Reconciled, if set, is called after every reconcile (tests, demo).
 	Reconciled func(Result, error)
+
+	// pollHook, if set, is called after every poll with whether it found
+	// a change (tests).
+	pollHook func(changed bool)
 }
 
-// Run reconciles until ctx is done. It returns an error only when it
-// cannot watch desired.yaml's folder.
+// Run reconciles until ctx is done and returns nil then. It returns an
+// error only when it cannot create desired.yaml's folder or, at start,
+// cannot watch the folders the files need.
 func (l *Loop) Run(ctx context.Context) error {
 	l.defaults()
 	log := logr.FromContextOrDiscard(ctx)
-	dir := filepath.Dir(l.DesiredFile)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(l.DesiredFile), 0o755); err != nil {
 		return fmt.Errorf("cannot create folder of %s: %w", l.DesiredFile, err)
 	}
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
-		return fmt.Errorf("cannot watch %s: %w", dir, err)
+		return fmt.Errorf("cannot watch %s: %w", l.DesiredFile, err)
 	}
 	defer w.Close()
-	if err := w.Add(dir); err != nil {
-		return fmt.Errorf("cannot watch %s: %w", dir, err)
+	ws := newWatchSet(append([]string{l.DesiredFile}, l.Files...))
+	if _, _, err := ws.sync(w); err != nil {
+		return err
 	}
-	log.Info("Watching desired version", "desiredFile", l.DesiredFile, "resync", l.Resync.String())
+	log.Info("Watching desired version", "desiredFile", l.DesiredFile, "files", l.Files,
+		"folders", ws.folders(), "resync", l.Resync.String(), "poll", l.Poll.String())
 
+	seen := ws.digest() // what the files held at the last reconcile
+	poll := time.NewTicker(l.Poll)
+	defer poll.Stop()
 	debounce := stoppedTimer()
 	next := time.NewTimer(0) // reconcile at once on start
 	failures := 0
@@ -70,7 +93,12 @@ func (l *Loop) Run(ctx context.Context) error {
 			if !ok {
 				return nil
 			}
-			if filepath.Clean(ev.Name) == filepath.Clean(l.DesiredFile) {
+			// Names before and after: a swapped link concerns both chains.
+			named := ws.concerns(ev.Name)
+			moved := l.rewatch(log, w, ws)
+			// Writes made before a new folder was watched raised no event
+			// there: the digest tells.
+			if named || ws.concerns(ev.Name) || moved && ws.digest() != seen {
 				debounce.Reset(l.Debounce)
 			}
 		case err, ok := <-w.Errors:
@@ -79,10 +107,24 @@ func (l *Loop) Run(ctx context.Context) error {
 			}
 			// An overflow loses events; reconcile to catch up.
 			log.Error(err, "Watch error; reconciling to catch up")
+			l.rewatch(log, w, ws)
 			debounce.Reset(l.Debounce)
+		case <-poll.C:
+			l.rewatch(log, w, ws)
+			changed := ws.digest() != seen
+			if changed {
+				log.V(1).Info("Poll found a change", "folders", ws.folders())
+				debounce.Reset(l.Debounce)
+			}
+			if l.pollHook != nil {
+				l.pollHook(changed)
+			}
 		case <-debounce.C:
 			next.Reset(0)
 		case <-next.C:
+			// Read before Reconcile reads: a change made during the
+			// reconcile differs from it and is polled again.
+			seen = ws.digest()
 			res, err := l.Reconciler.Reconcile(ctx)
 			if ctx.Err() != nil {
 				return nil
@@ -110,9 +152,30 @@ func (l *Loop) Run(ctx context.Context) error {
 	}
 }
 
+// rewatch resolves the watched files again and moves the watches to the
+// folders they need now. It reports whether any watch moved.
+func (l *Loop) rewatch(log logr.Logger, w folderWatcher, ws *watchSet) bool {
+	added, removed, err := ws.sync(w)
+	if err != nil && err.Error() != ws.failing {
+		log.Error(err, "Cannot watch desired version; the poll still checks it", "pollMs", l.Poll.Milliseconds())
+	}
+	ws.failing = ""
+	if err != nil {
+		ws.failing = err.Error()
+	}
+	if len(added) == 0 && len(removed) == 0 {
+		return false
+	}
+	log.Info("Re-established watch", "folders", ws.folders(), "added", added, "removed", removed)
+	return true
+}
+
 func (l *Loop) defaults() {
 	if l.Resync <= 0 {
 		l.Resync = 5 * time.Minute
+	}
+	if l.Poll <= 0 {
+		l.Poll = 10 * time.Second
 	}
 	if l.Debounce <= 0 {
 		l.Debounce = 100 * time.Millisecond
