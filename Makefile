@@ -11,7 +11,7 @@ PKGS := ./...
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
-deps: ## Install what the demo and tests need beyond Go and git (Node.js, npm)
+deps: ## Install what the demo and tests need beyond Go and git (Node.js, npm, pnpm)
 	@scripts/ensure-deps.sh
 
 build: ## Build bin/better-paas-updater

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -59,15 +60,26 @@ func TestBackupsAreIncrementalConsistentAndRestorable(t *testing.T) {
 		t.Fatalf("Verify: %v", err)
 	}
 
-	// A user deletes and damages data; the backup brings it back.
-	before := snapshot(t, second.Data)
+	// A user deletes and damages data; the backup brings it back, with
+	// the modes the files had (the copies in a backup are read-only).
+	inBackup := snapshot(t, second.Data)
+	modes := snapshot(t, filepath.Join(h.install, "data"))
 	os.Remove(filepath.Join(h.install, "data", "notes.txt"))
 	mustWrite(t, filepath.Join(h.install, "data", photo), "damaged")
-	replaced, err := h.r.RestoreBackup(h.ctx, second.ID)
+	replaced, err := h.r.RestoreBackup(h.ctx, second.ID, false)
 	if err != nil {
 		t.Fatalf("RestoreBackup: %v", err)
 	}
-	preserved(t, "restored data", before, snapshot(t, filepath.Join(h.install, "data")))
+	restored := snapshot(t, filepath.Join(h.install, "data"))
+	for p, entry := range inBackup {
+		got := restored[p]
+		if _, sum, _ := strings.Cut(entry, ":"); !strings.HasPrefix(entry, "dir:") && !strings.HasSuffix(got, ":"+sum) {
+			t.Errorf("restored data: %s is %q, the backup holds %q", p, got, entry)
+		}
+		if want, _, _ := strings.Cut(modes[p], ":"); p != "." && want != "" && !strings.HasPrefix(got, want+":") {
+			t.Errorf("restored data: %s has mode %q, it had %q", p, got, want)
+		}
+	}
 	if b, _ := os.ReadFile(filepath.Join(replaced, photo)); string(b) != "damaged" {
 		t.Errorf("the replaced data was not kept: %q", b)
 	}

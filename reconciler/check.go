@@ -18,13 +18,18 @@ import (
 // CheckResult is the answer to "is there a newer version?", for
 // `better-paas-updater check` and the dashboard.
 type CheckResult struct {
-	CurrentVersion  string    `json:"currentVersion"`
-	LatestVersion   string    `json:"latestVersion"`
-	UpdateAvailable bool      `json:"updateAvailable"`
-	Source          string    `json:"source"`
-	Repo            string    `json:"repo,omitempty"`
-	RepoFrom        string    `json:"repoFrom,omitempty"`
-	FetchedAt       time.Time `json:"fetchedAt"`
+	CurrentVersion string `json:"currentVersion"`
+	// LatestVersion is what `latest` would install on this host: the
+	// newest release of the channel that has not failed here.
+	LatestVersion   string `json:"latestVersion"`
+	UpdateAvailable bool   `json:"updateAvailable"`
+	// SkippedFailed lists newer releases that failed on this host and are
+	// skipped until `better-paas-updater retry`, newest first.
+	SkippedFailed []string  `json:"skippedFailed,omitempty"`
+	Source        string    `json:"source"`
+	Repo          string    `json:"repo,omitempty"`
+	RepoFrom      string    `json:"repoFrom,omitempty"`
+	FetchedAt     time.Time `json:"fetchedAt"`
 	// Stale says why the answer is a cached one, when it is.
 	Stale string `json:"stale,omitempty"`
 }
@@ -43,12 +48,13 @@ func (r *Reconciler) Check(ctx context.Context, refresh bool) (CheckResult, erro
 	if err != nil {
 		return CheckResult{}, fmt.Errorf("cannot check for updates: installDir %s: %w", r.cfg.InstallDir, err)
 	}
-	sp := spec.New(spec.Latest).Spec
-	if d, err := spec.Load(r.cfg.DesiredFile); err == nil {
-		sp = d.Spec
+	d := spec.New(spec.Latest)
+	if loaded, err := spec.Load(r.cfg.DesiredFile); err == nil {
+		d = loaded
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return CheckResult{}, err
 	}
+	sp := d.Spec
 	up, err := r.upstream(repo, sp.Prerelease())
 	if err != nil {
 		return CheckResult{}, err
@@ -66,11 +72,21 @@ func (r *Reconciler) Check(ctx context.Context, refresh bool) (CheckResult, erro
 	if listing.Stale != nil {
 		res.Stale = listing.Stale.Error()
 	}
-	if st, err := status.Load(StatusPath(r.cfg)); err == nil {
-		res.CurrentVersion = st.CurrentVersion
+	st, err := status.Load(StatusPath(r.cfg))
+	if errors.Is(err, fs.ErrNotExist) {
+		st = status.New()
+	} else if err != nil {
+		return CheckResult{}, err
 	}
-	if rel, ok := releases.Highest(listing.Releases, sp.Prerelease(), nil); ok {
-		res.LatestVersion = rel.Version
+	res.CurrentVersion = st.CurrentVersion
+	// The same rule the reconciler follows, so check never announces an
+	// update that latest would skip.
+	p := pickLatest(listing.Releases, sp.Prerelease(), st, freshRetry(d, st), r.cfg)
+	res.SkippedFailed = p.skipped
+	if p.ok && !p.stay {
+		res.LatestVersion = p.rel.Version
+	} else {
+		res.LatestVersion = st.CurrentVersion
 	}
 	res.UpdateAvailable = res.LatestVersion != "" &&
 		(!semver.IsValid(res.CurrentVersion) || semver.Compare(res.LatestVersion, res.CurrentVersion) > 0)

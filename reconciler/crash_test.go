@@ -31,10 +31,12 @@ import (
 )
 
 // The crash matrix: for every step of an update and of a rollback, the
-// daemon (a real process, built with -tags faultinject) is SIGKILLed before
-// the step, in the middle of it and after it; a new daemon then runs and the
-// host must converge with data/ intact, no temporary files, one service
-// process and a consistent status.yaml.
+// daemon (a real process, built with -tags faultinject) is SIGKILLed, or
+// stopped gracefully with SIGTERM (`systemctl stop`, a reboot) or SIGINT
+// (Ctrl-C), before the step, in the middle of it and after it; a new daemon
+// then runs and the host must converge with data/ intact, no temporary
+// files, one service process and a consistent status.yaml. A graceful stop
+// must never be recorded as a failure of the release or of the rollback.
 
 // midPoints are the steps with a fault point inside, where their work is
 // half done; every step has "before" and "after".
@@ -232,8 +234,13 @@ func copyHost(t *testing.T, tmpl string) *crashHost {
 
 type crashCase struct {
 	point  string // e.g. "swap:do:mid"
+	action string // kill, term or int (see internal/fault)
 	target string
 }
+
+// stops are the ways a daemon ends mid-operation: a crash or power loss,
+// `systemctl stop`/restart or a reboot, and Ctrl-C.
+var stops = []string{"kill", "term", "int"}
 
 func crashCases(steps []string) []crashCase {
 	var cases []crashCase
@@ -242,7 +249,9 @@ func crashCases(steps []string) []crashCase {
 			if when == "mid" && !midPoints[s+":do"] {
 				continue
 			}
-			cases = append(cases, crashCase{point: s + ":do:" + when, target: goodTarget})
+			for _, a := range stops {
+				cases = append(cases, crashCase{point: s + ":do:" + when, action: a, target: goodTarget})
+			}
 		}
 	}
 	// The bad release fails at health, so every step before it is undone.
@@ -251,10 +260,41 @@ func crashCases(steps []string) []crashCase {
 			if when == "mid" && !midPoints[s+":undo"] {
 				continue
 			}
-			cases = append(cases, crashCase{point: s + ":undo:" + when, target: badTarget})
+			for _, a := range stops {
+				cases = append(cases, crashCase{point: s + ":undo:" + when, action: a, target: badTarget})
+			}
 		}
 	}
 	return cases
+}
+
+// checkGracefulStop checks what a daemon stopped by a signal left: it
+// exited by itself with the shell's code for that signal, and recorded
+// nothing against the release or the rollback.
+func checkGracefulStop(t *testing.T, h *crashHost, tc crashCase, killed bool, code int, out string) {
+	t.Helper()
+	want := map[string]int{"term": 128 + int(syscall.SIGTERM), "int": 128 + int(syscall.SIGINT)}[tc.action]
+	if killed || code != want {
+		t.Errorf("stopped with %s at %s: killed %v, exit %d, want exit %d\n%s", tc.action, tc.point, killed, code, want, out)
+	}
+	st, err := status.Load(reconciler.StatusPath(h.cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := st.Get(status.TypeStalled); c != nil && c.Reason == reconciler.ReasonRollbackFailed {
+		t.Errorf("a graceful stop was recorded as a failed rollback: %s", c.Message)
+	}
+	if f, ok := st.Failure(goodTarget); ok {
+		t.Errorf("a graceful stop was recorded as a failure of %s: %+v", goodTarget, f)
+	}
+	if st.Operation != nil {
+		if c := st.Get(status.TypeReady); c == nil || c.Reason != reconciler.ReasonInterrupted {
+			t.Errorf("operation left in flight, but Ready = %+v, want reason %s", c, reconciler.ReasonInterrupted)
+		}
+	}
+	if !strings.Contains(out, "resumes from its journal") && st.Operation != nil {
+		t.Errorf("the log does not say where the operation was left:\n%s", out)
+	}
 }
 
 func TestCrashMatrix(t *testing.T) {
@@ -269,7 +309,7 @@ func TestCrashMatrix(t *testing.T) {
 		t.Fatalf("the matrix assumes health is the last step: %v", steps)
 	}
 	for _, tc := range crashCases(steps) {
-		t.Run(tc.point, func(t *testing.T) {
+		t.Run(tc.point+"="+tc.action, func(t *testing.T) {
 			t.Parallel()
 			h := copyHost(t, tmpl)
 			defer h.supervisor().Stop(context.Background())
@@ -279,9 +319,12 @@ func TestCrashMatrix(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			killed, code, out := h.daemon(tc.point + "=kill")
-			if !killed {
+			killed, code, out := h.daemon(tc.point + "=" + tc.action)
+			if tc.action == "kill" && !killed {
 				t.Fatalf("fault point %s was never reached (exit %d):\n%s", tc.point, code, out)
+			}
+			if tc.action != "kill" {
+				checkGracefulStop(t, h, tc, killed, code, out)
 			}
 			killed, code, out = h.daemon("")
 			if killed {
@@ -300,6 +343,9 @@ func TestCrashMatrix(t *testing.T) {
 				}
 			} else if code != 0 || !st.IsTrue(status.TypeReady) {
 				t.Errorf("after the update: exit %d, Ready %+v\n%s", code, st.Get(status.TypeReady), out)
+			}
+			if f, ok := st.Failure(goodTarget); ok {
+				t.Errorf("%s, which is healthy, was recorded as failed: %+v", goodTarget, f)
 			}
 			if st.Operation != nil || st.CurrentVersion != want {
 				t.Errorf("status: operation %+v, currentVersion %q, want %q", st.Operation, st.CurrentVersion, want)

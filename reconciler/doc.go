@@ -11,6 +11,13 @@
 // brings the previous version back up. A failed release is remembered and
 // not retried until desired.yaml changes.
 //
-// Loop wraps Reconcile with an fsnotify watch on desired.yaml's folder and a
+// Every state that holds an update back (a failed or refused version, a
+// missing tag, an unusable desired.yaml) still keeps the last known good
+// version running. A cancelled context (the daemon is stopping) is neither
+// success nor failure: the journal is left as it is and the next daemon
+// resumes it, except that an undo already begun finishes first.
+//
+// Loop wraps Reconcile with fsnotify watches that follow desired.yaml
+// through its links and folder replacements, a cheap digest poll, and a
 // jittered periodic resync; events only enqueue a reconcile.
 package reconciler

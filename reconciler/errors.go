@@ -38,12 +38,15 @@ func (k Kind) String() string {
 const (
 	ReasonUpToDate           = "UpToDate"
 	ReasonProgressing        = "Progressing"
+	ReasonInterrupted        = "Interrupted"
 	ReasonInvalidSpec        = "InvalidSpec"
 	ReasonDesiredMissing     = "DesiredVersionMissing"
 	ReasonTagNotFound        = "TagNotFound"
 	ReasonTagMoved           = "TagMoved"
 	ReasonSourceUnavailable  = "SourceUnavailable"
 	ReasonLocalModifications = "LocalModifications"
+	ReasonUntrackedInTheWay  = "UntrackedInTheWay"
+	ReasonDataTracked        = "DataTracked"
 	ReasonNotGitCheckout     = "NotGitCheckout"
 	ReasonBackupFailed       = "BackupFailed"
 	ReasonFetchFailed        = "FetchFailed"
@@ -72,6 +75,8 @@ var kinds = map[string]Kind{
 	ReasonTagNotFound:        Terminal,
 	ReasonTagMoved:           Terminal,
 	ReasonLocalModifications: Terminal,
+	ReasonUntrackedInTheWay:  Terminal,
+	ReasonDataTracked:        Terminal,
 	ReasonNotGitCheckout:     Terminal,
 	ReasonVersionFailed:      Terminal,
 	ReasonRollbackFailed:     Terminal,
@@ -82,6 +87,14 @@ var kinds = map[string]Kind{
 
 // KindOf returns the kind of failure a reason stands for.
 func KindOf(reason string) Kind { return kinds[reason] }
+
+// ErrInterrupted is wrapped by the error Runner.Run and Reconcile return
+// when the daemon is stopping (its context was cancelled: SIGTERM from
+// `systemctl stop` or a reboot, SIGINT). It is neither success nor failure
+// but "later", as snapd's Retry: the operation is left exactly as it was
+// journaled and the next daemon resumes it, as after SIGKILL. Nothing is
+// recorded against the release.
+var ErrInterrupted = errors.New("interrupted: the daemon is stopping")
 
 // Failure is an error with a reason. Steps return them so the reconciler
 // can tell, with errors.As, what went wrong and what to do next without

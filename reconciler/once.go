@@ -17,7 +17,8 @@ var ErrNotConverged = errors.New("host did not converge")
 
 // RunOnce reconciles until the host is Ready or Stalled (as status.yaml
 // says) and returns the final status. Errors are retried with backoff from
-// minBackoff, at most maxFailures times in a row.
+// minBackoff, at most maxFailures times in a row. A cancelled ctx returns
+// an error wrapping ErrInterrupted (with the status as it was left).
 func RunOnce(ctx context.Context, r *Reconciler, maxFailures int, minBackoff time.Duration) (*status.VersionStatus, error) {
 	log := logr.FromContextOrDiscard(ctx)
 	failures := 0
@@ -25,7 +26,11 @@ func RunOnce(ctx context.Context, r *Reconciler, maxFailures int, minBackoff tim
 	for {
 		res, err := r.Reconcile(ctx)
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			st, _ := r.Status()
+			if !errors.Is(err, ErrInterrupted) {
+				err = fmt.Errorf("%w (%v)", ErrInterrupted, context.Cause(ctx))
+			}
+			return st, err
 		}
 		st, serr := r.Status()
 		if serr != nil {

@@ -18,7 +18,7 @@ import (
 const buildHeadroom = 256 << 20
 
 // preflight checks, before an update touches anything, that it can run to
-// the end: room for a full copy of data/ and for the build, the build
+// the end: room for what the backup would copy and for the build, the build
 // programs, and the remote. A failure is retried with backoff, since space
 // can be freed and programs installed without editing desired.yaml.
 func (r *Reconciler) preflight(ctx context.Context, repo *gitrepo.Repo) error {
@@ -48,11 +48,15 @@ func (r *Reconciler) preflight(ctx context.Context, repo *gitrepo.Repo) error {
 		BackupDir:    c.BackupDir,
 		InstallDir:   c.InstallDir,
 		BuildOutputs: outputs,
-		Commands:     cmds,
-		Remote:       c.Remote,
-		RemoteURL:    repo.RemoteURL,
-		ExtraBytes:   extra,
+		// Build programs are looked up on the build's PATH below, not
+		// on the daemon's.
+		Commands:   nil,
+		Remote:     c.Remote,
+		RemoteURL:  repo.RemoteURL,
+		ExtraBytes: extra,
 	})
+	env := append(os.Environ(), c.BuildEnv(os.Environ())...)
+	err = errors.Join(err, preflight.BuildEnv(env, cmds))
 	return failure(ReasonPreflightFailed, err)
 }
 

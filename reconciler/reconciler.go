@@ -15,6 +15,7 @@ import (
 
 	"github.com/better-paas/updater/internal/config"
 	"github.com/better-paas/updater/internal/gitrepo"
+	"github.com/better-paas/updater/internal/preflight"
 	"github.com/better-paas/updater/internal/releases"
 	"github.com/better-paas/updater/internal/service"
 	"github.com/better-paas/updater/spec"
@@ -86,7 +87,14 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	before, _ := yaml.Marshal(st)
-	res, err := r.reconcile(ctx, st)
+	var res Result
+	if st.Operation == nil && r.serveRestoreRequest(ctx, st) {
+		// Between operations, a restore asked for by `backups restore`
+		// comes first; then the host is observed afresh.
+		res = Result{Requeue: true}
+	} else {
+		res, err = r.reconcile(ctx, st)
+	}
 	if after, _ := yaml.Marshal(st); string(after) != string(before) {
 		if serr := status.Save(StatusPath(r.cfg), st); serr != nil {
 			return Result{}, errors.Join(err, serr)
@@ -113,8 +121,8 @@ func (r *Reconciler) reconcile(ctx context.Context, st *status.VersionStatus) (R
 	}
 	if err != nil {
 		// The last valid spec is kept: the host stays on what it runs, and
-		// a service that went down meanwhile is started again.
-		r.keepRunning(ctx, repo, st)
+		// (as in every state that holds an update back, see settle) a
+		// service that went down meanwhile is started again.
 		return r.settle(ctx, st, failure(ReasonInvalidSpec, err))
 	}
 	if digest := d.Digest(); digest != st.ObservedSpecDigest {
@@ -130,24 +138,29 @@ func (r *Reconciler) reconcile(ctx context.Context, st *status.VersionStatus) (R
 	}
 	st.CurrentCommit, st.CurrentVersion = obs.head, obs.currentVersion(st)
 
-	target, err := r.resolve(ctx, repo, d.Spec, st)
+	retry := freshRetry(d, st)
+	target, err := r.resolve(ctx, repo, d.Spec, st, retry)
 	if err != nil {
 		return r.settle(ctx, st, err)
+	}
+	if d.Spec.IsLatest() && target.Version != st.TargetVersion {
+		log.Info("Resolved latest", "targetVersion", target.Version, "commit", short(target.Commit))
 	}
 	st.TargetVersion = target.Version
 
 	if obs.serving(target) {
 		st.CurrentVersion = target.Version
 		st.LastKnownGood = &status.Revision{Version: target.Version, Commit: target.Commit, BinarySHA256: obs.binarySHA}
-		summarize(st, phaseReady, ReasonUpToDate, fmt.Sprintf("running %s (%s), healthy", target.Version, short(target.Commit)), r.now())
+		st.ClearFailure(target.Version)
+		summarize(st, phaseReady, ReasonUpToDate, fmt.Sprintf("running %s (%s), healthy%s", target.Version, short(target.Commit), prereleaseNote(d.Spec, target.Version)), r.now())
 		return Result{RequeueAfter: r.cfg.ResyncInterval.Duration}, nil
 	}
 	if c := st.Get(status.TypeStalled); c != nil && c.Reason == ReasonRollbackFailed && c.ObservedGeneration == st.ObservedGeneration {
 		return Result{}, nil // a human must look; the message already says why
 	}
-	if f, ok := st.Failure(target.Version); ok && f.Generation == st.ObservedGeneration {
+	if f, ok := st.Failure(target.Version); ok && f.Generation == st.ObservedGeneration && holdsBack(f, r.cfg) {
 		return r.settle(ctx, st, failure(ReasonVersionFailed, fmt.Errorf(
-			"%s failed at step %s (%s) and was rolled back to %s; it is not retried until desired.yaml changes: %s",
+			"%s failed at step %s (%s) and was rolled back to %s; it is not retried until desired.yaml changes or you run `better-paas-updater retry`: %s",
 			f.Version, f.Step, f.Reason, orNothing(st.CurrentVersion), f.Message)))
 	}
 	if lkg := st.LastKnownGood; lkg != nil && *lkg == (status.Revision{Version: target.Version, Commit: obs.head, BinarySHA256: obs.binarySHA}) && obs.head == target.Commit {
@@ -161,6 +174,21 @@ func (r *Reconciler) reconcile(ctx context.Context, st *status.VersionStatus) (R
 			"cannot update %s to %s: tracked files are modified (%s); commit, stash or `git checkout -- <path>` them",
 			r.cfg.InstallDir, target.Version, listPaths(mods))))
 	}
+	// An update must not change the app's data, which it would if git
+	// tracked files in dataDir, in this version or the next.
+	for _, v := range []status.Revision{{Version: orNothing(st.CurrentVersion), Commit: obs.head}, target} {
+		if err := preflight.UntrackedData(r.cfg.InstallDir, r.cfg.DataDir, v.Version, func(dir string) ([]string, error) {
+			return repo.TrackedUnder(v.Commit, dir)
+		}); err != nil && !errors.Is(err, gitrepo.ErrCommitNotFound) {
+			return r.settle(ctx, st, failure(ReasonDataTracked, err))
+		}
+	}
+	// Files someone left where the release puts tracked ones cannot go
+	// away by retrying; refuse before the backup rather than take one per
+	// try. A target not fetched yet is checked by the checkout step.
+	if err := repo.CheckCheckout(ctx, target.Commit); errors.Is(err, gitrepo.ErrUntrackedInTheWay) {
+		return r.settle(ctx, st, failure(ReasonUntrackedInTheWay, untrackedInTheWay(target.Version, err)))
+	}
 	if err := r.preflight(ctx, repo); err != nil {
 		return r.settle(ctx, st, err)
 	}
@@ -168,8 +196,14 @@ func (r *Reconciler) reconcile(ctx context.Context, st *status.VersionStatus) (R
 	// version that runs, which differs from HEAD only after a crash left
 	// the checkout half-moved and status.yaml was lost.
 	from := status.Revision{Version: st.CurrentVersion, Commit: obs.head, BinarySHA256: obs.binarySHA}
+	if from.FrontendSHA256, err = frontendSHA256(r.cfg); err != nil {
+		return r.settle(ctx, st, err)
+	}
 	if commit, err := repo.ResolveTag(from.Version); from.Version != "" && err == nil {
 		from.Commit = commit
+	}
+	if retry.stamp != "" {
+		st.LastRetry = retry.stamp // one retry, one more try
 	}
 	op := &status.Operation{
 		ID:        opID(r.now(), target.Version),
@@ -179,15 +213,24 @@ func (r *Reconciler) reconcile(ctx context.Context, st *status.VersionStatus) (R
 		StartedAt: r.now().UTC(),
 	}
 	log.Info("Updating", "operation", op.ID, "fromVersion", op.From.Version, "toVersion", op.To.Version)
+	if !r.cfg.Build.Frontend.Enabled() {
+		log.Info("Skipping step", "step", "build-frontend", "reason", "build.frontend.command is not set in updater.yaml")
+	}
 	return r.execute(ctx, st, op, repo)
 }
 
 // keepRunning starts the service when the installed build is the last
 // known good one and nothing runs it. It is what the daemon still does
-// while desired.yaml is unusable: no update, but no outage either.
-func (r *Reconciler) keepRunning(ctx context.Context, repo *gitrepo.Repo, st *status.VersionStatus) {
+// in every state that holds an update back (an unusable desired.yaml, a
+// failed or refused version, a missing tag, an unreachable source): no
+// update, but no outage either.
+func (r *Reconciler) keepRunning(ctx context.Context, st *status.VersionStatus) {
 	lkg := st.LastKnownGood
-	if lkg == nil {
+	if lkg == nil || ctx.Err() != nil {
+		return
+	}
+	repo, err := gitrepo.Open(r.cfg.InstallDir)
+	if err != nil {
 		return
 	}
 	obs, err := r.observe(ctx, repo)
@@ -227,8 +270,8 @@ func (r *Reconciler) repair(ctx context.Context, st *status.VersionStatus, obs o
 // resolve turns spec.version into a release and checks that its tag has
 // not moved. A pinned tag already in the checkout needs no network;
 // anything else asks the release source.
-func (r *Reconciler) resolve(ctx context.Context, repo *gitrepo.Repo, sp spec.Spec, st *status.VersionStatus) (status.Revision, error) {
-	rev, err := r.find(ctx, repo, sp, st)
+func (r *Reconciler) resolve(ctx context.Context, repo *gitrepo.Repo, sp spec.Spec, st *status.VersionStatus, retry retryRequest) (status.Revision, error) {
+	rev, err := r.find(ctx, repo, sp, st, retry)
 	if err != nil {
 		return rev, err
 	}
@@ -256,7 +299,7 @@ func (r *Reconciler) resolve(ctx context.Context, repo *gitrepo.Repo, sp spec.Sp
 	return rev, nil
 }
 
-func (r *Reconciler) find(ctx context.Context, repo *gitrepo.Repo, sp spec.Spec, st *status.VersionStatus) (status.Revision, error) {
+func (r *Reconciler) find(ctx context.Context, repo *gitrepo.Repo, sp spec.Spec, st *status.VersionStatus, retry retryRequest) (status.Revision, error) {
 	if !sp.IsLatest() {
 		commit, err := repo.ResolveTag(sp.Version)
 		if err == nil {
@@ -279,14 +322,14 @@ func (r *Reconciler) find(ctx context.Context, repo *gitrepo.Repo, sp spec.Spec,
 	var rel releases.Release
 	var ok bool
 	if sp.IsLatest() {
-		rel, ok = releases.Highest(rels, sp.Prerelease(), func(v string) bool { _, failed := st.Failure(v); return failed })
-		if !ok {
+		p := pickLatest(rels, sp.Prerelease(), st, retry, r.cfg)
+		if !p.ok {
 			return status.Revision{}, failure(ReasonTagNotFound, fmt.Errorf("%s has no release (vMAJOR.MINOR.PATCH) that has not failed here", listing.Source))
 		}
-		// latest never moves a host down: a rollback is not a downgrade request.
-		if cur := st.CurrentVersion; semver.IsValid(cur) && semver.Compare(rel.Version, cur) < 0 {
-			if commit, err := repo.ResolveTag(cur); err == nil {
-				return status.Revision{Version: cur, Commit: commit}, nil
+		rel = p.rel
+		if p.stay {
+			if commit, err := repo.ResolveTag(st.CurrentVersion); err == nil {
+				return status.Revision{Version: st.CurrentVersion, Commit: commit}, nil
 			}
 		}
 	} else if rel, ok = releases.Find(rels, sp.Version); !ok {
@@ -304,10 +347,13 @@ func (r *Reconciler) find(ctx context.Context, repo *gitrepo.Repo, sp spec.Spec,
 // execute runs (or resumes) op to its end and records the outcome.
 func (r *Reconciler) execute(ctx context.Context, st *status.VersionStatus, op *status.Operation, repo *gitrepo.Repo) (Result, error) {
 	log := logr.FromContextOrDiscard(ctx)
+	succeeded, failed := backupOutcomes(st)
 	runner := &Runner{
-		Steps:          updateSteps(&Host{Config: r.cfg, Repo: repo, Service: r.svc}),
-		Hooks:          r.hooks,
-		ProtectBackups: lastKnownGoodBackups(st),
+		Steps:            updateSteps(&Host{Config: r.cfg, Repo: repo, Service: r.svc}),
+		Hooks:            r.hooks,
+		ProtectBackups:   lastKnownGoodBackups(st),
+		SucceededBackups: succeeded,
+		FailedBackups:    failed,
 		Journal: func(ctx context.Context, op *status.Operation) error {
 			st.Operation = op
 			verb := "updating"
@@ -326,6 +372,18 @@ func (r *Reconciler) execute(ctx context.Context, st *status.VersionStatus, op *
 		},
 	}
 	err := runner.Run(ctx, op)
+	if errors.Is(err, ErrInterrupted) {
+		// Not an outcome: the journal says where the next daemon resumes.
+		verb := "update"
+		if op.Phase == status.PhaseUndo {
+			verb = "rollback"
+		}
+		summarize(st, phaseProgressing, ReasonInterrupted, fmt.Sprintf("%s %s -> %s interrupted at step %s (%v); it resumes when the daemon starts again",
+			verb, orNothing(op.From.Version), op.To.Version, op.Step, context.Cause(ctx)), r.now())
+		log.Info("Stopping; the operation resumes from its journal at the next start", "operation", op.ID,
+			"step", op.Step, "phase", op.Phase, "attempt", op.Attempt, "cause", context.Cause(ctx).Error())
+		return Result{}, err
+	}
 	var se *StepError
 	if err != nil && !errors.As(err, &se) {
 		// The journal could not be written: the operation stays as it was
@@ -341,6 +399,7 @@ func (r *Reconciler) execute(ctx context.Context, st *status.VersionStatus, op *
 			return Result{}, herr
 		}
 		st.CurrentVersion, st.CurrentCommit = op.To.Version, op.To.Commit
+		st.ClearFailure(op.To.Version) // it installed and passed its health check
 		st.LastKnownGood = &status.Revision{Version: op.To.Version, Commit: op.To.Commit, BinarySHA256: sha}
 		entry.Result = status.ResultSucceeded
 		st.AddHistory(entry)
@@ -356,7 +415,7 @@ func (r *Reconciler) execute(ctx context.Context, st *status.VersionStatus, op *
 		entry.Result = status.ResultRollbackFailed
 		st.AddHistory(entry)
 		st.RecordFailure(status.FailedVersion{Version: op.To.Version, Commit: op.To.Commit, Step: se.Step, Reason: reason,
-			Message: se.Err.Error(), FailedAt: now, Generation: st.ObservedGeneration})
+			Message: se.Err.Error(), FailedAt: now, Generation: st.ObservedGeneration, ConfigDigest: r.cfg.Digest()})
 		log.Error(se, "Rollback failed; a human must look", "operation", op.ID)
 		summarize(st, phaseStalled, ReasonRollbackFailed, fmt.Sprintf(
 			"%s failed at %s: %v; rolling back to %s then failed at %s: %v; no further attempts until desired.yaml changes",
@@ -371,19 +430,34 @@ func (r *Reconciler) execute(ctx context.Context, st *status.VersionStatus, op *
 		summarize(st, phaseRetrying, reason, fmt.Sprintf("update to %s rolled back, will retry: %v", op.To.Version, se), now)
 		return Result{}, se
 	case Terminal:
-		if reason == ReasonLocalModifications {
+		switch reason {
+		case ReasonLocalModifications:
 			summarize(st, phaseStalled, reason, se.Error(), now)
+			return Result{}, nil
+		case ReasonUntrackedInTheWay:
+			summarize(st, phaseStalled, reason, untrackedInTheWay(op.To.Version, se.Err).Error(), now)
+			return Result{}, nil
+		case ReasonDataTracked:
+			// Refused before the checkout wrote anything; the check before
+			// the next update finds it again, without a backup.
+			summarize(st, phaseStalled, reason, se.Err.Error(), now)
 			return Result{}, nil
 		}
 	}
 	st.RecordFailure(status.FailedVersion{Version: op.To.Version, Commit: op.To.Commit, Step: se.Step, Reason: reason,
-		Message: se.Err.Error(), FailedAt: now, Generation: st.ObservedGeneration})
+		Message: se.Err.Error(), FailedAt: now, Generation: st.ObservedGeneration, ConfigDigest: r.cfg.Digest()})
 	return Result{Requeue: true}, nil
 }
 
 // settle writes a failure found before any step ran: terminal ones stall,
-// others are returned for a retry with backoff.
+// others are returned for a retry with backoff. Either way the last known
+// good version is kept running.
 func (r *Reconciler) settle(ctx context.Context, st *status.VersionStatus, err error) (Result, error) {
+	if ctx.Err() != nil {
+		// What failed was cut short by the stop; it says nothing about the host.
+		return Result{}, fmt.Errorf("%w (%v): %w", ErrInterrupted, context.Cause(ctx), err)
+	}
+	r.keepRunning(ctx, st)
 	reason := reasonOf(err)
 	if KindOf(reason) == Transient {
 		summarize(st, phaseRetrying, reason, err.Error(), r.now())
@@ -430,6 +504,34 @@ func lastKnownGoodBackups(st *status.VersionStatus) []string {
 		}
 	}
 	return nil
+}
+
+// prereleaseNote marks a prerelease that runs because it was pinned while
+// the channel is stable: allowed, but worth a word in status.
+func prereleaseNote(sp spec.Spec, version string) string {
+	if !sp.IsLatest() && !sp.Prerelease() && semver.Prerelease(version) != "" {
+		return "; a prerelease, pinned although spec.channel is stable"
+	}
+	return ""
+}
+
+// untrackedInTheWay says which files block version and what to do.
+func untrackedInTheWay(version string, err error) error {
+	return fmt.Errorf("cannot install %s: %w; nothing was changed. The update continues at the next resync once they are moved, "+
+		"or at once with `better-paas-updater retry`", version, err)
+}
+
+// backupOutcomes sorts the backups of earlier updates (an update's backup
+// has its operation's ID) by how the update ended, for retention.
+func backupOutcomes(st *status.VersionStatus) (succeeded, failed []string) {
+	for _, e := range st.History {
+		if e.Result == status.ResultSucceeded {
+			succeeded = append(succeeded, e.ID)
+		} else {
+			failed = append(failed, e.ID)
+		}
+	}
+	return succeeded, failed
 }
 
 func opID(now time.Time, version string) string {

@@ -18,10 +18,19 @@ import (
 // healthy on the version it runs. It returns where the replaced data was
 // kept. If the restore fails, the service is started again on the data it
 // had. The caller holds the state folder's lock: no update runs meanwhile.
-func (r *Reconciler) RestoreBackup(ctx context.Context, id string) (replaced string, err error) {
+//
+// A backup that has only its hot pass (the update stopped before its cold
+// pass) was copied while the app wrote, so it may not be consistent; it is
+// refused with ErrHotPassOnly unless force is set.
+func (r *Reconciler) RestoreBackup(ctx context.Context, id string, force bool) (replaced string, err error) {
 	log := logr.FromContextOrDiscard(ctx)
 	if err := backup.Verify(ctx, r.cfg.BackupDir, id); err != nil {
 		return "", fmt.Errorf("cannot restore backup %s: %w", id, err)
+	}
+	if hot, err := hotPassOnly(r.cfg.BackupDir, id); err != nil {
+		return "", fmt.Errorf("cannot restore backup %s: %w", id, err)
+	} else if hot && !force {
+		return "", fmt.Errorf("cannot restore backup %s: %w", id, ErrHotPassOnly)
 	}
 	version := ""
 	if st, err := status.Load(StatusPath(r.cfg)); err == nil {
@@ -48,4 +57,23 @@ func (r *Reconciler) RestoreBackup(ctx context.Context, id string) (replaced str
 		return "", fmt.Errorf("cannot restore backup %s: %w", id, rerr)
 	}
 	return replaced, nil
+}
+
+// ErrHotPassOnly refuses a restore of a backup that was never finished
+// while the app was stopped.
+var ErrHotPassOnly = errors.New("it has only its hot pass, copied while the app was writing, so it may be inconsistent; " +
+	"restore it anyway with --force, or pick a consistent backup (`backups list`)")
+
+// hotPassOnly reports whether backup id never had its cold pass.
+func hotPassOnly(root, id string) (bool, error) {
+	list, err := backup.List(root)
+	if err != nil {
+		return false, err
+	}
+	for _, b := range list {
+		if b.ID == id {
+			return b.FinishedAt.IsZero(), nil
+		}
+	}
+	return false, fmt.Errorf("%w: %s", backup.ErrNotFound, id)
 }

@@ -49,8 +49,9 @@ type Runner struct {
 	Journal Journal
 	Hooks   HookRunner          // optional
 	OnEvent func(string, Event) // optional
-	// ProtectBackups is passed to the steps in Request.ProtectBackups.
-	ProtectBackups []string
+	// ProtectBackups, SucceededBackups and FailedBackups are passed to the
+	// steps in the Request's fields of those names.
+	ProtectBackups, SucceededBackups, FailedBackups []string
 }
 
 // Run drives op from its journaled position to the end. op.Phase Do runs
@@ -58,9 +59,12 @@ type Runner struct {
 // continues a rollback. It returns nil when every step's Do succeeded, and
 // a *StepError otherwise: RolledBack true when all completed steps were
 // undone, false (with UndoErr) when an undo failed. A failing Journal is
-// returned as is: nothing further was done.
+// returned as is: nothing further was done. When ctx is cancelled (the
+// daemon is stopping) it returns an error wrapping ErrInterrupted and
+// leaves op as last journaled, so the next Run resumes it.
 func (r *Runner) Run(ctx context.Context, op *status.Operation) error {
-	req := &Request{ID: op.ID, From: op.From, To: op.To, ProtectBackups: r.ProtectBackups}
+	req := &Request{ID: op.ID, From: op.From, To: op.To, ProtectBackups: r.ProtectBackups,
+		SucceededBackups: r.SucceededBackups, FailedBackups: r.FailedBackups}
 	if op.Phase == status.PhaseUndo {
 		var cause error = errors.New("operation was rolling back")
 		if op.Failure != nil {
@@ -79,6 +83,9 @@ func (r *Runner) Run(ctx context.Context, op *status.Operation) error {
 		if slices.Contains(op.Done, s.Name()) {
 			continue
 		}
+		if err := interrupted(ctx, op); err != nil {
+			return err
+		}
 		if op.Step == s.Name() {
 			op.Attempt++
 		} else {
@@ -88,9 +95,19 @@ func (r *Runner) Run(ctx context.Context, op *status.Operation) error {
 			return err
 		}
 		if err := r.do(ctx, s, req, op.Attempt); err != nil {
+			// A step cut short by a stopping daemon did not fail: it runs
+			// again when the next daemon resumes the journal.
+			if ierr := interrupted(ctx, op); ierr != nil {
+				return ierr
+			}
 			r.event(s.Name(), EventError)
 			op.Failure = &status.StepFailure{Step: s.Name(), Reason: reasonOf(err), Message: err.Error()}
 			op.Phase = status.PhaseUndo
+			// The rollback is decided: journal it before anything else, so
+			// a stop from here on resumes the rollback, not the failed step.
+			if jerr := r.Journal(ctx, op); jerr != nil {
+				return jerr
+			}
 			if herr := r.hook(ctx, s.Name(), hooks.ActionError, req); herr != nil {
 				logr.FromContextOrDiscard(ctx).Error(herr, "Error hook failed", "step", s.Name())
 			}
@@ -133,7 +150,7 @@ func (r *Runner) do(ctx context.Context, s Step, req *Request, attempt int) erro
 	if err := s.Do(ctx, req); err != nil {
 		return err
 	}
-	log.V(1).Info("Step done", "step", s.Name(), "durationMs", time.Since(began).Milliseconds())
+	log.Info("Step done", "step", s.Name(), "durationMs", time.Since(began).Milliseconds())
 	if err := hookFailure(r.hook(ctx, s.Name(), hooks.ActionLeave, req)); err != nil {
 		return err
 	}
@@ -142,13 +159,17 @@ func (r *Runner) do(ctx context.Context, s Step, req *Request, attempt int) erro
 
 // undo reverses op.Done from the end. Each undo is journaled first; a
 // step is removed from Done only after its Undo succeeded, so a restart
-// repeats at most the undo that was running.
+// repeats at most the undo that was running. A stopping daemon finishes
+// the undo in progress (see undoStep) and leaves the rest to the next one.
 func (r *Runner) undo(ctx context.Context, op *status.Operation, req *Request, cause error) error {
 	failed := ""
 	if op.Failure != nil {
 		failed = op.Failure.Step
 	}
 	for len(op.Done) > 0 {
+		if err := interrupted(ctx, op); err != nil {
+			return err
+		}
 		name := op.Done[len(op.Done)-1]
 		i := r.index(name)
 		if i < 0 {
@@ -172,6 +193,10 @@ func (r *Runner) undo(ctx context.Context, op *status.Operation, req *Request, c
 }
 
 // undoStep undoes one step; a step without Undo has nothing to reverse.
+// The Undo runs on a context the daemon's stop does not cancel, bounded by
+// the step's timeout: an undo half done (a binary restored but the
+// previous version not yet started) must not be abandoned just because a
+// stop arrived, and it must not be mistaken for a failed rollback either.
 func (r *Runner) undoStep(ctx context.Context, s Step, req *Request, attempt int) error {
 	ctx = fault.WithStep(ctx, s.Name()+":undo")
 	if err := fault.Inject(ctx, "before"); err != nil {
@@ -182,11 +207,13 @@ func (r *Runner) undoStep(ctx context.Context, s Step, req *Request, attempt int
 		if attempt > MaxAttempts {
 			return fmt.Errorf("undo started %d times without finishing", attempt-1)
 		}
-		uctx, cancel := context.WithTimeout(ctx, timeoutOf(s))
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeoutOf(s))
 		defer cancel()
+		began := time.Now()
 		if err := u.Undo(uctx, req); err != nil {
 			return err
 		}
+		logr.FromContextOrDiscard(ctx).Info("Step undone", "step", s.Name(), "durationMs", time.Since(began).Milliseconds())
 	}
 	return fault.Inject(ctx, "after")
 }
@@ -201,6 +228,16 @@ func (r *Runner) hook(ctx context.Context, step string, action hooks.Action, req
 		"TO_VERSION":   req.To.Version,
 		"TO_COMMIT":    req.To.Commit,
 	})
+}
+
+// interrupted returns an error wrapping ErrInterrupted, naming where op
+// was left, when ctx was cancelled; nil otherwise.
+func interrupted(ctx context.Context, op *status.Operation) error {
+	if ctx.Err() == nil {
+		return nil
+	}
+	return fmt.Errorf("%w (%v): operation %s left at step %s (%s, attempt %d) for the next start to resume",
+		ErrInterrupted, context.Cause(ctx), op.ID, op.Step, op.Phase, op.Attempt)
 }
 
 func (r *Runner) index(name string) int {

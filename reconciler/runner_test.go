@@ -255,3 +255,111 @@ func TestRunnerRunsHooksAroundSteps(t *testing.T) {
 		}
 	}
 }
+
+// signalledStep is a fake whose Do or Undo cancels the daemon's context while
+// it runs, as SIGTERM from `systemctl stop` does, and reports whether its
+// own context was still usable.
+type signalledStep struct {
+	*fakeStep
+	stop     context.CancelFunc
+	onUndo   bool
+	undoSeen *error
+}
+
+func (s signalledStep) Do(ctx context.Context, req *Request) error {
+	if s.onUndo {
+		return s.fakeStep.Do(ctx, req)
+	}
+	*s.trace = append(*s.trace, s.name+":do")
+	s.stop()
+	<-ctx.Done() // a build killed by the cancellation
+	return fmt.Errorf("cannot build: %w", ctx.Err())
+}
+
+func (s signalledStep) Undo(ctx context.Context, _ *Request) error {
+	*s.trace = append(*s.trace, s.name+":undo")
+	if s.onUndo {
+		s.stop()
+	}
+	*s.undoSeen = ctx.Err() // an undo that has begun must be able to finish
+	return ctx.Err()
+}
+
+func TestRunnerLeavesTheJournalWhenTheDaemonStops(t *testing.T) {
+	t.Run("stopped during a step", func(t *testing.T) {
+		var trace []string
+		var undoCtxErr error
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		s := steps(&trace, nil)
+		s[4] = signalledStep{fakeStep: &fakeStep{name: "build-backend", trace: &trace}, stop: cancel, undoSeen: &undoCtxErr}
+		var journaled []status.Operation
+		r := &Runner{Steps: s, Journal: func(_ context.Context, op *status.Operation) error {
+			journaled = append(journaled, *op)
+			return nil
+		}}
+		op := &status.Operation{ID: "op", Phase: status.PhaseDo}
+		err := r.Run(ctx, op)
+		if !errors.Is(err, ErrInterrupted) {
+			t.Fatalf("err = %v, want ErrInterrupted", err)
+		}
+		var se *StepError
+		if errors.As(err, &se) {
+			t.Fatalf("a stop was treated as a failed step: %v", se)
+		}
+		if got, want := strings.Join(trace, " "), "recover:do backup:do fetch:do checkout:do build-backend:do"; got != want {
+			t.Errorf("sequence\n got: %s\nwant: %s (nothing undone: the next daemon resumes)", got, want)
+		}
+		if op.Phase != status.PhaseDo || op.Step != "build-backend" || op.Failure != nil || len(op.Done) != 4 {
+			t.Errorf("operation = %+v, want it as journaled before build-backend", op)
+		}
+		last := journaled[len(journaled)-1]
+		if last.Step != "build-backend" || last.Phase != status.PhaseDo {
+			t.Errorf("last journal entry %+v", last)
+		}
+		// The next daemon resumes exactly there, as after SIGKILL.
+		trace = nil
+		s[4] = &fakeStep{name: "build-backend", trace: &trace}
+		if err := r.Run(context.Background(), op); err != nil {
+			t.Fatalf("resume: %v", err)
+		}
+		if got, want := strings.Join(trace, " "), "build-backend:do build-frontend:do stop:do swap:do start:do health:do"; got != want {
+			t.Errorf("resume\n got: %s\nwant: %s", got, want)
+		}
+	})
+
+	t.Run("stopped during a rollback", func(t *testing.T) {
+		var trace []string
+		undoCtxErr := errors.New("undo never ran")
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		s := steps(&trace, map[string]error{"health:do": failure(ReasonHealthCheckFailed, errors.New("503"))})
+		s[7] = signalledStep{fakeStep: &fakeStep{name: "swap", trace: &trace}, stop: cancel, onUndo: true, undoSeen: &undoCtxErr}
+		r := &Runner{Steps: s, Journal: func(context.Context, *status.Operation) error { return nil }}
+		op := &status.Operation{ID: "op", Phase: status.PhaseDo}
+		err := r.Run(ctx, op)
+		if !errors.Is(err, ErrInterrupted) {
+			t.Fatalf("err = %v, want ErrInterrupted", err)
+		}
+		if undoCtxErr != nil {
+			t.Errorf("the undo in progress saw a cancelled context: %v", undoCtxErr)
+		}
+		want := "recover:do backup:do fetch:do checkout:do build-backend:do build-frontend:do stop:do swap:do start:do health:do start:undo swap:undo"
+		if got := strings.Join(trace, " "); got != want {
+			t.Errorf("sequence\n got: %s\nwant: %s", got, want)
+		}
+		if op.Phase != status.PhaseUndo || op.Failure == nil || op.Failure.Step != "health" || slices.Contains(op.Done, "swap") {
+			t.Errorf("operation = %+v, want undoing health's failure with swap undone", op)
+		}
+		// The next daemon finishes the rollback.
+		trace = nil
+		err = r.Run(context.Background(), op)
+		var se *StepError
+		if !errors.As(err, &se) || !se.RolledBack || reasonOf(se) != ReasonHealthCheckFailed {
+			t.Fatalf("resume: %v", err)
+		}
+		if got, want := strings.Join(trace, " "), "build-frontend:undo build-backend:undo checkout:undo recover:undo"; got != want {
+			t.Errorf("resume\n got: %s\nwant: %s", got, want)
+		}
+	})
+}

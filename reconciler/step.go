@@ -18,6 +18,10 @@ type Request struct {
 	// ProtectBackups are backups retention must keep besides the newest:
 	// the backup of the last known good version's data.
 	ProtectBackups []string
+	// SucceededBackups and FailedBackups are the IDs of the backups of
+	// earlier updates that succeeded and that did not (status.yaml
+	// history); retention prunes failed attempts' backups first.
+	SucceededBackups, FailedBackups []string
 }
 
 // Step is one idempotent action of an update. Do may run more than once

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/better-paas/updater/internal/gitrepo"
+	"github.com/better-paas/updater/internal/preflight"
 )
 
 // checkoutStep moves the checkout to the target commit (detached HEAD),
@@ -33,6 +34,14 @@ func (s checkoutStep) Done(_ context.Context, req *Request) (bool, error) {
 }
 
 func (s checkoutStep) Do(ctx context.Context, req *Request) error {
+	// Checked again here: before the fetch the release's tree was not
+	// there to look at.
+	c := s.h.Config
+	if err := preflight.UntrackedData(c.InstallDir, c.DataDir, req.To.Version, func(dir string) ([]string, error) {
+		return s.h.Repo.TrackedUnder(req.To.Commit, dir)
+	}); err != nil {
+		return failure(ReasonDataTracked, err)
+	}
 	return s.checkout(ctx, req.To.Commit, req.To.Version)
 }
 
@@ -53,8 +62,12 @@ func (s checkoutStep) checkout(ctx context.Context, commit, version string) erro
 	}
 	if err := s.h.Repo.Checkout(ctx, commit); err != nil {
 		reason := ReasonCheckoutFailed
-		if errors.Is(err, gitrepo.ErrLocalModifications) {
+		switch {
+		case errors.Is(err, gitrepo.ErrLocalModifications):
 			reason = ReasonLocalModifications
+		case errors.Is(err, gitrepo.ErrUntrackedInTheWay):
+			// A retry cannot move the file: a human must, so stall.
+			reason = ReasonUntrackedInTheWay
 		}
 		return failure(reason, fmt.Errorf("cannot check out %s (%s): %w", version, short(commit), err))
 	}

@@ -13,7 +13,8 @@ import (
 // swapStep moves the new builds into place while the service is stopped:
 // server.new becomes server (the old one kept as server.bak) and the
 // frontend's dist.new becomes dist (the old one kept as dist.bak). Undo puts
-// the previous ones back.
+// the previous ones back, and so does a Do that fails halfway, since the
+// runner undoes only steps whose Do completed.
 //
 // Each move is written so that a crash between any two system calls leaves
 // a state from which Do and Undo still do the right thing: the binary is
@@ -25,16 +26,44 @@ var _ Undoer = swapStep{}
 
 func (swapStep) Name() string { return "swap" }
 
-func (s swapStep) Do(ctx context.Context, _ *Request) error {
-	if err := swapBinary(s.h.Config.BackendBinary()); err != nil {
-		return failure(ReasonSwapFailed, err)
+func (s swapStep) Do(ctx context.Context, req *Request) error {
+	err := swapBinary(s.h.Config.BackendBinary())
+	if dir := s.h.Config.FrontendDir(); err == nil && dir != "" {
+		err = swapFolder(ctx, dir)
 	}
+	if err == nil {
+		return nil
+	}
+	// The cleanup's fault points are its own ("swap:cleanup:mid"), and it
+	// runs to its end even if the daemon is stopping.
+	cctx := fault.WithStep(context.WithoutCancel(ctx), "swap:cleanup")
+	if cerr := s.putPreviousBack(cctx, req); cerr != nil {
+		err = fmt.Errorf("%w; then cannot put the previous build back: %w", err, cerr)
+	}
+	return failure(ReasonSwapFailed, err)
+}
+
+// putPreviousBack reverses what a failed Do moved. The frontend goes first,
+// and only if Do moved it (dist or dist.new is gone): a crash before the
+// binary is back then leaves a state that the resumed Do completes forward.
+// The binary is checked by its digest.
+func (s swapStep) putPreviousBack(ctx context.Context, req *Request) error {
 	if dir := s.h.Config.FrontendDir(); dir != "" {
-		if err := swapFolder(ctx, dir); err != nil {
-			return failure(ReasonSwapFailed, err)
+		live, err := exists(dir)
+		if err != nil {
+			return err
+		}
+		staged, err := exists(dir + ".new")
+		if err != nil {
+			return err
+		}
+		if !live || !staged {
+			if err := restoreFolder(ctx, dir, req.From.BinarySHA256 == ""); err != nil {
+				return err
+			}
 		}
 	}
-	return nil
+	return restoreBinary(s.h.Config.BackendBinary(), req.From.BinarySHA256)
 }
 
 func (s swapStep) Undo(ctx context.Context, req *Request) error {
@@ -88,16 +117,46 @@ func restoreBinary(bin, want string) error {
 	return linkReplace(bak, bin)
 }
 
-// linkReplace makes dst another name of src's file, atomically replacing dst.
+// linkReplace makes dst another name of src's file, atomically replacing
+// dst, and leaves no dst+".tmp" behind. When dst already is a name of that
+// file it does nothing: rename(2) between two names of one file succeeds
+// without removing either.
 func linkReplace(src, dst string) error {
 	tmp := dst + ".tmp"
 	if err := os.Remove(tmp); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("cannot remove %s: %w", tmp, err)
 	}
+	if same, err := sameFile(src, dst); err != nil || same {
+		return err
+	}
 	if err := os.Link(src, tmp); err != nil {
 		return fmt.Errorf("cannot link %s to %s: %w", src, tmp, err)
 	}
-	return atomicfile.Rename(tmp, dst)
+	if err := atomicfile.Rename(tmp, dst); err != nil {
+		return err
+	}
+	// Still there only if dst became src's file meanwhile.
+	if err := os.Remove(tmp); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("cannot remove %s: %w", tmp, err)
+	}
+	return nil
+}
+
+// sameFile reports whether a and b both exist and are names of one file
+// (symlinks not followed).
+func sameFile(a, b string) (bool, error) {
+	ai, err := os.Lstat(a)
+	if err != nil {
+		return false, fmt.Errorf("cannot stat %s: %w", a, err)
+	}
+	bi, err := os.Lstat(b)
+	if os.IsNotExist(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("cannot stat %s: %w", b, err)
+	}
+	return os.SameFile(ai, bi), nil
 }
 
 // swapFolder installs dir+".new" as dir, keeping the current dir as

@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
 # Installs what `make demo` and `make test` need beyond Go and git: Node.js
-# and npm build the example app's frontend. Extra commands to install (by
-# their Debian package name, e.g. rsync for `make bench`) may be passed as
-# arguments. Idempotent; prints what it does.
+# runs the example app's frontend build, pnpm drives it (the toolchain the
+# product names: Go, Node, pnpm), npm installs pnpm and builds the frontend
+# in a few tests. Extra commands to install (by their Debian package name,
+# e.g. rsync for `make bench`) may be passed as arguments. Idempotent: it
+# installs only what is missing, and prints what it does.
+#
+# pnpm is not packaged by Debian 12, so it comes from the npm registry at a
+# pinned version (PNPM_VERSION overrides it). The example frontend has no
+# dependencies, so once installed, pnpm builds it offline.
 set -euo pipefail
+
+pnpm_version="${PNPM_VERSION:-12.21.0}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
 
 need=()
 command -v git >/dev/null || need+=(git)
@@ -12,10 +22,18 @@ command -v npm >/dev/null || need+=(npm)
 for extra in "$@"; do
 	command -v "$extra" >/dev/null || need+=("$extra")
 done
-[ ${#need[@]} -eq 0 ] && exit 0
+if [ ${#need[@]} -gt 0 ]; then
+	echo "ensure-deps: installing ${need[*]} with apt-get" >&2
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
 
-echo "ensure-deps: installing ${need[*]} with apt-get" >&2
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+if ! command -v pnpm >/dev/null; then
+	echo "ensure-deps: installing pnpm@${pnpm_version} with npm install -g" >&2
+	$sudo npm install -g --no-fund --no-audit --loglevel=error "pnpm@${pnpm_version}" >/dev/null
+	# npm's global bin folder may not be on PATH (a custom prefix).
+	if ! command -v pnpm >/dev/null; then
+		echo "ensure-deps: pnpm was installed into $(npm prefix -g)/bin, which is not on PATH; add it" >&2
+		exit 1
+	fi
+fi

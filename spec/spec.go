@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/better-paas/updater/internal/atomicfile"
+	"github.com/better-paas/updater/internal/bytesize"
 	"github.com/better-paas/updater/internal/strictyaml"
 )
 
@@ -33,7 +34,7 @@ const MaxFileSize = 64 << 10
 
 // Sentinel errors returned (wrapped) by Load, Parse and Validate.
 var (
-	ErrInvalidYAML    = errors.New("invalid YAML")
+	ErrInvalidYAML    = strictyaml.ErrSyntax
 	ErrWrongType      = errors.New("wrong apiVersion or kind")
 	ErrMissingVersion = errors.New("spec.version is required")
 	ErrInvalidVersion = errors.New("spec.version is not a release tag")
@@ -88,6 +89,18 @@ func (s Spec) Prerelease() bool { return s.Channel == ChannelPrerelease }
 // of the digest, so the spec counts as changed.
 const RetryAnnotation = "updates.better-paas.io/retry-at"
 
+// RetryVersionAnnotation names the failed version a retry is for
+// (`better-paas-updater retry VERSION`). Without it, a retry under latest
+// tries the newest failed release once more; a pinned spec retries its own
+// version. It counts only together with a new RetryAnnotation value.
+const RetryVersionAnnotation = "updates.better-paas.io/retry-version"
+
+// RetryRequest returns the retry the annotations ask for: the retry-at
+// stamp ("" when none) and the version named, if any.
+func (d *DesiredVersion) RetryRequest() (stamp, version string) {
+	return d.Metadata.Annotations[RetryAnnotation], d.Metadata.Annotations[RetryVersionAnnotation]
+}
+
 // New returns a desired.yaml document asking for version.
 func New(version string) *DesiredVersion {
 	d := &DesiredVersion{APIVersion: APIVersion, Kind: Kind, Spec: Spec{Version: version}}
@@ -122,6 +135,14 @@ func (d *DesiredVersion) Validate() error {
 	}
 	if c := d.Spec.Channel; c != ChannelStable && c != ChannelPrerelease {
 		return fmt.Errorf("%w: %q; use %q or %q", ErrInvalidChannel, c, ChannelStable, ChannelPrerelease)
+	}
+	if v := d.Metadata.Annotations[RetryVersionAnnotation]; v != "" {
+		if err := ValidateVersion(v); err != nil || v == Latest {
+			return fmt.Errorf("%w: metadata.annotations[%s] %q must be a release tag such as v1.4.2", ErrInvalidVersion, RetryVersionAnnotation, v)
+		}
+		if !d.Spec.IsLatest() && v != d.Spec.Version {
+			return fmt.Errorf("%w: metadata.annotations[%s] names %s, but spec.version pins %s; retry that, or set spec.version", ErrInvalidVersion, RetryVersionAnnotation, v, d.Spec.Version)
+		}
 	}
 	if c := d.Spec.Commit; c != "" {
 		if d.Spec.IsLatest() {
@@ -163,12 +184,13 @@ func (s Spec) IsLatest() bool { return s.Version == Latest }
 // Digest identifies the content of a spec: two documents that ask for the
 // same thing have the same digest, whatever their comments or layout. The
 // reconciler uses it to notice that desired.yaml changed. It covers Spec
-// and RetryAnnotation, nothing else of the metadata.
+// and the retry annotations, nothing else of the metadata.
 func (d *DesiredVersion) Digest() string {
 	b, err := json.Marshal(struct {
-		Spec  Spec   `json:"spec"`
-		Retry string `json:"retry,omitempty"`
-	}{d.Spec, d.Metadata.Annotations[RetryAnnotation]})
+		Spec         Spec   `json:"spec"`
+		Retry        string `json:"retry,omitempty"`
+		RetryVersion string `json:"retryVersion,omitempty"`
+	}{d.Spec, d.Metadata.Annotations[RetryAnnotation], d.Metadata.Annotations[RetryVersionAnnotation]})
 	if err != nil {
 		panic(fmt.Sprintf("spec: cannot marshal spec: %v", err)) // plain struct of strings: cannot happen
 	}
@@ -180,15 +202,17 @@ func (d *DesiredVersion) Digest() string {
 // used in error messages only.
 func Parse(name string, data []byte) (*DesiredVersion, error) {
 	if len(data) > MaxFileSize {
-		return nil, fmt.Errorf("cannot load %s: %w: %d bytes, limit %d", name, ErrTooLarge, len(data), MaxFileSize)
+		return nil, fmt.Errorf("cannot load %s: %w: more than %s", name, ErrTooLarge, bytesize.Format(MaxFileSize))
 	}
 	var d DesiredVersion
 	if err := strictyaml.Unmarshal(data, &d, maxExpansion); err != nil {
-		kind := ErrInvalidYAML
 		if errors.Is(err, strictyaml.ErrAliasBomb) {
-			kind = ErrTooLarge
+			return nil, fmt.Errorf("cannot load %s: %w: %w", name, ErrTooLarge, err)
 		}
-		return nil, fmt.Errorf("cannot load %s: %w: %w", name, kind, err)
+		if errors.Is(err, ErrInvalidYAML) {
+			return nil, fmt.Errorf("cannot load %s: %w", name, err) // says "invalid YAML" itself
+		}
+		return nil, fmt.Errorf("cannot load %s: %w: %w", name, ErrInvalidYAML, err)
 	}
 	d.Default()
 	if err := d.Validate(); err != nil {
@@ -209,6 +233,9 @@ func Load(path string) (*DesiredVersion, error) {
 		return nil, fmt.Errorf("cannot load %s: %w", path, err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > MaxFileSize {
+		return nil, fmt.Errorf("cannot load %s: %w: %s, limit %s", path, ErrTooLarge, bytesize.Format(fi.Size()), bytesize.Format(MaxFileSize))
+	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("cannot load %s: %w", path, err)
@@ -218,7 +245,9 @@ func Load(path string) (*DesiredVersion, error) {
 
 // Write validates d and writes it to path atomically; an invalid document,
 // or one that encodes to more than MaxFileSize (ErrTooLarge), is refused
-// and path is left as it was.
+// and path is left as it was. When path is a symlink (into a config repo,
+// a ConfigMap-style ..data link), the file it leads to is replaced and the
+// link kept, so the next change there still reaches this host.
 func Write(path string, d *DesiredVersion) error {
 	d.Default()
 	if err := d.Validate(); err != nil {
@@ -231,7 +260,14 @@ func Write(path string, d *DesiredVersion) error {
 	// Marshal can spell a document out longer than it was read (block
 	// style, quoted scalars); a file Load refuses must not replace a good one.
 	if len(b) > MaxFileSize {
-		return fmt.Errorf("cannot write %s: %w: %d bytes encoded, limit %d; shorten metadata.annotations", path, ErrTooLarge, len(b), MaxFileSize)
+		return fmt.Errorf("cannot write %s: %w: %s encoded, limit %s; shorten metadata.annotations", path, ErrTooLarge, bytesize.Format(int64(len(b))), bytesize.Format(MaxFileSize))
+	}
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		target, err := filepath.EvalSymlinks(path)
+		if err != nil {
+			return fmt.Errorf("cannot write %s: it is a symlink that leads nowhere: %w", path, err)
+		}
+		return atomicfile.WriteFile(target, b, 0o644)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("cannot write %s: %w", path, err)

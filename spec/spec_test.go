@@ -118,3 +118,29 @@ func TestLoadMissing(t *testing.T) {
 		t.Fatalf("err = %v, want fs.ErrNotExist", err)
 	}
 }
+
+// TestMessagesSayWhatIsWrongOnce: an error names the problem once, in the
+// words a person needs, and a size as it really is.
+func TestMessagesSayWhatIsWrongOnce(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	_, err := Load(write("bad.yaml", "spec: ["))
+	if !errors.Is(err, ErrInvalidYAML) || strings.Count(err.Error(), "invalid YAML") != 1 {
+		t.Errorf("bad YAML: %v; want ErrInvalidYAML, said once", err)
+	}
+	_, err = Load(write("typo.yaml", "apiVersion: updates.better-paas.io/v1\nkind: DesiredVersion\nspec:\n  versoin: v1.0.0\n"))
+	if !errors.Is(err, ErrInvalidYAML) || !strings.Contains(err.Error(), `unknown field "versoin"`) ||
+		strings.Contains(err.Error(), "JSON") || strings.Count(err.Error(), "invalid YAML") > 1 {
+		t.Errorf("unknown field: %v; want `unknown field \"versoin\"` without the JSON decoder's words", err)
+	}
+	_, err = Load(write("big.yaml", strings.Repeat("a", 1<<20)))
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "1.0 MiB") || !strings.Contains(err.Error(), "limit 64 KiB") {
+		t.Errorf("too large: %v; want the true size (1.0 MiB) and the limit (64 KiB)", err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/better-paas/updater/internal/atomicfile"
+	"github.com/better-paas/updater/internal/bytesize"
 	"github.com/better-paas/updater/internal/strictyaml"
 )
 
@@ -53,7 +54,7 @@ func Load(path string) (*VersionStatus, error) {
 // Parse decodes a status.yaml document; name is used in messages.
 func Parse(name string, data []byte) (*VersionStatus, error) {
 	if len(data) > MaxFileSize {
-		return nil, fmt.Errorf("cannot load %s: %w: larger than %d bytes", name, ErrCorrupt, MaxFileSize)
+		return nil, fmt.Errorf("cannot load %s: %w: larger than %s", name, ErrCorrupt, bytesize.Format(MaxFileSize))
 	}
 	var s VersionStatus
 	err := strictyaml.Unmarshal(data, &s, maxExpansion)
@@ -99,7 +100,7 @@ func Save(path string, s *VersionStatus) error {
 		return fmt.Errorf("cannot encode status: %w", err)
 	}
 	if len(b) > MaxFileSize {
-		return fmt.Errorf("cannot save %s: %w: %d bytes encoded, Load accepts %d", path, ErrTooLarge, len(b), MaxFileSize)
+		return fmt.Errorf("cannot save %s: %w: %s encoded, Load accepts %s", path, ErrTooLarge, bytesize.Format(int64(len(b))), bytesize.Format(MaxFileSize))
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("cannot create folder for %s: %w", path, err)

@@ -38,9 +38,17 @@ type VersionStatus struct {
 	// Nil when idle.
 	Operation *Operation `json:"operation,omitempty"`
 
+	// LastRetry is the retry-at stamp (spec.RetryAnnotation) of the last
+	// retry acted on, so one `better-paas-updater retry` is one more try.
+	LastRetry string `json:"lastRetry,omitempty"`
+
 	// KnownTags records the commit each release tag pointed to when the
 	// daemon first used it; a tag that later points elsewhere is refused.
 	KnownTags map[string]string `json:"knownTags,omitempty"`
+
+	// Restore is the last restore of a backup that the daemon carried out
+	// when `backups restore` asked it to; nil when none was asked.
+	Restore *RestoreRecord `json:"restore,omitempty"`
 
 	Conditions     []Condition     `json:"conditions,omitempty"`
 	History        []HistoryEntry  `json:"history,omitempty"`
@@ -53,6 +61,11 @@ type Revision struct {
 	Version      string `json:"version,omitempty"`
 	Commit       string `json:"commit,omitempty"`
 	BinarySHA256 string `json:"binarySHA256,omitempty"`
+	// FrontendSHA256 is a digest of the built frontend folder: the sorted
+	// relative paths, modes and contents of what is beneath it. Empty when
+	// there was none or it was not recorded; the frontend is then not
+	// checked.
+	FrontendSHA256 string `json:"frontendSHA256,omitempty"`
 }
 
 // Phase says whether an operation is moving forward or undoing.
@@ -111,6 +124,32 @@ type HistoryEntry struct {
 	FinishedAt time.Time `json:"finishedAt"`
 }
 
+// RestorePhase is where a requested restore is.
+type RestorePhase string
+
+// Phases of a requested restore.
+const (
+	RestoreRunning   RestorePhase = "Running"
+	RestoreSucceeded RestorePhase = "Succeeded"
+	RestoreFailed    RestorePhase = "Failed"
+)
+
+// RestoreRecord is a restore of a backup of data/ that `backups restore`
+// asked the running daemon for, and how it went.
+type RestoreRecord struct {
+	// RequestID is the id the asking command chose, so it can tell its
+	// own answer from an older one.
+	RequestID string       `json:"requestID"`
+	Backup    string       `json:"backup"`
+	Phase     RestorePhase `json:"phase"`
+	// Message says why it failed, or where the replaced data was kept.
+	Message string `json:"message,omitempty"`
+	// ReplacedKeptAt is the folder the data that was replaced was moved to.
+	ReplacedKeptAt string     `json:"replacedKeptAt,omitempty"`
+	StartedAt      time.Time  `json:"startedAt"`
+	FinishedAt     *time.Time `json:"finishedAt,omitempty"`
+}
+
 // FailedVersion is a release that was installed, failed and was rolled back.
 type FailedVersion struct {
 	Version  string    `json:"version"`
@@ -121,6 +160,10 @@ type FailedVersion struct {
 	FailedAt time.Time `json:"failedAt"`
 	// Generation is the ObservedGeneration the failure happened under.
 	Generation int64 `json:"generation"`
+	// ConfigDigest is the digest of updater.yaml when it failed: a failure
+	// may be the host's (a build environment, a missing setting), so a
+	// changed updater.yaml lifts it. Empty in records of older updaters.
+	ConfigDigest string `json:"configDigest,omitempty"`
 }
 
 // New returns an empty status document.
@@ -147,6 +190,21 @@ func (s *VersionStatus) RecordFailure(f FailedVersion) {
 	}
 	if len(kept) > MaxFailedVersions {
 		kept = kept[:MaxFailedVersions]
+	}
+	s.FailedVersions = kept
+}
+
+// ClearFailure forgets that version failed: it has since been installed
+// and passed its health check.
+func (s *VersionStatus) ClearFailure(version string) {
+	kept := s.FailedVersions[:0]
+	for _, f := range s.FailedVersions {
+		if f.Version != version {
+			kept = append(kept, f)
+		}
+	}
+	if len(kept) == 0 {
+		kept = nil
 	}
 	s.FailedVersions = kept
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -62,9 +63,15 @@ the version the host runs. It changes nothing. --refresh bypasses the cache.`,
 				if res.Stale != "" {
 					fmt.Fprintf(w, "stale:     %s\n", res.Stale)
 				}
+				if len(res.SkippedFailed) > 0 {
+					fmt.Fprintf(w, "skipped:   %s (failed here; `better-paas-updater retry [VERSION]` tries once more)\n", strings.Join(res.SkippedFailed, ", "))
+				}
 			}
 			if res.UpdateAvailable {
-				return &exitError{code: exitUpdateAvailable, err: fmt.Errorf("update available: %s -> %s", orUnknown(res.CurrentVersion), res.LatestVersion)}
+				// In JSON the answer is in the document; stderr stays clean
+				// for scripts that treat any output there as an error.
+				return &exitError{code: exitUpdateAvailable, quiet: output == "json",
+					err: fmt.Errorf("update available: %s -> %s", orUnknown(res.CurrentVersion), res.LatestVersion)}
 			}
 			return nil
 		},

@@ -59,6 +59,8 @@ desiredFile: desired.yaml
 build:
   backend:
     command: ["go", "build", "-o", "$(OUTPUT)", "./backend"]
+health:
+  url: http://127.0.0.1:8080/api/health
 `
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -107,7 +109,7 @@ func TestSetWritesDesiredAndKeepsMetadata(t *testing.T) {
 	}
 
 	// retry stamps the annotation and keeps the rest.
-	if out, code := runCLI(t, "retry", "--config", cfg); code != 0 || !strings.Contains(out, "asked to retry latest") {
+	if out, code := runCLI(t, "retry", "--config", cfg); code != 0 || !strings.Contains(out, "asked to retry the newest release that failed (latest)") {
 		t.Fatalf("retry: %d %s", code, out)
 	}
 	b, _ = os.ReadFile(desired)
@@ -225,6 +227,14 @@ func TestCheckExitCodes(t *testing.T) {
 	if code != 100 || !strings.Contains(out, "newest:    v1.2.0") || !strings.Contains(out, "git tags of "+origin) {
 		t.Errorf("check: code %d, %s", code, out)
 	}
+	// JSON is an answer for scripts: exit 100 says "update available", and
+	// nothing is printed on stderr.
+	jsonCmd := exec.Command(binary, "check", "-o", "json", "--config", cfg)
+	var stderr strings.Builder
+	jsonCmd.Stderr = &stderr
+	if err := jsonCmd.Run(); stderr.Len() != 0 {
+		t.Errorf("check -o json (%v) printed on stderr: %q", err, stderr.String())
+	}
 	out, code = runCLI(t, "check", "-o", "json", "--config", cfg)
 	var res struct {
 		LatestVersion   string `json:"latestVersion"`
@@ -236,5 +246,76 @@ func TestCheckExitCodes(t *testing.T) {
 	os.RemoveAll(origin)
 	if out, code := runCLI(t, "check", "--config", cfg); code != 1 || !strings.Contains(out, "cannot check for updates") {
 		t.Errorf("check without the origin: code %d, %s", code, out)
+	}
+}
+
+// TestRunRefusesAStatusFileFromANewerUpdater: after a downgrade of the
+// updater, the status.yaml a newer one wrote is kept as it is (with its
+// failure records and known tags) and the daemon says why it will not run.
+func TestRunRefusesAStatusFileFromANewerUpdater(t *testing.T) {
+	cfgPath, _ := writeConfig(t)
+	state := filepath.Join(filepath.Dir(cfgPath), "state")
+	if err := os.MkdirAll(state, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	statusPath := filepath.Join(state, "status.yaml")
+	newer := "apiVersion: updates.better-paas.io/v2\nkind: VersionStatus\ncurrentVersion: v1.4.2\nfailedVersions:\n- version: v1.5.0\n"
+	if err := os.WriteFile(statusPath, []byte(newer), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"run", "--once"}, {"run"}} {
+		out, code := runCLI(t, append(args, "--config", cfgPath)...)
+		if code != 1 || !strings.Contains(out, "newer updater") || !strings.Contains(out, statusPath) {
+			t.Errorf("%v: exit %d, want 1 with a message naming %s and the cause:\n%s", args, code, statusPath, out)
+		}
+		if b, _ := os.ReadFile(statusPath); string(b) != newer {
+			t.Errorf("%v: status.yaml changed:\n%s", args, b)
+		}
+		if aside, _ := filepath.Glob(statusPath + ".corrupt-*"); len(aside) > 0 {
+			t.Errorf("%v: status.yaml was set aside as corrupt: %v", args, aside)
+		}
+	}
+}
+
+// set writes the spec anew: a pin or a downgrade permission meant for one
+// version does not carry over to the next, and a symlinked desired.yaml
+// (a link into a config repo) is written through, the link kept.
+func TestSetReplacesTheSpecAndWritesThroughASymlink(t *testing.T) {
+	cfg, desired := writeConfig(t)
+	repo := filepath.Join(t.TempDir(), "config-repo", "hosts", "web-1.yaml")
+	if err := os.MkdirAll(filepath.Dir(repo), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pinned := "apiVersion: updates.better-paas.io/v1\nkind: DesiredVersion\nmetadata:\n  name: web-1\nspec:\n  version: v1.2.3\n" +
+		"  commit: 0123456789abcdef0123456789abcdef01234567\n  allowDowngrade: true\n  channel: prerelease\n"
+	if err := os.WriteFile(repo, []byte(pinned), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(repo, desired); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := runCLI(t, "set", "v1.3.0", "--config", cfg); code != 0 {
+		t.Fatalf("set: %d %s", code, out)
+	}
+	if fi, err := os.Lstat(desired); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("desired.yaml is no longer a symlink: %v %v", fi, err)
+	}
+	b, _ := os.ReadFile(repo)
+	got := string(b)
+	for _, want := range []string{"version: v1.3.0", "name: web-1", "channel: prerelease"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the link's target lacks %q:\n%s", want, got)
+		}
+	}
+	for _, stale := range []string{"commit:", "allowDowngrade"} {
+		if strings.Contains(got, stale) {
+			t.Errorf("%s carried over to the new version:\n%s", stale, got)
+		}
+	}
+	if out, code := runCLI(t, "set", "v1.0.0", "--allow-downgrade", "--config", cfg); code != 0 {
+		t.Fatalf("set --allow-downgrade: %d %s", code, out)
+	}
+	if b, _ := os.ReadFile(repo); !strings.Contains(string(b), "allowDowngrade: true") {
+		t.Errorf("--allow-downgrade not written:\n%s", b)
 	}
 }

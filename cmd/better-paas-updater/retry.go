@@ -11,13 +11,17 @@ import (
 
 func newRetryCommand(o *options) *cobra.Command {
 	return &cobra.Command{
-		Use:   "retry",
-		Short: "Try the desired version again although it failed on this host",
-		Long: `A version that failed and was rolled back is not retried until desired.yaml
-changes. retry changes it for you: it stamps the annotation ` + spec.RetryAnnotation + `
-with the current time, which the daemon sees as a new spec and acts on once.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Use:   "retry [VERSION]",
+		Short: "Try a version that failed on this host once more",
+		Long: `A version that failed and was rolled back is not tried again on its own: a
+pinned spec waits until desired.yaml changes, and latest skips it. retry asks
+for one more try: it stamps the annotation ` + spec.RetryAnnotation + ` with the
+current time, which the daemon sees as a new spec and acts on once. Under latest
+it retries the newest failed release, or VERSION when given (written to
+` + spec.RetryVersionAnnotation + `); a pinned spec retries its own version.
+If the version fails again it is skipped again.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := o.loadConfig()
 			if err != nil {
 				return err
@@ -30,10 +34,20 @@ with the current time, which the daemon sees as a new spec and acts on once.`,
 				d.Metadata.Annotations = map[string]string{}
 			}
 			d.Metadata.Annotations[spec.RetryAnnotation] = time.Now().UTC().Format(time.RFC3339Nano)
-			if err := spec.Write(cfg.DesiredFile, d); err != nil {
-				return err
+			delete(d.Metadata.Annotations, spec.RetryVersionAnnotation)
+			what := d.Spec.Version
+			if len(args) == 1 {
+				d.Metadata.Annotations[spec.RetryVersionAnnotation] = args[0]
+				what = args[0]
+			} else if d.Spec.IsLatest() {
+				what = "the newest release that failed (latest)"
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: asked to retry %s\n", cfg.DesiredFile, d.Spec.Version)
+			// Validate refuses a VERSION that is not a tag, or that is
+			// not the one a pinned spec asks for; nothing is written then.
+			if err := spec.Write(cfg.DesiredFile, d); err != nil {
+				return fmt.Errorf("cannot retry: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: asked to retry %s once more\n", cfg.DesiredFile, what)
 			return nil
 		},
 	}

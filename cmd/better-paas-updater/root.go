@@ -77,6 +77,11 @@ func (o *options) loadConfig() (*config.Config, error) {
 
 // newReconciler wires the reconciler for cfg: the embedded supervisor and
 // the hooks folder.
+//
+// The service's command and env come expanded from config.Load:
+// $(INSTALL_DIR), $(DATA_DIR) and $(STATE_DIR) are cfg's folders, so the
+// app's data folder is the one backed up. $(VERSION) is refused at load:
+// the supervisor is built once, before any version is known.
 func newReconciler(ctx context.Context, cfg *config.Config) (*reconciler.Reconciler, error) {
 	svc, err := service.NewExec(service.ExecConfig{
 		Command:     cfg.Service.Exec.Command,

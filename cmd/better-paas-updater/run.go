@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -51,6 +53,11 @@ is Ready (exit 0) or Stalled (exit 2), or errors persist (exit 1).`,
 			if err != nil {
 				return err
 			}
+			// A status.yaml of a newer updater holds records this one must
+			// not rebuild over: refuse to run rather than lose them.
+			if _, err := r.Status(); errors.Is(err, status.ErrNewer) {
+				return err
+			}
 			if once {
 				st, err := reconciler.RunOnce(ctx, r, 5, time.Second)
 				if err != nil {
@@ -63,10 +70,41 @@ is Ready (exit 0) or Stalled (exit 2), or errors persist (exit 1).`,
 				fmt.Fprintf(os.Stdout, "Ready: %s\n", st.Get(status.TypeReady).Message)
 				return nil
 			}
-			loop := &reconciler.Loop{Reconciler: r, DesiredFile: cfg.DesiredFile, Resync: cfg.ResyncInterval.Duration}
-			return loop.Run(ctx)
+			loop := &reconciler.Loop{
+				Reconciler:  lockedReconciler{r: r, lock: l},
+				DesiredFile: cfg.DesiredFile,
+				// `backups restore` leaves its request here for the daemon.
+				Files:  []string{reconciler.RestoreRequestFile(cfg)},
+				Resync: cfg.ResyncInterval.Duration,
+			}
+			if err := loop.Run(ctx); err != nil {
+				return err
+			}
+			if cause := context.Cause(ctx); cause != nil {
+				log.Info("Stopped", "cause", cause.Error())
+			}
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&once, "once", false, "reconcile until Ready or Stalled, then exit")
 	return cmd
+}
+
+// lockedReconciler confirms before every reconcile that this daemon still
+// holds the state folder's lock, putting back a lock file someone removed,
+// so no second process can start driving the host meanwhile.
+type lockedReconciler struct {
+	r    reconciler.Interface
+	lock *lock.Lock
+}
+
+func (lr lockedReconciler) Reconcile(ctx context.Context) (reconciler.Result, error) {
+	restored, err := lr.lock.Check()
+	if err != nil {
+		return reconciler.Result{}, fmt.Errorf("cannot confirm this daemon still holds %s; not reconciling: %w", lr.lock.Path(), err)
+	}
+	if restored {
+		logr.FromContextOrDiscard(ctx).Info("Restored the lock file someone removed or replaced", "lock", lr.lock.Path())
+	}
+	return lr.r.Reconcile(ctx)
 }

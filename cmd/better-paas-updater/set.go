@@ -9,10 +9,16 @@ import (
 )
 
 func newSetCommand(o *options) *cobra.Command {
-	return &cobra.Command{
+	var commit, channel string
+	var allowDowngrade bool
+	cmd := &cobra.Command{
 		Use:   "set VERSION",
 		Short: "Write desired.yaml asking for VERSION (a tag such as v1.4.2, or latest)",
-		Args:  cobra.ExactArgs(1),
+		Long: `set writes the spec of desired.yaml anew: the version, and --commit and
+--allow-downgrade only when given again (a pin or a permission meant for one
+version must not carry over to the next). The channel and metadata are kept.
+A desired.yaml that is a symlink is written through, the link kept.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := o.loadConfig()
 			if err != nil {
@@ -24,7 +30,12 @@ func newSetCommand(o *options) *cobra.Command {
 			if err != nil {
 				d = spec.New(args[0])
 			}
-			d.Spec.Version = args[0]
+			if channel == "" {
+				channel = d.Spec.Channel
+			}
+			d.Spec = spec.Spec{Version: args[0], Commit: commit, Channel: channel, AllowDowngrade: allowDowngrade}
+			// A retry was for the spec being replaced.
+			delete(d.Metadata.Annotations, spec.RetryVersionAnnotation)
 			if err := spec.Write(cfg.DesiredFile, d); err != nil {
 				return err
 			}
@@ -32,6 +43,11 @@ func newSetCommand(o *options) *cobra.Command {
 			return nil
 		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&commit, "commit", "", "the full commit hash the tag must point to (accepts a moved tag)")
+	f.StringVar(&channel, "channel", "", "stable or prerelease (default: keep the file's)")
+	f.BoolVar(&allowDowngrade, "allow-downgrade", false, "allow a version lower than the running one")
+	return cmd
 }
 
 func newValidateCommand() *cobra.Command {

@@ -72,20 +72,58 @@ var (
 	ErrInvalidKeep = errors.New("number of backups to keep must not be negative")
 )
 
-// CorruptError is the error Verify and Restore return when a file does not
+// CorruptError is the error Verify and Restore return when entries do not
 // match the manifest. errors.Is(err, ErrCorrupt) is true for it.
 type CorruptError struct {
 	// Backup is the ID of the backup.
 	Backup string
-	// Path is the entry, relative to the data folder, slash-separated.
-	Path string
-	// Problem says what differs, e.g. "sha256 1f2e... does not match
-	// manifest 9a8b...".
+	// Path and Problem describe the first bad entry (Mismatches[0]).
+	// Path is relative to the data folder, slash-separated; Problem says
+	// what differs, e.g. "sha256 1f2e..., manifest says 9a8b...".
+	Path    string
+	Problem string
+	// Mismatches lists every bad entry Verify found, in manifest order,
+	// then the entries the manifest does not list; one per path, its
+	// Problem naming everything that differs there (mode, content, ...).
+	// Error names the first maxListedMismatches of them; this list is
+	// whole.
+	Mismatches []Mismatch
+}
+
+// Mismatch is one entry of a backup that does not match its manifest.
+type Mismatch struct {
+	Path    string
 	Problem string
 }
 
+// maxListedMismatches caps the paths an error message names: a backup
+// damaged throughout must not produce a message of 50,000 lines. The
+// error value keeps them all.
+const maxListedMismatches = 20
+
+// newCorruptError returns the error for the mismatches ms (at least one)
+// of backup id.
+func newCorruptError(id string, ms []Mismatch) *CorruptError {
+	return &CorruptError{Backup: id, Path: ms[0].Path, Problem: ms[0].Problem, Mismatches: ms}
+}
+
 func (e *CorruptError) Error() string {
-	return fmt.Sprintf("backup %s does not match its manifest at %q: %s", e.Backup, e.Path, e.Problem)
+	if len(e.Mismatches) <= 1 {
+		return fmt.Sprintf("backup %s does not match its manifest at %q: %s", e.Backup, e.Path, e.Problem)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "backup %s does not match its manifest at %d paths: ", e.Backup, len(e.Mismatches))
+	for i, m := range e.Mismatches {
+		if i == maxListedMismatches {
+			fmt.Fprintf(&b, "; and %d more", len(e.Mismatches)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%q: %s", m.Path, m.Problem)
+	}
+	return b.String()
 }
 
 // Unwrap makes errors.Is(err, ErrCorrupt) true.
@@ -109,6 +147,10 @@ type Backup struct {
 	// Base is the earlier backup whose unchanged files the hot pass
 	// hard-linked; empty for a full copy.
 	Base string
+	// DataOf is the version whose data the backup holds and TakenBefore
+	// the version its update was about to install, as given to Create
+	// (see Manifest.DataOf); empty when unknown.
+	DataOf, TakenBefore string
 	// Files is the number of regular files in the backup.
 	Files int
 	// Bytes is the total size of the regular files in the backup.
@@ -139,6 +181,25 @@ func ValidateID(id string) error {
 	return fmt.Errorf("cannot use %q as backup id: %w: %s", id, ErrInvalidID, why)
 }
 
+// Option is a label Create records in the manifest of a new backup; see
+// DataOf and TakenBefore.
+type Option func(*labels)
+
+type labels struct{ dataOf, takenBefore string }
+
+// DataOf records the version whose data the backup holds: the version
+// that runs, and writes data/, while the backup is taken ("" when none
+// is installed). `backups list` shows it.
+func DataOf(version string) Option {
+	return func(l *labels) { l.dataOf = strings.ToValidUTF8(version, "\uFFFD") }
+}
+
+// TakenBefore records the version the update taking the backup is about
+// to install. `backups list` shows it.
+func TakenBefore(version string) Option {
+	return func(l *labels) { l.takenBefore = strings.ToValidUTF8(version, "\uFFFD") }
+}
+
 // Create takes the hot pass of a backup: it copies the folder src into
 // <root>/<id>/data while the app may still be running, and records it in
 // <root>/<id>/MANIFEST.json. It is called before every update, with an ID
@@ -157,6 +218,22 @@ func ValidateID(id string) error {
 // from <root>/.<id>.partial to <root>/<id>. A backup folder with a
 // manifest is therefore whole and durable.
 //
+// Every copy is read-only: a file, folder, pipe or device node in the
+// backup has its source's mode minus the write bits (0644 becomes 0444),
+// while the manifest records the source's mode, which Restore gives back
+// and Verify checks (Manifest.ReadOnly). Copies are hard links shared by
+// backups; a write to one (an editor or sqlite3 opened on a backup, which
+// folds its WAL back into the database on close) would change them all, and
+// only root can now make it, by changing the mode first, which Verify
+// reports. Folders are read-only too: the updater runs as root, which can
+// remove them anyway, and a process that is not root makes a folder
+// writable again just before it removes it or (Finish) changes it. A copy
+// in a backup from before copies were read-only becomes read-only when a
+// new backup links to it; that backup's Verify accepts both modes.
+//
+// opts label the backup (DataOf, TakenBefore); they are recorded only
+// when the backup is made, not by a call that finds it made.
+//
 // Create is idempotent: when <root>/<id> already holds a complete backup it
 // returns that backup without copying anything, even if src has changed
 // since (Finish brings it up to date). A leftover <root>/.<id>.partial from
@@ -164,18 +241,18 @@ func ValidateID(id string) error {
 // Finish was interrupted is finished. A missing src is an empty backup
 // (its manifest says sourceMissing), not an error.
 //
-// The copy keeps regular files (content, mode, owner when running as root,
-// mtime), folders (mode, owner, mtime, including empty ones), symlinks (as
-// symlinks, never followed), named pipes and device nodes (devices only as
-// root). Sockets are skipped and listed in the manifest, as are entries that
-// vanish while Create runs. Names are byte strings: newlines and bytes that
-// are not UTF-8 survive.
+// The copy keeps regular files (content, holes of sparse files, mode,
+// owner when running as root, mtime), folders (mode, owner, mtime,
+// including empty ones), symlinks (as symlinks, never followed), named
+// pipes and device nodes (devices only as root). Sockets are skipped and
+// listed in the manifest, as are entries that vanish while Create runs.
+// Names are byte strings: newlines and bytes that are not UTF-8 survive.
 //
 // On any error, including ctx being cancelled and a full disk, Create
 // removes the partial folder and returns a wrapped error; callers use
 // errors.Is with ErrInvalidID, ErrIncomplete, ErrSourceNotFolder,
 // ErrRootInsideSource, ErrCorrupt, context.Canceled or syscall.ENOSPC.
-func Create(ctx context.Context, src, root, id string) (b Backup, err error) {
+func Create(ctx context.Context, src, root, id string, opts ...Option) (b Backup, err error) {
 	if err := ValidateID(id); err != nil {
 		return Backup{}, err
 	}
@@ -220,13 +297,20 @@ func Create(ctx context.Context, src, root, id string) (b Backup, err error) {
 		}
 	}()
 
+	var l labels
+	for _, o := range opts {
+		o(&l)
+	}
 	m := &Manifest{
-		Kind:      ManifestKind,
-		Version:   ManifestVersion,
-		ID:        id,
-		Source:    src,
-		Owners:    os.Geteuid() == 0,
-		CreatedAt: time.Now().UTC(),
+		Kind:        ManifestKind,
+		Version:     ManifestVersion,
+		ID:          id,
+		Source:      src,
+		Owners:      os.Geteuid() == 0,
+		CreatedAt:   time.Now().UTC(),
+		DataOf:      l.dataOf,
+		TakenBefore: l.takenBefore,
+		ReadOnly:    true,
 	}
 	dataDst := filepath.Join(partial, DataDir)
 	if srcInfo == nil {
@@ -445,10 +529,31 @@ func List(root string) ([]Backup, error) {
 	return out, nil
 }
 
-// Prune removes complete backups under root, oldest first, keeping the
-// newest keep backups plus every backup whose ID is in protect (the one
-// the current update made, and the one of the last known good version). It
-// returns the IDs it removed, also when it stops on an error.
+// Retention says which backups Prune keeps.
+type Retention struct {
+	// Keep is how many backups to keep in total, protected ones
+	// included; more stay when more are protected. Must not be negative.
+	Keep int
+	// Protect are backups never removed: the one the current update
+	// made, and the one of the last known good version's data.
+	Protect []string
+	// Succeeded are the IDs of backups taken by updates that succeeded
+	// and Failed those of updates that failed (rolled back, or not), as
+	// the update history records them; a backup's ID is its update's.
+	// A backup in neither (its history entry is gone, or there is none)
+	// counts as successful when it had its cold pass and as a failed
+	// attempt when it did not.
+	Succeeded, Failed []string
+}
+
+// Prune removes complete backups under root until r.Keep are left, never
+// one in r.Protect, in this order: first the backups of failed attempts
+// and those that never had their cold pass (only a hot pass, copied while
+// the app wrote: possibly inconsistent), oldest first; then the oldest
+// backups of updates that succeeded. A failed attempt's backup is the
+// least useful: the data it holds stayed in use, and a later backup holds
+// it more recently. It returns the IDs it removed, in the order it removed
+// them, also when it stops on an error.
 //
 // Removing a backup never harms another: files shared between backups are
 // hard links, and removing one name leaves the others.
@@ -457,10 +562,10 @@ func List(root string) ([]Backup, error) {
 // through a deletion never leaves a half-deleted folder that List would
 // report as complete; leftovers of that kind are removed on the next Prune.
 // Incomplete folders, partial backups and backups whose Finish was
-// interrupted are left alone.
-func Prune(root string, keep int, protect ...string) (removed []string, err error) {
-	if keep < 0 {
-		return nil, fmt.Errorf("cannot prune backups in %s to %d: %w", root, keep, ErrInvalidKeep)
+// interrupted are left alone. A negative Keep is ErrInvalidKeep.
+func Prune(root string, r Retention) (removed []string, err error) {
+	if r.Keep < 0 {
+		return nil, fmt.Errorf("cannot prune backups in %s to %d: %w", root, r.Keep, ErrInvalidKeep)
 	}
 	if err := removeLeftoverDeletions(root); err != nil {
 		return nil, err
@@ -469,14 +574,7 @@ func Prune(root string, keep int, protect ...string) (removed []string, err erro
 	if err != nil {
 		return nil, err
 	}
-	protected := make(map[string]bool, len(protect))
-	for _, id := range protect {
-		protected[id] = true
-	}
-	for i, b := range backups {
-		if i >= len(backups)-keep || protected[b.ID] {
-			continue
-		}
+	for _, b := range pruneOrder(backups, r) {
 		doomed := filepath.Join(root, "."+b.ID+deletingSuffix)
 		if err := atomicfile.Rename(b.Path, doomed); err != nil {
 			return removed, fmt.Errorf("cannot remove backup %s: %w", b.ID, err)
@@ -488,6 +586,36 @@ func Prune(root string, keep int, protect ...string) (removed []string, err erro
 		}
 	}
 	return removed, nil
+}
+
+// pruneOrder returns the backups (oldest first, as List gives them) that
+// r removes, in the order to remove them. It decides without touching
+// anything.
+func pruneOrder(backups []Backup, r Retention) []Backup {
+	in := func(ids []string) map[string]bool {
+		set := make(map[string]bool, len(ids))
+		for _, id := range ids {
+			set[id] = true
+		}
+		return set
+	}
+	protected, succeeded, failed := in(r.Protect), in(r.Succeeded), in(r.Failed)
+	var attempts, successes []Backup
+	for _, b := range backups {
+		switch {
+		case protected[b.ID]:
+		case b.FinishedAt.IsZero() || (failed[b.ID] && !succeeded[b.ID]):
+			attempts = append(attempts, b)
+		default:
+			successes = append(successes, b)
+		}
+	}
+	excess := len(backups) - r.Keep
+	if excess <= 0 {
+		return nil
+	}
+	doomed := append(attempts, successes...)
+	return doomed[:min(excess, len(doomed))]
 }
 
 func removeLeftoverDeletions(root string) error {
@@ -509,10 +637,10 @@ func removeLeftoverDeletions(root string) error {
 	return nil
 }
 
-// removeTree removes path and everything below it. Backups keep the
-// source's folder modes, so a non-root process may meet read-only folders
-// it cannot empty; on a permission error it makes every folder writable
-// for its owner and tries again.
+// removeTree removes path and everything below it. A backup's folders are
+// read-only, so a non-root process meets folders it cannot empty; on a
+// permission error it makes every folder writable for its owner and tries
+// again.
 func removeTree(path string) error {
 	err := os.RemoveAll(path)
 	if err == nil || !errors.Is(err, fs.ErrPermission) {

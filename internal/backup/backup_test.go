@@ -77,7 +77,8 @@ func TestPrune(t *testing.T) {
 		wantLeft    []string
 	}{
 		{"keep 2", 2, nil, []string{"b1", "b2", "b3"}, []string{"b4", "b5"}},
-		{"keep 2 protect oldest", 2, []string{"b1"}, []string{"b2", "b3"}, []string{"b1", "b4", "b5"}},
+		// Keep counts the protected ones: 2 in total.
+		{"keep 2 protect oldest", 2, []string{"b1"}, []string{"b2", "b3", "b4"}, []string{"b1", "b5"}},
 		{"protect one already kept", 2, []string{"b5", "unknown"}, []string{"b1", "b2", "b3"}, []string{"b4", "b5"}},
 		{"keep 0", 0, nil, []string{"b1", "b2", "b3", "b4", "b5"}, []string{}},
 		{"keep 0 protect two", 0, []string{"b2", "b4"}, []string{"b1", "b3", "b5"}, []string{"b2", "b4"}},
@@ -87,7 +88,7 @@ func TestPrune(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			root := tempDir(t)
 			makeBackups(t, root, "b1", "b2", "b3", "b4", "b5")
-			removed, err := Prune(root, tt.keep, tt.protect...)
+			removed, err := Prune(root, Retention{Keep: tt.keep, Protect: tt.protect})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,7 +122,7 @@ func TestPruneKeepsLastKnownGoodAndSharedFiles(t *testing.T) {
 		}
 		overwriteInPlace(t, filepath.Join(src, "f00"), "changed for "+id)
 	}
-	removed, err := Prune(root, 2, "lkg", "u7")
+	removed, err := Prune(root, Retention{Keep: 3, Protect: []string{"lkg", "u7"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +142,7 @@ func TestPruneKeepsLastKnownGoodAndSharedFiles(t *testing.T) {
 		}
 	}
 	// Pruning again, even to nothing, never touches the protected one.
-	if removed, err := Prune(root, 0, "lkg"); err != nil || !reflect.DeepEqual(removed, []string{"u6", "u7"}) {
+	if removed, err := Prune(root, Retention{Protect: []string{"lkg"}}); err != nil || !reflect.DeepEqual(removed, []string{"u6", "u7"}) {
 		t.Errorf("Prune(0, lkg) = %v, %v", removed, err)
 	}
 	if err := Verify(context.Background(), root, "lkg"); err != nil {
@@ -160,14 +161,14 @@ func TestPruneCleansLeftoverDeletionsAndLeavesPartials(t *testing.T) {
 	partial := filepath.Join(root, ".b2"+partialSuffix)
 	mustMkdir(t, partial)
 
-	removed, err := Prune(root, 1)
+	removed, err := Prune(root, Retention{Keep: 1})
 	if err != nil || len(removed) != 0 {
 		t.Fatalf("Prune = %v, %v", removed, err)
 	}
 	if got := dirNames(t, root); !reflect.DeepEqual(got, []string{".b2" + partialSuffix, "b1"}) {
 		t.Errorf("root holds %v, want the partial and b1", got)
 	}
-	if _, err := Prune(root, -1); !errors.Is(err, ErrInvalidKeep) {
+	if _, err := Prune(root, Retention{Keep: -1}); !errors.Is(err, ErrInvalidKeep) {
 		t.Errorf("Prune(-1) err = %v, want ErrInvalidKeep", err)
 	}
 }

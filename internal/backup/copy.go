@@ -189,19 +189,21 @@ type stat struct {
 	ctime        int64
 	ino, rdev    uint64
 	uid, gid     uint32
+	blocks       int64 // 512-byte blocks allocated: fewer than size needs means holes
 }
 
 func fromSys(st *unix.Stat_t) stat {
 	return stat{
-		mode:  fileMode(st.Mode),
-		size:  st.Size,
-		atime: st.Atim.Nano(),
-		mtime: st.Mtim.Nano(),
-		ctime: st.Ctim.Nano(),
-		ino:   st.Ino,
-		rdev:  st.Rdev,
-		uid:   st.Uid,
-		gid:   st.Gid,
+		mode:   fileMode(st.Mode),
+		size:   st.Size,
+		atime:  st.Atim.Nano(),
+		mtime:  st.Mtim.Nano(),
+		ctime:  st.Ctim.Nano(),
+		ino:    st.Ino,
+		rdev:   st.Rdev,
+		uid:    st.Uid,
+		gid:    st.Gid,
+		blocks: st.Blocks,
 	}
 }
 
@@ -428,8 +430,10 @@ func (f *dstFile) Write(p []byte) (int, error) {
 
 // copyFile copies the open source file in to the new file name in the
 // folder dirfd (path is its full path, for errors), hashing what it reads,
-// and gives the copy the source's owner, mode and times. rel names the file
-// for the test hook. Each copied file passes the "mid" fault point once.
+// and gives the copy the source's owner, times and mode without write
+// bits (a backup's copies are read-only). A sparse file's copy keeps its
+// holes. rel names the file for the test hook. Each copied file passes
+// the "mid" fault point once.
 func copyFile(ctx context.Context, rel string, in *srcFile, dirfd int, name, path string, buf []byte, chown bool) (int64, string, error) {
 	var fd int
 	err := ignoringEINTR(func() (err error) {
@@ -451,9 +455,12 @@ func copyFile(ctx context.Context, rel string, in *srcFile, dirfd int, name, pat
 	}
 	h := sha256.New()
 	var n int64
-	if in.st.size >= directMin {
+	switch {
+	case maybeSparse(&in.st):
+		n, err = copySparse(ctx, in, out, w, h, buf)
+	case in.st.size >= directMin:
 		n, err = copyDirect(ctx, in, out, w, h)
-	} else {
+	default:
 		n, err = copyHashing(ctx, w, h, in, buf)
 	}
 	if err != nil {
@@ -465,7 +472,7 @@ func copyFile(ctx context.Context, rel string, in *srcFile, dirfd int, name, pat
 		}
 	}
 	// After chown, which clears setuid and setgid.
-	if err := unix.Fchmod(fd, modeBits(in.st.mode)); err != nil {
+	if err := unix.Fchmod(fd, readOnly.apply(modeBits(in.st.mode))); err != nil {
 		return 0, "", fmt.Errorf("cannot set mode of %s: %w", path, err)
 	}
 	if err := setTimesAt(dirfd, name, path, in.st.atime, in.st.mtime); err != nil {
@@ -629,6 +636,36 @@ func hashContent(ctx context.Context, r io.Reader, buf []byte) (int64, string, e
 	return n, hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// modeMask is the permission bits to clear from a recorded mode when an
+// entry is created: a backup's copies are read-only, a restore gives the
+// recorded mode back.
+type modeMask uint32
+
+const (
+	// asRecorded keeps the recorded mode: restores.
+	asRecorded modeMask = 0
+	// readOnly clears every write bit: the copies in a backup (see
+	// Create). Folders included, since a root process removes and
+	// changes them anyway and others make them writable first (see
+	// removeTree and coldPass.writable).
+	readOnly modeMask = 0o222
+)
+
+func (k modeMask) apply(bits uint32) uint32 { return bits &^ uint32(k) }
+
+// applyString is apply for a manifest mode ("0644" becomes "0444" for
+// readOnly); a mode that does not parse is returned as it is.
+func (k modeMask) applyString(mode string) string {
+	if k == asRecorded {
+		return mode
+	}
+	bits, err := parseMode(mode)
+	if err != nil {
+		return mode
+	}
+	return formatMode(k.apply(bits))
+}
+
 func modeBits(m fs.FileMode) uint32 {
 	bits := uint32(m.Perm())
 	if m&fs.ModeSetuid != 0 {
@@ -657,10 +694,10 @@ func setTimesAt(dirfd int, name, path string, atime, mtime int64) error {
 	return nil
 }
 
-// setMetaAt gives name in the folder dirfd the owner, mode and mtime of
-// e, without following a symlink: folders after their children are
-// written, symlinks and special files after they are made.
-func setMetaAt(dirfd int, name, path string, e *Entry, chown bool) error {
+// setMetaAt gives name in the folder dirfd the owner, mode (minus mask)
+// and mtime of e, without following a symlink: folders after their
+// children are written, symlinks and special files after they are made.
+func setMetaAt(dirfd int, name, path string, e *Entry, chown bool, mask modeMask) error {
 	if chown {
 		if err := unix.Fchownat(dirfd, name, e.UID, e.GID, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return fmt.Errorf("cannot set owner of %s: %w", path, err)
@@ -671,7 +708,7 @@ func setMetaAt(dirfd int, name, path string, e *Entry, chown bool) error {
 		if err != nil {
 			return fmt.Errorf("cannot set mode of %s: %w", path, err)
 		}
-		if err := chmodNoFollow(dirfd, name, mode); err != nil {
+		if err := chmodNoFollow(dirfd, name, mask.apply(mode)); err != nil {
 			return fmt.Errorf("cannot set mode of %s: %w", path, err)
 		}
 	}
@@ -699,8 +736,8 @@ func chmodNoFollow(dirfd int, name string, mode uint32) error {
 }
 
 // setPathMeta is setMetaAt for a path.
-func setPathMeta(p string, e *Entry, chown bool) error {
-	return setMetaAt(unix.AT_FDCWD, p, p, e, chown)
+func setPathMeta(p string, e *Entry, chown bool, mask modeMask) error {
+	return setMetaAt(unix.AT_FDCWD, p, p, e, chown, mask)
 }
 
 // readlinkAt returns the target of the symlink name in dirfd.
@@ -723,13 +760,13 @@ func makeSymlinkAt(dirfd int, name, path string, e *Entry, chown bool) error {
 	if err := unix.Symlinkat(e.Target, dirfd, name); err != nil {
 		return fmt.Errorf("cannot create symlink %s: %w", path, err)
 	}
-	return setMetaAt(dirfd, name, path, e, chown)
+	return setMetaAt(dirfd, name, path, e, chown, asRecorded) // a symlink has no mode of its own
 }
 
-// makeSpecialAt creates a named pipe or device node name in dirfd like e.
-// A device node needs root: without it the reason says so and the error
-// is nil.
-func makeSpecialAt(dirfd int, name, path string, e *Entry, chown bool) (reason string, err error) {
+// makeSpecialAt creates a named pipe or device node name in dirfd like e,
+// its mode minus mask. A device node needs root: without it the reason
+// says so and the error is nil.
+func makeSpecialAt(dirfd int, name, path string, e *Entry, chown bool, mask modeMask) (reason string, err error) {
 	mode, err := parseMode(e.Mode)
 	if err != nil {
 		return "", fmt.Errorf("cannot create %s: %w", path, err)
@@ -749,7 +786,7 @@ func makeSpecialAt(dirfd int, name, path string, e *Entry, chown bool) (reason s
 		return "", fmt.Errorf("cannot create %s: %w", path, err)
 	}
 	// mknod applied the umask: set the real mode, owner and times.
-	return "", setMetaAt(dirfd, name, path, e, chown)
+	return "", setMetaAt(dirfd, name, path, e, chown, mask)
 }
 
 // openSyncFS opens a descriptor for syncFS before a pass writes anything,
@@ -813,7 +850,11 @@ func entryFor(rel string, st *stat) Entry {
 }
 
 func modeString(m fs.FileMode) string {
-	bits := modeBits(m)
+	return formatMode(modeBits(m))
+}
+
+// formatMode writes chmod bits as a manifest mode ("0644", "4755").
+func formatMode(bits uint32) string {
 	var b [4]byte
 	for i := 3; i >= 0; i-- {
 		b[i] = byte('0' + bits&7)

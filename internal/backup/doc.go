@@ -33,11 +33,40 @@
 //     hot pass included), drops what left data/, and rewrites the manifest;
 //     the backup then shows data/ as it was when the old version stopped.
 //
-// Verify re-hashes a backup against its manifest. Restore copies a backup
-// into a new folder beside data/, verifies the copy, and only then swaps it
-// in, keeping the replaced data. Prune keeps the newest N backups plus the
-// ones it is told to protect (the last known good version's); removing a
-// backup never harms another, as shared files are hard links.
+// A manifest also says whose data the backup holds (dataOf: the version
+// that ran) and which update took it (takenBefore: the version it was
+// about to install), as Create is told (DataOf, TakenBefore).
+//
+// Everything in a backup's data/ is read-only: the copy of a file, folder,
+// pipe or device node has the source's mode minus its write bits, while
+// the manifest records the source's mode (readOnly: true says so). Shared
+// files are hard links, so a write to one copy (an editor, or sqlite3
+// folding its WAL back on close) would change every backup sharing it; as
+// a user that is not root it now fails with EACCES, and root has to change
+// the mode first, which Verify reports. Folders are read-only as well: the
+// updater runs as root, which removes them anyway, and a process that is
+// not root makes a folder writable again just before it removes or changes
+// it (removeTree, Finish).
+//
+// Verify re-hashes a backup against its manifest and names every entry
+// that differs, each with everything that differs there. Restore copies a
+// backup into a new folder beside data/, verifies the copy, and only then
+// swaps it in, keeping the replaced data as <name>.replaced-<UTC time>;
+// ListReplaced lists those copies and PruneReplaced keeps the newest N.
+// Prune keeps N backups in total, never removing the ones it is told to
+// protect (the current update's, the last known good version's); it
+// removes the backups of failed attempts, and those that never had their
+// cold pass, before the oldest of successful updates. Removing a backup
+// never harms another, as shared files are hard links.
+//
+// EstimateCreate says, without writing, what Create would copy now (what
+// is not unchanged since the newest backup): the room a backup needs,
+// which the preflight check asks the disk for.
+//
+// Sparse files stay sparse: copies (hot pass, cold pass, restore) write
+// only the data ranges SEEK_DATA/SEEK_HOLE find and leave the holes
+// unwritten (sparse.go; a plain copy on systems other than Linux), while
+// the sha256 is still that of the whole content, holes hashed as zeros.
 //
 // A manifest is a trust boundary: whoever can write the backup folder
 // can edit it. Every path in it is checked where it is read (clean,

@@ -123,6 +123,11 @@ func Finish(ctx context.Context, src, root, id string) (Backup, error) {
 		CreatedAt:     bm.CreatedAt,
 		FinishedAt:    &started,
 		Base:          bm.Base,
+		DataOf:        bm.DataOf,
+		TakenBefore:   bm.TakenBefore,
+		// Copies this pass writes are read-only; those it keeps from a
+		// hot pass made before backups were may not be.
+		ReadOnly: bm.ReadOnly,
 	}
 	if err := p.commit(dir, syncer); err != nil {
 		return Backup{}, fmt.Errorf("cannot finish backup %s: %w", id, err)
@@ -346,7 +351,7 @@ func (p *coldPass) entry(d *srcDir, dirfd int, name string, st *stat, s *coldSlo
 		if !p.resume && be != nil && sameEntry(be, &s.e, p.chown) {
 			return nil
 		}
-		reason, err := makeSpecialAt(p.stagingFD, s.staged, stagedPath, &s.e, p.chown)
+		reason, err := makeSpecialAt(p.stagingFD, s.staged, stagedPath, &s.e, p.chown, readOnly)
 		s.skip, s.op = reason, opStaged
 		return err
 	case TypeDir:
@@ -499,8 +504,8 @@ func (p *coldPass) commit(dir string, syncer *os.File) error {
 }
 
 // writable lets a process that is not root change the folder holding
-// rel even when the source folder is read-only: the backup's folders have
-// the source's modes. touch makes sure the real mode is set again.
+// rel: the backup's folders are read-only (see Create). touch makes sure
+// the read-only mode is set again.
 func (p *coldPass) writable(rel string) {
 	if p.chown || rel == "." {
 		return // root writes anywhere

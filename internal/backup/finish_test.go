@@ -66,7 +66,7 @@ func TestFinishAppliesEveryKindOfChange(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Finish: %v", err)
 	}
-	assertSameTree(t, "finished backup differs from source", snapshot(t, src), snapshot(t, b.Data))
+	assertSameTree(t, "finished backup differs from source", stored(t, src), snapshot(t, b.Data))
 	// f01, new, becomes-file, becomes-dir/nested/f, readonly/added.
 	if b.Copied != 5 {
 		t.Errorf("Copied = %d, want 5", b.Copied)
@@ -94,7 +94,7 @@ func TestFinishAppliesEveryKindOfChange(t *testing.T) {
 	if again.Copied != 0 || again.Removed != 0 || again.Hashed != 0 || again.Files != b.Files {
 		t.Errorf("second Finish: %+v, want nothing copied, removed or hashed", again)
 	}
-	assertSameTree(t, "backup changed on a second Finish", snapshot(t, src), snapshot(t, again.Data))
+	assertSameTree(t, "backup changed on a second Finish", stored(t, src), snapshot(t, again.Data))
 }
 
 // A file the app is writing while the hot pass copies it is torn in the
@@ -198,7 +198,7 @@ func TestFinishDiskFullKeepsHotBackup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	assertSameTree(t, "backup differs after a successful retry", snapshot(t, src), snapshot(t, b.Data))
+	assertSameTree(t, "backup differs after a successful retry", stored(t, src), snapshot(t, b.Data))
 }
 
 // A crash in the middle of the commit leaves a backup that does not count;
@@ -265,7 +265,7 @@ func TestFinishResumesAfterCrashMidCommit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			assertSameTree(t, "resumed backup differs from source", snapshot(t, src), snapshot(t, b.Data))
+			assertSameTree(t, "resumed backup differs from source", stored(t, src), snapshot(t, b.Data))
 			if err := Verify(context.Background(), root, "u1"); err != nil {
 				t.Errorf("Verify: %v", err)
 			}

@@ -188,6 +188,20 @@ func overwriteInPlace(t *testing.T, p, content string) {
 // metadata. Sockets are left out: backups skip them by design.
 func snapshot(t *testing.T, dir string) map[string]string {
 	t.Helper()
+	return snapshotMasked(t, dir, 0)
+}
+
+// stored is the snapshot a backup of dir has: the same with every write
+// bit cleared (a backup's copies are read-only; symlinks have no mode).
+func stored(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	return snapshotMasked(t, dir, 0o222)
+}
+
+// snapshotMasked is snapshot with the bits clear cleared from the modes of
+// everything but symlinks.
+func snapshotMasked(t *testing.T, dir string, clear fs.FileMode) map[string]string {
+	t.Helper()
 	out := map[string]string{}
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -202,7 +216,11 @@ func snapshot(t *testing.T, dir string) map[string]string {
 		}
 		rel, _ := filepath.Rel(dir, p)
 		st := fi.Sys().(*syscall.Stat_t)
-		desc := fmt.Sprintf("%v uid=%d gid=%d mtime=%d", fi.Mode(), st.Uid, st.Gid, fi.ModTime().UnixNano())
+		mode := fi.Mode()
+		if mode&fs.ModeSymlink == 0 {
+			mode &^= clear
+		}
+		desc := fmt.Sprintf("%v uid=%d gid=%d mtime=%d", mode, st.Uid, st.Gid, fi.ModTime().UnixNano())
 		switch {
 		case fi.Mode().IsRegular():
 			data, err := os.ReadFile(p)

@@ -148,11 +148,12 @@ func (p *hotPass) run(partial string) error {
 	return syncRest(syncer)
 }
 
-// settleDir gives a copied folder its real mode, owner and mtime (after
-// its entries were added, which would bump the mtime) and, when each file
-// is synced on its own, syncs the folder too.
+// settleDir gives a copied folder its owner, mtime and read-only mode
+// (after its entries were added, which would bump the mtime and which its
+// read-only mode would refuse a process that is not root) and, when each
+// file is synced on its own, syncs the folder too.
 func settleDir(path string, e *Entry, chown bool) error {
-	if err := setPathMeta(path, e, chown); err != nil {
+	if err := setPathMeta(path, e, chown, readOnly); err != nil {
 		return err
 	}
 	if syncEachFile {
@@ -345,7 +346,7 @@ func (p *hotPass) entry(d *srcDir, name string, st *stat, s *slot, fds dirFDs, b
 		s.e.Target = target
 		return makeSymlinkAt(fds.dst, name, dstPath, &s.e, p.chown)
 	case TypeFIFO, TypeCharDevice, TypeBlockDevice:
-		reason, err := makeSpecialAt(fds.dst, name, dstPath, &s.e, p.chown)
+		reason, err := makeSpecialAt(fds.dst, name, dstPath, &s.e, p.chown, readOnly)
 		s.skip = reason
 		return err
 	case TypeDir:
@@ -441,12 +442,25 @@ func (p *hotPass) link(name string, pe *Entry, s *slot, fds dirFDs, ino uint64, 
 	if err := unix.Fstatat(fds.dst, name, &sys, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return false, fmt.Errorf("cannot inspect %s: %w", to, err)
 	}
-	if got := fromSys(&sys); !got.mode.IsRegular() || got.size != pe.Size || got.mtime != pe.ModTime.UnixNano() ||
-		modeString(got.mode) != pe.Mode || (p.chown && (int(got.uid) != pe.UID || int(got.gid) != pe.GID)) {
+	got := fromSys(&sys)
+	recorded, perr := parseMode(pe.Mode)
+	bits := modeBits(got.mode)
+	// A copy from before backups were read-only has the recorded mode:
+	// the link makes it read-only, for the old backup too, whose Verify
+	// accepts either mode.
+	harden := perr == nil && !p.base.m.ReadOnly && bits == recorded
+	if perr != nil || (bits != readOnly.apply(recorded) && !harden) ||
+		!got.mode.IsRegular() || got.size != pe.Size || got.mtime != pe.ModTime.UnixNano() ||
+		(p.chown && (int(got.uid) != pe.UID || int(got.gid) != pe.GID)) {
 		if err := unix.Unlinkat(fds.dst, name, 0); err != nil {
 			return false, fmt.Errorf("cannot remove %s: %w", to, err)
 		}
 		return false, nil
+	}
+	if harden {
+		if err := chmodNoFollow(fds.dst, name, readOnly.apply(recorded)); err != nil {
+			return false, fmt.Errorf("cannot set mode of %s: %w", to, err)
+		}
 	}
 	// Half done, as for a copied file: the crash tests need this point
 	// reached even when nothing changed since the previous backup.
@@ -517,7 +531,7 @@ func checkRun(id, data string, entries []Entry) error {
 	dir := joinRel(data, path.Dir(first.Path))
 	fd, err := openDirPath(dir)
 	if err != nil {
-		return &CorruptError{Backup: id, Path: first.Path, Problem: fmt.Sprintf("cannot open its folder: %v", err)}
+		return newCorruptError(id, []Mismatch{{Path: first.Path, Problem: fmt.Sprintf("cannot open its folder: %v", err)}})
 	}
 	defer unix.Close(fd)
 	for i := range entries {
@@ -535,14 +549,14 @@ func checkRun(id, data string, entries []Entry) error {
 func checkEntry(id string, e *Entry, statFn func(*unix.Stat_t) error) error {
 	var sys unix.Stat_t
 	if err := ignoringEINTR(func() error { return statFn(&sys) }); err != nil {
-		return &CorruptError{Backup: id, Path: e.Path, Problem: fmt.Sprintf("cannot inspect it: %v", err)}
+		return newCorruptError(id, []Mismatch{{Path: e.Path, Problem: fmt.Sprintf("cannot inspect it: %v", err)}})
 	}
 	st := fromSys(&sys)
 	if got := entryFor(e.Path, &st).Type; got != e.Type {
-		return &CorruptError{Backup: id, Path: e.Path, Problem: fmt.Sprintf("it is a %s, manifest says %s", got, e.Type)}
+		return newCorruptError(id, []Mismatch{{Path: e.Path, Problem: fmt.Sprintf("it is a %s, manifest says %s", got, e.Type)}})
 	}
 	if e.Type == TypeFile && st.size != e.Size {
-		return &CorruptError{Backup: id, Path: e.Path, Problem: fmt.Sprintf("size %d, manifest says %d", st.size, e.Size)}
+		return newCorruptError(id, []Mismatch{{Path: e.Path, Problem: fmt.Sprintf("size %d, manifest says %d", st.size, e.Size)}})
 	}
 	return nil
 }

@@ -61,6 +61,20 @@ type Manifest struct {
 	// Base is the ID of the earlier backup whose unchanged files the hot
 	// pass hard-linked, empty for a full copy.
 	Base string `json:"base,omitempty"`
+	// DataOf is the version whose data the backup holds: the one that ran
+	// (and wrote data/) when it was taken. TakenBefore is the version the
+	// update that took it was about to install. Both are labels for
+	// humans, given to Create (see DataOf and TakenBefore); empty when
+	// unknown, and absent from manifests written before they existed.
+	DataOf      string `json:"dataOf,omitempty"`
+	TakenBefore string `json:"takenBefore,omitempty"`
+	// ReadOnly is true when every copy in data/ was written without
+	// write bits: its mode is the recorded Mode minus 0222 (see
+	// storedMode), so Verify accepts nothing else. Manifests written
+	// before backups were read-only lack it; their copies may have the
+	// recorded mode, or the read-only one once a later backup linked to
+	// them.
+	ReadOnly bool `json:"readOnly,omitempty"`
 	// Entries lists the data/ folder itself (path ".") and everything
 	// copied under it, parents before children; the entries of one
 	// folder are together, in byte order of their names.
@@ -317,6 +331,17 @@ func (m *Manifest) encode() []byte {
 		b = append(b, ",\n  \"base\": "...)
 		b = appendString(b, m.Base)
 	}
+	if m.DataOf != "" {
+		b = append(b, ",\n  \"dataOf\": "...)
+		b = appendString(b, m.DataOf)
+	}
+	if m.TakenBefore != "" {
+		b = append(b, ",\n  \"takenBefore\": "...)
+		b = appendString(b, m.TakenBefore)
+	}
+	if m.ReadOnly {
+		b = append(b, ",\n  \"readOnly\": true"...)
+	}
 	totals, _ := json.Marshal(m.Totals)
 	pass, _ := json.Marshal(m.Pass)
 	b = append(b, ",\n  \"totals\": "...)
@@ -369,17 +394,19 @@ func (m *Manifest) write(dir string) error {
 func (m *Manifest) backup(root string) Backup {
 	dir := filepath.Join(root, m.ID)
 	b := Backup{
-		ID:        m.ID,
-		Path:      dir,
-		Data:      filepath.Join(dir, DataDir),
-		CreatedAt: m.CreatedAt,
-		Base:      m.Base,
-		Files:     m.Totals.Files,
-		Bytes:     m.Totals.Bytes,
-		Copied:    m.Pass.Copied,
-		Linked:    m.Pass.Linked,
-		Hashed:    m.Pass.Hashed,
-		Removed:   m.Pass.Removed,
+		ID:          m.ID,
+		Path:        dir,
+		Data:        filepath.Join(dir, DataDir),
+		CreatedAt:   m.CreatedAt,
+		Base:        m.Base,
+		DataOf:      m.DataOf,
+		TakenBefore: m.TakenBefore,
+		Files:       m.Totals.Files,
+		Bytes:       m.Totals.Bytes,
+		Copied:      m.Pass.Copied,
+		Linked:      m.Pass.Linked,
+		Hashed:      m.Pass.Hashed,
+		Removed:     m.Pass.Removed,
 	}
 	if m.FinishedAt != nil {
 		b.FinishedAt = *m.FinishedAt

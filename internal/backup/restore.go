@@ -124,7 +124,7 @@ func restoreTarget(dataDir string) (string, error) {
 
 // asideName returns a free <parent>/<name>.replaced-<UTC time> path.
 func asideName(parent, name string) (string, error) {
-	base := filepath.Join(parent, name+replacedInfix+time.Now().UTC().Format("20060102T150405Z"))
+	base := filepath.Join(parent, name+replacedInfix+time.Now().UTC().Format(replacedTimeFormat))
 	for i := 0; i < 1000; i++ {
 		p := base
 		if i > 0 {
@@ -219,7 +219,7 @@ func restoreInto(ctx context.Context, from, to string, m *Manifest) error {
 					return err
 				}
 			default:
-				reason, err := makeSpecialAt(cur.fd, name, dst, e, owners)
+				reason, err := makeSpecialAt(cur.fd, name, dst, e, owners, asRecorded)
 				if err != nil {
 					return err
 				}
@@ -246,7 +246,7 @@ func restoreInto(ctx context.Context, from, to string, m *Manifest) error {
 	if err := syncFS(syncer); err != nil {
 		return err
 	}
-	return verifyTree(ctx, m.ID, to, m, owners)
+	return verifyTree(ctx, m.ID, to, m, owners, recordedMode)
 }
 
 // dirHandle is an open folder of a restore, shared by the walk and the
@@ -277,8 +277,8 @@ func (h *dirHandle) release() {
 // restoreFile copies the file e out of the backup folder open as srcRoot
 // (from, for errors) to the new file name in the folder dirfd (dst, for
 // errors). The kernel copies the content (copy_file_range, a reflink where
-// the filesystem can share blocks copy-on-write); verifyTree checks it
-// afterwards.
+// the filesystem can share blocks copy-on-write), only the data ranges of
+// a sparse file, whose holes stay holes; verifyTree checks it afterwards.
 func restoreFile(ctx context.Context, srcRoot int, from string, dirfd int, name, dst string, e *Entry, owners bool) error {
 	src := joinRel(from, e.Path)
 	mode, err := parseMode(e.Mode)
@@ -312,19 +312,12 @@ func restoreFile(ctx context.Context, srcRoot int, from string, dirfd int, name,
 	}
 	out := os.NewFile(uintptr(ofd), dst)
 	defer out.Close()
-	// Chunks keep cancellation prompt; io.CopyN's LimitedReader still
-	// lets os.File.ReadFrom use copy_file_range.
-	for {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("cannot copy %s: %w", src, err)
-		}
-		n, err := io.CopyN(out, in, restoreChunk)
-		if errors.Is(err, io.EOF) || (err == nil && n < restoreChunk) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("cannot copy %s to %s: %w", src, dst, err)
-		}
+	copyContent := restoreWhole
+	if sst := fromSys(&st); maybeSparse(&sst) {
+		copyContent = func(ctx context.Context, in, out *os.File) error { return restoreSparse(ctx, in, out, sst.size) }
+	}
+	if err := copyContent(ctx, in, out); err != nil {
+		return fmt.Errorf("cannot copy %s to %s: %w", src, dst, err)
 	}
 	if owners {
 		if err := out.Chown(e.UID, e.GID); err != nil {
@@ -339,6 +332,24 @@ func restoreFile(ctx context.Context, srcRoot int, from string, dirfd int, name,
 		return fmt.Errorf("cannot close %s: %w", dst, err)
 	}
 	return setTimesAt(dirfd, name, dst, -1, e.ModTime.UnixNano())
+}
+
+// restoreWhole copies in to out from their offsets to the end of in.
+// Chunks keep cancellation prompt; io.CopyN's LimitedReader still lets
+// os.File.ReadFrom use copy_file_range.
+func restoreWhole(ctx context.Context, in, out *os.File) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := io.CopyN(out, in, restoreChunk)
+		if errors.Is(err, io.EOF) || (err == nil && n < restoreChunk) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // restoreDirMeta gives the restored folder e, below the restore folder

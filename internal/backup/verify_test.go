@@ -52,7 +52,7 @@ func TestVerifyDetectsDamage(t *testing.T) {
 			if err := os.Chmod(filepath.Join(data, "run.sh"), 0o777); err != nil {
 				t.Fatal(err)
 			}
-		}, "mode 0777"},
+		}, "mode 0777, want 0555"},
 		{"symlink retargeted", "rel-link", func(t *testing.T, data string) {
 			p := filepath.Join(data, "rel-link")
 			if err := os.Remove(p); err != nil {
@@ -98,8 +98,8 @@ func TestVerifyDetectsDamage(t *testing.T) {
 	}
 }
 
-// restoreMeta puts back the recorded owner, mode and mtime of rel so a
-// test damages only what it means to.
+// restoreMeta puts back the recorded owner, (read-only) mode and mtime of
+// rel so a test damages only what it means to.
 func restoreMeta(t *testing.T, p, rel, data string) {
 	t.Helper()
 	m, err := ReadManifest(filepath.Dir(data))
@@ -108,7 +108,7 @@ func restoreMeta(t *testing.T, p, rel, data string) {
 	}
 	for _, e := range m.Entries {
 		if e.Path == rel {
-			if err := setPathMeta(p, &e, m.Owners); err != nil {
+			if err := setPathMeta(p, &e, m.Owners, readOnly); err != nil {
 				t.Fatal(err)
 			}
 			return

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -36,13 +38,18 @@ var ErrEmptyCommand = errors.New("empty command: argv must name a program")
 type Cmd struct {
 	// Argv is the program and its arguments; no shell is involved, so
 	// quoting and globbing do not apply (run "sh", "-c", "..." explicitly
-	// if a shell is wanted). Argv[0] without a slash is looked up in the
-	// daemon's PATH; with a slash and not absolute, it is relative to Dir.
+	// if a shell is wanted). Argv[0] is found as LookPath finds it: without
+	// a slash in the PATH the command gets (Env's, else the daemon's);
+	// with a slash and not absolute, relative to Dir.
 	Argv []string
 	// Dir is the working folder; "" means the daemon's.
 	Dir string
-	// Env is appended to the daemon's environment; a later NAME=value
-	// overrides an earlier one.
+	// Env is appended to the daemon's environment: the command sees every
+	// variable of the daemon, then these NAME=value entries, a later entry
+	// overriding an earlier one of the same NAME. Env does not replace the
+	// daemon's environment, so a caller that needs a variable to have a
+	// definite value (a build's HOME or PATH) must set it here rather than
+	// rely on the daemon having it or lacking it.
 	Env []string
 	// Timeout bounds the run; 0 means only ctx bounds it.
 	Timeout time.Duration
@@ -94,7 +101,7 @@ func Run(ctx context.Context, c Cmd) error {
 	if err := proc.CheckDir(c.Dir); err != nil {
 		return fmt.Errorf("cannot run %s: %w", name, err)
 	}
-	path, err := proc.LookPath(name, c.Dir)
+	path, err := LookPath(name, c.Dir, c.Env)
 	if err != nil {
 		return fmt.Errorf("cannot run %s: %w", name, err)
 	}
@@ -197,6 +204,46 @@ func Run(ctx context.Context, c Cmd) error {
 		})
 	}
 	return fmt.Errorf("cannot run %s: %w", name, werr)
+}
+
+// LookPath finds the program argv0 the way Run runs it with Cmd.Dir dir
+// and Cmd.Env env, and returns its absolute path.
+//
+// Without a slash, argv0 is looked up in the PATH the command gets: the
+// last PATH= entry of env, else the daemon's PATH. Only absolute PATH
+// entries are searched: a program found through "." or another relative
+// entry would depend on the folder the daemon started in. With a slash
+// and not absolute, argv0 is relative to dir.
+//
+// Errors carry no prefix naming the program: exec.ErrNotFound when PATH
+// has no such program ("executable file not found in $PATH"), or the fs
+// error of a path that is missing, a folder or not executable.
+func LookPath(argv0, dir string, env []string) (string, error) {
+	path, ok := lookupEnv(env, "PATH")
+	if strings.Contains(argv0, "/") || !ok {
+		return proc.LookPath(argv0, dir)
+	}
+	for _, d := range filepath.SplitList(path) {
+		if !filepath.IsAbs(d) {
+			continue
+		}
+		p := filepath.Join(d, argv0)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", exec.ErrNotFound
+}
+
+// lookupEnv returns the value of the last name= entry of env, as exec and
+// the command see it.
+func lookupEnv(env []string, name string) (string, bool) {
+	for i := len(env) - 1; i >= 0; i-- {
+		if n, v, ok := strings.Cut(env[i], "="); ok && n == name {
+			return v, true
+		}
+	}
+	return "", false
 }
 
 // stopLeader sends SIGTERM to the group, SIGKILL after killGrace, and

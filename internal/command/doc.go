@@ -16,6 +16,14 @@
 // produced and its last few KiB are kept for the error (ExitError.Tail), so
 // a status message can say why a build failed without reading a log file.
 //
+// The command's environment is the daemon's plus Cmd.Env, appended (see
+// Cmd.Env), and a program named without a slash is looked up in the PATH
+// that environment ends up with (LookPath), so a build whose environment
+// sets PATH runs the programs that PATH names.
+//
+// LogFile is a log on disk for such a stream, capped at its first and last
+// MiB, so a command that prints without end cannot fill the disk.
+//
 // Limits: a process that leaves the group on purpose (setsid, setpgid) is
 // out of reach; Run stops waiting for the output of such a process after
 // the grace period, but does not stop it.

@@ -24,6 +24,31 @@ func Expand(argv []string, vars map[string]string) []string {
 }
 
 func expandOne(s string, vars map[string]string) string {
+	return replaceRefs(s, func(name string) (string, bool) {
+		v, ok := vars[name]
+		return v, ok
+	})
+}
+
+// References returns the NAME of every $(NAME) in argv that Expand would
+// replace if vars held NAME, in order and with repeats: escaped ($$(NAME))
+// and unterminated references are not references. "$()" yields "". It
+// lets a configuration refuse a name no one will ever set, instead of
+// passing the literal text to a program.
+func References(argv []string) []string {
+	var names []string
+	for _, arg := range argv {
+		replaceRefs(arg, func(name string) (string, bool) {
+			names = append(names, name)
+			return "", false
+		})
+	}
+	return names
+}
+
+// replaceRefs applies Expand's rules to s, asking lookup for the value of
+// each reference; a reference lookup does not know is kept as written.
+func replaceRefs(s string, lookup func(name string) (string, bool)) string {
 	if !strings.Contains(s, "$") {
 		return s
 	}
@@ -46,7 +71,7 @@ func expandOne(s string, vars map[string]string) string {
 				continue
 			}
 			name := s[i+2 : i+2+end]
-			if v, ok := vars[name]; ok {
+			if v, ok := lookup(name); ok {
 				b.WriteString(v)
 			} else {
 				b.WriteString(s[i : i+3+end])

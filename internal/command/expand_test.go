@@ -62,3 +62,14 @@ func TestExpandKeepsArgumentsApartAndInputIntact(t *testing.T) {
 		t.Errorf("Expand(nil) = %q", got)
 	}
 }
+
+func TestReferences(t *testing.T) {
+	got := References([]string{"go", "-X v=$(VERSION)", "$(OUTPUT)$(VERSION)", "$$(ESCAPED)", "$(UNTERMINATED", "$()", "$HOME"})
+	want := []string{"VERSION", "OUTPUT", "VERSION", ""}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("References = %q, want %q", got, want)
+	}
+	if got := References(nil); len(got) != 0 {
+		t.Errorf("References(nil) = %q", got)
+	}
+}

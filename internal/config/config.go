@@ -1,15 +1,20 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/better-paas/updater/internal/command"
 	"github.com/better-paas/updater/internal/strictyaml"
 )
 
@@ -68,7 +73,10 @@ type Config struct {
 	Remote string `json:"remote,omitempty"`
 	// ResyncInterval is how often the loop reconciles without an event. Default 5m.
 	ResyncInterval Duration `json:"resyncInterval,omitempty"`
-	// BackupsToKeep is how many backups retention keeps. Default 5.
+	// BackupsToKeep is how many backups retention keeps in total (the
+	// current update's and the last known good version's included, never
+	// removed; failed attempts' pruned first), and how many copies of
+	// data/ replaced by restores it keeps. Default 5.
 	BackupsToKeep int `json:"backupsToKeep,omitempty"`
 
 	Releases Releases `json:"releases,omitempty"`
@@ -123,6 +131,12 @@ type Timeouts struct {
 
 // Build says how to rebuild the app from the checkout.
 type Build struct {
+	// Env is NAME=value entries every build command gets, on top of the
+	// daemon's environment and the defaults BuildEnv adds; an entry here
+	// overrides both. Values may use $(INSTALL_DIR), $(DATA_DIR) and
+	// $(STATE_DIR), expanded at load. VERSION, COMMIT and OUTPUT are set
+	// by the updater for each build and cannot be set here.
+	Env      []string  `json:"env,omitempty"`
 	Backend  BuildStep `json:"backend"`
 	Frontend BuildStep `json:"frontend,omitempty"`
 }
@@ -150,19 +164,47 @@ type Service struct {
 }
 
 // ExecService configures the embedded supervisor.
+//
+// Command and Env may use $(INSTALL_DIR), $(DATA_DIR) and $(STATE_DIR),
+// which Parse replaces with the absolute folders of this file, so the
+// app's idea of its data folder cannot disagree with the one the updater
+// backs up. $$ is a literal $. Any other $(NAME) is refused at load,
+// $(VERSION) included: the supervisor starts whatever version is checked
+// out, with the command fixed when updater.yaml is loaded.
 type ExecService struct {
 	// Command starts the backend, run in InstallDir. Default ["./<backend output>"].
 	Command []string `json:"command,omitempty"`
-	Env     []string `json:"env,omitempty"`
+	// Env is NAME=value entries added to the daemon's environment. Its
+	// ADDR= or PORT= entry also gives the default health.url.
+	Env []string `json:"env,omitempty"`
 }
 
 // Health configures the health gate on the app's health endpoint.
 type Health struct {
-	URL              string   `json:"url,omitempty"`              // default http://127.0.0.1:8080/api/health
+	// URL is the app's health endpoint. When unset it is derived from
+	// service.exec.env: the last ADDR=host:port entry gives
+	// http://host:port/api/health (an empty or wildcard host, "" "0.0.0.0"
+	// or "::", probes 127.0.0.1 or [::1]); without ADDR, the last PORT=n
+	// entry gives http://127.0.0.1:n/api/health; without either, URL is
+	// required. There is no fixed default: a gate probing another port
+	// than the app listens on fails every update.
+	URL string `json:"url,omitempty"`
+	// AllowRemote permits a URL whose host is not loopback (127.0.0.0/8,
+	// ::1, localhost). Off by default: the gate must hear from this
+	// host's app, not from a load balancer or another host answering for
+	// it while the local app is down.
+	AllowRemote      bool     `json:"allowRemote,omitempty"`
 	ProbeTimeout     Duration `json:"probeTimeout,omitempty"`     // default 2s
 	Interval         Duration `json:"interval,omitempty"`         // default 1s
 	Deadline         Duration `json:"deadline,omitempty"`         // default 60s
 	SuccessThreshold int      `json:"successThreshold,omitempty"` // default 3
+	// FailureThreshold: after the app first answers, this many failing
+	// answers in a row fail the health gate early, without waiting for
+	// the deadline. Default 3; at least 1.
+	FailureThreshold int `json:"failureThreshold,omitempty"`
+
+	// derivedFrom names the env entry URL was derived from, for messages.
+	derivedFrom string
 }
 
 // Path is the file the config was loaded from ("" when built in code).
@@ -182,7 +224,11 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse decodes data as the updater.yaml at path (used for messages and to
-// resolve relative paths), then defaults and validates it.
+// resolve relative paths), then defaults and validates it, then expands
+// $(INSTALL_DIR), $(DATA_DIR) and $(STATE_DIR) in service.exec.command,
+// service.exec.env and build.env. The result is final: its fields hold
+// the expanded values (and $$ became $), so it is meant to be used, not
+// written back as updater.yaml.
 func Parse(path string, data []byte) (*Config, error) {
 	var c Config
 	if err := strictyaml.Unmarshal(data, &c, 4<<20); err != nil {
@@ -193,11 +239,38 @@ func Parse(path string, data []byte) (*Config, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	vars := c.folderVars()
+	c.Service.Exec.Command = command.Expand(c.Service.Exec.Command, vars)
+	c.Service.Exec.Env = command.Expand(c.Service.Exec.Env, vars)
+	c.Build.Env = command.Expand(c.Build.Env, vars)
 	return &c, nil
 }
 
+// folderVars are the names service.exec and build.env may use.
+func (c *Config) folderVars() map[string]string {
+	return map[string]string{"INSTALL_DIR": c.InstallDir, "DATA_DIR": c.DataDir, "STATE_DIR": c.StateDir}
+}
+
+// Digest is the hex SHA-256 of the config as loaded (defaulted, paths
+// absolute, $(…) expanded), encoded as JSON with the fields in their
+// declared order. Comments, formatting and writing out a default leave
+// it alone; any change of a setting changes it, and so may a new updater
+// version that adds a setting or changes a default. A record made under
+// one digest (a failed version) can be lifted when it changes.
+func (c *Config) Digest() string {
+	b, err := json.Marshal(c)
+	if err != nil {
+		// Config holds strings, numbers, booleans and durations only.
+		panic(fmt.Sprintf("config: cannot encode config: %v", err))
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
 // Default fills in unset fields and makes every path absolute, relative
-// paths resolving against base. It is idempotent.
+// paths resolving against base; health.url is derived from the service's
+// ADDR= or PORT= entry when unset (see Health.URL). It is idempotent. It
+// does not expand $(…): Parse does, after Validate.
 func (c *Config) Default(base string) {
 	setS := func(p *string, v string) {
 		if *p == "" {
@@ -256,13 +329,65 @@ func (c *Config) Default(base string) {
 	}
 	setD(&c.Service.StopTimeout, 10*time.Second)
 
-	setS(&c.Health.URL, "http://127.0.0.1:8080/api/health")
+	if c.Health.URL == "" {
+		c.Health.URL, c.Health.derivedFrom = healthURLFromEnv(c.Service.Exec.Env)
+	}
 	setD(&c.Health.ProbeTimeout, 2*time.Second)
 	setD(&c.Health.Interval, time.Second)
 	setD(&c.Health.Deadline, 60*time.Second)
 	if c.Health.SuccessThreshold == 0 {
 		c.Health.SuccessThreshold = 3
 	}
+	if c.Health.FailureThreshold == 0 {
+		c.Health.FailureThreshold = 3
+	}
+}
+
+// healthURLFromEnv derives the health URL from the service's last ADDR=
+// entry, else its last PORT= entry (see Health.URL), and names the entry.
+// It returns "" when there is neither or the entry does not parse;
+// Validate says why.
+func healthURLFromEnv(env []string) (u, from string) {
+	addr, hasAddr := lastEnv(env, "ADDR")
+	port, hasPort := lastEnv(env, "PORT")
+	switch {
+	case hasAddr:
+		host, p, err := net.SplitHostPort(addr)
+		if err != nil || !validPort(p) {
+			return "", ""
+		}
+		switch host {
+		case "", "0.0.0.0":
+			host = "127.0.0.1"
+		case "::":
+			host = "::1"
+		}
+		return "http://" + net.JoinHostPort(host, p) + "/api/health", "service.exec.env ADDR=" + addr
+	case hasPort:
+		if !validPort(port) {
+			return "", ""
+		}
+		return "http://127.0.0.1:" + port + "/api/health", "service.exec.env PORT=" + port
+	}
+	return "", ""
+}
+
+// validPort reports whether p is a fixed TCP port: 0 (any free port)
+// cannot be probed.
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
+}
+
+// lastEnv returns the value of the last name= entry of env: the one a
+// process sees.
+func lastEnv(env []string, name string) (string, bool) {
+	for i := len(env) - 1; i >= 0; i-- {
+		if n, v, ok := strings.Cut(env[i], "="); ok && n == name {
+			return v, true
+		}
+	}
+	return "", false
 }
 
 // Validate reports every problem found, each naming the field and the fix.
@@ -284,6 +409,7 @@ func (c *Config) Validate() error {
 	if c.DataDir == c.InstallDir {
 		bad("dataDir", "must be a folder inside installDir, not installDir itself")
 	}
+	c.validateLayout(bad)
 	if !c.Build.Backend.Enabled() {
 		bad("build.backend.command", "required: the command that builds the backend into $(OUTPUT)")
 	}
@@ -315,12 +441,23 @@ func (c *Config) Validate() error {
 	if c.Service.Manager != ManagerExec {
 		bad("service.manager", "%q is not supported; use %q", c.Service.Manager, ManagerExec)
 	}
-	u, err := url.Parse(c.Health.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("health.url", "%q is not an http(s) URL", c.Health.URL)
+	c.validateEnv("service.exec.env", c.Service.Exec.Env, bad)
+	c.validateEnv("build.env", c.Build.Env, bad)
+	for i, kv := range c.Build.Env {
+		switch name, _, _ := strings.Cut(kv, "="); name {
+		case "VERSION", "COMMIT", "OUTPUT":
+			bad(fmt.Sprintf("build.env[%d]", i), "%s is set by the updater for each build; remove the entry", name)
+		}
 	}
+	c.validateRefs("service.exec.command", c.Service.Exec.Command, bad)
+	c.validateRefs("service.exec.env", c.Service.Exec.Env, bad)
+	c.validateRefs("build.env", c.Build.Env, bad)
+	c.validateHealthURL(bad)
 	if c.Health.SuccessThreshold < 1 {
 		bad("health.successThreshold", "must be at least 1")
+	}
+	if c.Health.FailureThreshold < 1 {
+		bad("health.failureThreshold", "must be at least 1 (the default is 3)")
 	}
 	if c.BackupsToKeep < 1 {
 		bad("backupsToKeep", "must be at least 1")
@@ -341,6 +478,153 @@ func (c *Config) Validate() error {
 		return nil
 	}
 	return fmt.Errorf("cannot load %s: %w: %w", c.path, ErrInvalid, errors.Join(errs...))
+}
+
+// validateLayout refuses folders that would make the updater damage what
+// it protects. Paths are compared as written (absolute and cleaned), so a
+// symlink can still join two folders; config does not look at the disk.
+func (c *Config) validateLayout(bad func(field, format string, a ...any)) {
+	if c.InstallDir == "" {
+		return
+	}
+	stateBad := true
+	switch {
+	case within(c.DataDir, c.StateDir):
+		bad("stateDir", "%s is inside dataDir %s: every backup would copy the updater's own state and a restore would roll it back; move stateDir out of dataDir", c.StateDir, c.DataDir)
+	case within(c.InstallDir, c.StateDir):
+		// The checkout is what a broken install is repaired by: git
+		// clean -fdx or a fresh clone. The journal, the failure records,
+		// the build logs and caches must survive that, and a release
+		// that adds a file there would stall every update.
+		bad("stateDir", "%s is inside installDir %s: cleaning or re-cloning the checkout would delete the update journal and records; move stateDir out of installDir (default /var/lib/better-paas-updater)", c.StateDir, c.InstallDir)
+	default:
+		stateBad = false
+	}
+	switch {
+	case stateBad && within(c.StateDir, c.BackupDir):
+		// Moving stateDir moves the default backupDir with it.
+	case within(c.DataDir, c.BackupDir):
+		bad("backupDir", "%s is inside dataDir %s: every backup would copy the previous backups; move backupDir out of dataDir", c.BackupDir, c.DataDir)
+	case within(c.InstallDir, c.BackupDir):
+		bad("backupDir", "%s is inside installDir %s: cleaning or re-cloning the checkout, the way a broken install is repaired, would delete the backups that restore it; move backupDir out of installDir (default <stateDir>/backups)", c.BackupDir, c.InstallDir)
+	}
+	if within(c.BackupDir, c.DataDir) {
+		bad("dataDir", "%s is inside backupDir %s: retention, which deletes old backups there, could delete the app's data; move backupDir elsewhere", c.DataDir, c.BackupDir)
+	}
+	if within(c.StateDir, c.DataDir) {
+		bad("dataDir", "%s is inside stateDir %s, where the updater writes its logs, caches and state; move installDir out of stateDir, or stateDir elsewhere", c.DataDir, c.StateDir)
+	}
+}
+
+// validateEnv checks that each entry of env is NAME=value.
+func (c *Config) validateEnv(field string, env []string, bad func(field, format string, a ...any)) {
+	for i, kv := range env {
+		if name, _, ok := strings.Cut(kv, "="); !ok || name == "" {
+			bad(fmt.Sprintf("%s[%d]", field, i), "%q is not NAME=value", kv)
+		}
+	}
+}
+
+// validateRefs refuses any $(NAME) in argv but the folder names.
+func (c *Config) validateRefs(field string, argv []string, bad func(field, format string, a ...any)) {
+	vars := c.folderVars()
+	for i, arg := range argv {
+		for _, name := range command.References([]string{arg}) {
+			if _, ok := vars[name]; ok {
+				continue
+			}
+			f := fmt.Sprintf("%s[%d]", field, i)
+			switch {
+			case name == "VERSION" && strings.HasPrefix(field, "service."):
+				bad(f, "$(VERSION) is not available to the service: the supervisor starts whatever version is checked out, with a command fixed when updater.yaml is loaded; build the version into the app instead (-ldflags \"-X main.version=$(VERSION)\" in build.backend.command)")
+			case field == "build.env" && (name == "VERSION" || name == "COMMIT" || name == "OUTPUT"):
+				bad(f, "$(%s) is not available in build.env; the build's environment has %s already", name, name)
+			default:
+				bad(f, "$(%s) is not a known name; use $(DATA_DIR), $(INSTALL_DIR) or $(STATE_DIR), or write $$(%s) for the literal text (a shell's command substitution)", name, name)
+			}
+		}
+	}
+}
+
+// validateHealthURL checks health.url: set (or derived), http(s), and on
+// this host unless allowRemote.
+func (c *Config) validateHealthURL(bad func(field, format string, a ...any)) {
+	h := c.Health
+	if h.URL == "" {
+		if v, ok := lastEnv(c.Service.Exec.Env, "ADDR"); ok {
+			bad("service.exec.env", "ADDR=%s is not host:port with a fixed port, so health.url cannot be derived from it; fix it or set health.url", v)
+			return
+		}
+		if v, ok := lastEnv(c.Service.Exec.Env, "PORT"); ok {
+			bad("service.exec.env", "PORT=%s is not a fixed port (1-65535), so health.url cannot be derived from it; fix it or set health.url", v)
+			return
+		}
+		bad("health.url", "required: service.exec.env has no ADDR=host:port or PORT= entry to derive it from; set health.url to the app's health endpoint (e.g. http://127.0.0.1:8080/api/health) or add ADDR= to service.exec.env")
+		return
+	}
+	u, err := url.Parse(h.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("health.url", "%q is not an http(s) URL", h.URL)
+		return
+	}
+	if h.AllowRemote || isLoopback(u.Hostname()) {
+		return
+	}
+	from := ""
+	if h.derivedFrom != "" {
+		from = " (derived from " + h.derivedFrom + ")"
+	}
+	bad("health.url", "%q%s: host %q is not a loopback address (127.0.0.0/8, ::1, localhost), so the gate could hear another host answer while this host's app is down; probe the app on loopback or set health.allowRemote: true", h.URL, from, u.Hostname())
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// DefaultPath is the PATH a build gets when the daemon has none: systemd's
+// default.
+const DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// BuildEnv returns the NAME=value entries a build command gets on top of
+// environ, the daemon's environment (os.Environ()); command.Run appends
+// them to it, a later entry winning. They are defaults for what a build
+// needs and a daemon started by a bare systemd unit lacks, then build.env:
+//
+//	HOME              the daemon's HOME, else <stateDir>/home
+//	PATH              the daemon's PATH, else DefaultPath
+//	GOCACHE           <stateDir>/cache/go-build
+//	GOMODCACHE        <stateDir>/cache/go-mod
+//	npm_config_cache  <stateDir>/cache/npm
+//
+// A default is left out when environ sets the variable to a non-empty
+// value (an administrator who set GOCACHE for the daemon meant it) or
+// build.env sets it. So the Go and npm caches live in the state folder,
+// whatever the daemon's HOME; pnpm, which keeps its store under HOME,
+// needs none for a package without dependencies. The folders are created
+// by the build, not here: BuildEnv only computes. The caller adds
+// VERSION, COMMIT and OUTPUT after these.
+func (c *Config) BuildEnv(environ []string) []string {
+	var env []string
+	def := func(name, value string) {
+		if v, ok := lastEnv(environ, name); ok && v != "" {
+			return
+		}
+		if _, ok := lastEnv(c.Build.Env, name); ok {
+			return
+		}
+		env = append(env, name+"="+value)
+	}
+	cache := filepath.Join(c.StateDir, "cache")
+	def("HOME", filepath.Join(c.StateDir, "home"))
+	def("PATH", DefaultPath)
+	def("GOCACHE", filepath.Join(cache, "go-build"))
+	def("GOMODCACHE", filepath.Join(cache, "go-mod"))
+	def("npm_config_cache", filepath.Join(cache, "npm"))
+	return append(env, c.Build.Env...)
 }
 
 // BackendBinary is the absolute path of the running backend binary.

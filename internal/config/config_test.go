@@ -18,7 +18,7 @@ build:
 `
 
 func TestParseDefaultsAndResolvesPaths(t *testing.T) {
-	c, err := Parse("/etc/bp/updater.yaml", []byte(minimal))
+	c, err := Parse("/etc/bp/updater.yaml", []byte(base))
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
@@ -40,7 +40,7 @@ func TestParseDefaultsAndResolvesPaths(t *testing.T) {
 			t.Errorf("%s = %q, want %q", name, got[0], got[1])
 		}
 	}
-	if c.Health.Deadline.Duration != time.Minute || c.Health.SuccessThreshold != 3 || c.BackupsToKeep != 5 {
+	if c.Health.Deadline.Duration != time.Minute || c.Health.SuccessThreshold != 3 || c.Health.FailureThreshold != 3 || c.BackupsToKeep != 5 {
 		t.Errorf("health/backup defaults = %+v %d", c.Health, c.BackupsToKeep)
 	}
 	// Default is idempotent.
@@ -59,25 +59,36 @@ func TestExampleConfigLoads(t *testing.T) {
 	if c.FrontendDir() == "" {
 		t.Error("example config has no frontend build")
 	}
+	if got := c.Build.Frontend.Command[0]; got != "pnpm" {
+		t.Errorf("frontend is built with %q, want pnpm (the product's toolchain)", got)
+	}
+	// The app's data folder is the one the updater backs up.
+	if v, _ := lastEnv(c.Service.Exec.Env, "DATA_DIR"); v != c.DataDir {
+		t.Errorf("service DATA_DIR = %q, want dataDir %q", v, c.DataDir)
+	}
+	// The health gate probes the address the service listens on.
+	if c.Health.URL != "http://127.0.0.1:8080/api/health" {
+		t.Errorf("health.url = %q, want the one derived from ADDR", c.Health.URL)
+	}
 }
 
 func TestValidateNamesFieldAndFix(t *testing.T) {
 	tests := []struct {
 		name, yaml, want string
 	}{
-		{"unknown field", minimal + "instalDir: x\n", "instalDir"},
-		{"bad duration", minimal + "resyncInterval: soon\n", "soon"},
-		{"no install", strings.Replace(minimal, "installDir: app\n", "", 1), "installDir: required"},
-		{"no backend", strings.Replace(minimal, `command: ["go", "build", "-o", "$(OUTPUT)", "./backend"]`, "command: []", 1), "build.backend.command: required"},
-		{"no output var", strings.Replace(minimal, `"$(OUTPUT)"`, `"server"`, 1), "must pass $(OUTPUT)"},
+		{"unknown field", base + "instalDir: x\n", "instalDir"},
+		{"bad duration", base + "resyncInterval: soon\n", "soon"},
+		{"no install", strings.Replace(base, "installDir: app\n", "", 1), "installDir: required"},
+		{"no backend", strings.Replace(base, `command: ["go", "build", "-o", "$(OUTPUT)", "./backend"]`, "command: []", 1), "build.backend.command: required"},
+		{"no output var", strings.Replace(base, `"$(OUTPUT)"`, `"server"`, 1), "must pass $(OUTPUT)"},
 		{"output escapes", minimal + "    output: ../server\n", "must be a relative path inside installDir"},
 		{"output in data", minimal + "    output: data/server\n", "inside dataDir"},
-		{"data outside", minimal + "dataDir: /var/data\n", "not inside installDir"},
+		{"data outside", base + "dataDir: /var/data\n", "not inside installDir"},
 		{"manager", minimal + "service:\n  manager: systemd\n", `"systemd" is not supported`},
-		{"health url", minimal + "health:\n  url: localhost:8080\n", "health.url"},
-		{"release source", minimal + "releases:\n  source: gitlab\n", `releases.source: "gitlab" is not a source`},
-		{"api url", minimal + "releases:\n  github:\n    apiURL: api.github.com\n", "releases.github.apiURL"},
-		{"wrong kind", strings.Replace(minimal, "UpdaterConfig", "DesiredVersion", 1), "apiVersion/kind"},
+		{"health url", base + "health:\n  url: localhost:8080\n", "health.url"},
+		{"release source", base + "releases:\n  source: gitlab\n", `releases.source: "gitlab" is not a source`},
+		{"api url", base + "releases:\n  github:\n    apiURL: api.github.com\n", "releases.github.apiURL"},
+		{"wrong kind", strings.Replace(base, "UpdaterConfig", "DesiredVersion", 1), "apiVersion/kind"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

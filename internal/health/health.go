@@ -19,6 +19,7 @@ const (
 	DefaultDeadline         = 60 * time.Second
 	DefaultInterval         = time.Second
 	DefaultSuccessThreshold = 3
+	DefaultFailureThreshold = 3 // as Kubernetes' failureThreshold
 )
 
 // firstRetry is the spacing after the first probe; it doubles up to
@@ -34,17 +35,22 @@ const excerptLen = 200
 
 var (
 	// ErrUnhealthy means the app did not answer 2xx: from Probe, for one
-	// answer; from Gate.Wait, when the deadline passed and the last probe
-	// failed (refused, timed out or non-2xx). The message holds the last
-	// probe's error.
+	// answer; from Gate.Wait, when Gate.FailureThreshold failing answers
+	// came in a row (early), or when the deadline passed and the last
+	// probe failed (refused, timed out or non-2xx). The message holds the
+	// last probe's error.
 	ErrUnhealthy = errors.New("unhealthy")
 	// ErrVersionMismatch is returned by Gate.Wait when the deadline passed
 	// and the last answer was 2xx but carried another version than
-	// Gate.ExpectVersion: typically the old process still
-	// answering. The message says which version was wanted and got.
+	// Gate.ExpectVersion: typically the old process still answering. It
+	// is also wrapped, together with ErrUnhealthy, when the wait ended
+	// early on answers with another version that cannot come from the
+	// old process (see Gate.FailureThreshold). The message says which
+	// version was wanted and got.
 	ErrVersionMismatch = errors.New("version mismatch")
 	// ErrProcessExited is returned by Gate.Wait as soon as Gate.Alive
-	// reports the app's process gone; waiting longer cannot help.
+	// reports the app's process gone; waiting longer cannot help. The
+	// message ends with Gate.ExitDetail's account of why, if any.
 	ErrProcessExited = errors.New("process exited")
 	// ErrInvalidURL is returned when the URL is not an absolute http or
 	// https URL.

@@ -150,6 +150,9 @@ func TestGateHealthyPassesQuicklyWithThreshold(t *testing.T) {
 	}
 }
 
+// An app that answers 503 while warming up passes when FailureThreshold
+// exceeds its warm-up answers; with the default it would be failed early
+// (see TestGateFailingAnswersEndWaitEarly).
 func TestGateSlowStarterPasses(t *testing.T) {
 	const failures = 5
 	url, hits := server(t, func(n int64, w http.ResponseWriter, r *http.Request) {
@@ -159,7 +162,7 @@ func TestGateSlowStarterPasses(t *testing.T) {
 		}
 		healthy("v2")(n, w, r)
 	})
-	g := Gate{URL: url, ExpectVersion: "v2", Interval: 50 * time.Millisecond, Deadline: 30 * time.Second, SuccessThreshold: 2}
+	g := Gate{URL: url, ExpectVersion: "v2", Interval: 50 * time.Millisecond, Deadline: 30 * time.Second, SuccessThreshold: 2, FailureThreshold: failures + 1}
 	if _, err := g.Wait(context.Background()); err != nil {
 		t.Fatalf("Wait: %v", err)
 	}
@@ -203,11 +206,11 @@ func TestGateFailures(t *testing.T) {
 		minHits   int64
 	}{
 		{"never healthy", func(_ int64, w http.ResponseWriter, _ *http.Request) { unhealthy(w) }, "",
-			ErrUnhealthy, ErrVersionMismatch, []string{`HTTP 503: "warming up"`, "within 1s"}, 2},
+			ErrUnhealthy, ErrVersionMismatch, []string{`: 3 failing answers in a row: unhealthy: HTTP 503: "warming up"`}, 3},
 		{"wrong version", healthy("v1.0.0"), "v1.1.0",
-			ErrVersionMismatch, ErrUnhealthy, []string{`want "v1.1.0", got "v1.0.0"`}, 2},
+			ErrVersionMismatch, ErrUnhealthy, []string{`within 1s: version mismatch: want "v1.1.0", got "v1.0.0"`}, 2},
 		{"flapping", flapping, "",
-			ErrUnhealthy, ErrVersionMismatch, []string{"HTTP 503"}, 6},
+			ErrUnhealthy, ErrVersionMismatch, []string{"within 1s: unhealthy: HTTP 503"}, 6},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -236,8 +239,9 @@ func TestGateProbeTimeout(t *testing.T) {
 	})
 	g := Gate{URL: url, ProbeTimeout: 50 * time.Millisecond, Deadline: time.Second, Interval: 10 * time.Millisecond}
 	_, err := g.Wait(context.Background())
-	if !errors.Is(err, ErrUnhealthy) || !strings.Contains(err.Error(), "no answer within 50ms") {
-		t.Fatalf("Wait error = %v, want ErrUnhealthy naming the probe timeout", err)
+	// Timeouts are no answer, not failing answers: only the deadline ends them.
+	if !errors.Is(err, ErrUnhealthy) || !strings.Contains(err.Error(), "within 1s: unhealthy: no answer within 50ms") {
+		t.Fatalf("Wait error = %v, want ErrUnhealthy at the deadline naming the probe timeout", err)
 	}
 }
 
@@ -317,8 +321,9 @@ func TestGateContextCancel(t *testing.T) {
 
 func TestGateDefaults(t *testing.T) {
 	g := Gate{}.withDefaults()
-	want := Gate{ProbeTimeout: 2 * time.Second, Deadline: 60 * time.Second, Interval: time.Second, SuccessThreshold: 3}
-	if g.ProbeTimeout != want.ProbeTimeout || g.Deadline != want.Deadline || g.Interval != want.Interval || g.SuccessThreshold != want.SuccessThreshold {
+	want := Gate{ProbeTimeout: 2 * time.Second, Deadline: 60 * time.Second, Interval: time.Second, SuccessThreshold: 3, FailureThreshold: 3}
+	if g.ProbeTimeout != want.ProbeTimeout || g.Deadline != want.Deadline || g.Interval != want.Interval ||
+		g.SuccessThreshold != want.SuccessThreshold || g.FailureThreshold != want.FailureThreshold {
 		t.Errorf("defaults = %+v, want %+v", g, want)
 	}
 	if _, err := (Gate{URL: "not a url"}).Wait(context.Background()); !errors.Is(err, ErrInvalidURL) {

@@ -10,13 +10,20 @@
 // problem: Run returns errors.Join of the failures, each of which names
 // what is wrong and how to fix it and wraps one of ErrInsufficientSpace,
 // ErrCommandNotFound, ErrCommandNotExecutable or ErrRemoteMismatch (or the
-// error of the RemoteURL function) for errors.Is. Checks returns the same
+// error of the RemoteURL function) for errors.Is. BuildEnv (ErrBuildEnv:
+// HOME and the build programs on the build's own PATH) and UntrackedData
+// (ErrDataTracked: git must track nothing in dataDir) are separate checks
+// the reconciler runs beside Run. Checks returns the same
 // results one by one, passing ones included, for a "check" command to
 // print.
 //
 // The package only reads: it never creates a folder or writes a file.
-// The space estimate is deliberately pessimistic (a full copy of the data
-// folder, as if no earlier backup could be shared, plus the caller's
-// headroom for the build) because running out of space in the middle of a
-// backup or a build is much worse than refusing early.
+// The space estimate errs on the safe side, because running out of space
+// in the middle of a backup or a build is much worse than refusing early:
+// for the backup, what its hot pass would copy (backup.EstimateCreate:
+// files unchanged since the newest complete backup are hard links and
+// take no room; a file whose ctime is too recent to vouch for it counts
+// as copied), each file rounded up to a 4 KiB block, plus an eighth for
+// files that change again before the cold pass, plus room for folders and
+// manifests; for the build, the caller's headroom.
 package preflight

@@ -17,9 +17,11 @@ type Check struct {
 // Input describes the install and the update about to run. Empty fields
 // skip the checks that need them.
 type Input struct {
-	// DataDir is the app's data folder. Its full size must fit in
-	// BackupDir's filesystem. A DataDir that does not exist needs no space
-	// (the backup records it as missing).
+	// DataDir is the app's data folder. What its backup would copy must
+	// fit in BackupDir's filesystem: new and changed files, not those
+	// unchanged since the newest complete backup in BackupDir, which are
+	// hard-linked (see backupNeed for the margin). A DataDir that does
+	// not exist needs no space (the backup records it as missing).
 	DataDir string
 	// BackupDir is the folder backups are written into; it need not exist
 	// yet (its nearest existing parent decides the filesystem).

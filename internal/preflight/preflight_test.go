@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/better-paas/updater/internal/backup"
 )
 
 // install builds a small install in a temporary folder: a data folder of
@@ -139,8 +141,8 @@ func TestSpaceErrorWhenNeedExceedsAnyDisk(t *testing.T) {
 	}
 	// Backup folder and checkout share the temporary filesystem, so their
 	// needs add up; the build outputs on it do not add the headroom again.
-	if se.Need != 1<<62+3000 {
-		t.Errorf("Need = %d, want %d", se.Need, uint64(1<<62+3000))
+	if want := 1<<62 + backupBytes(t, in.DataDir); se.Need != want {
+		t.Errorf("Need = %d, want %d", se.Need, want)
 	}
 	if se.Have == 0 || se.Have >= se.Need {
 		t.Errorf("Have = %d, want the free space of the temporary folder", se.Have)
@@ -163,11 +165,35 @@ func TestSpaceErrorWhenNeedExceedsAnyDisk(t *testing.T) {
 	}
 }
 
+// backupBytes is what the backup of data needs when no backup was taken
+// yet (a full copy, margins included; see backupNeed).
+func backupBytes(t *testing.T, data string) uint64 {
+	t.Helper()
+	est, err := backup.EstimateCreate(context.Background(), data, filepath.Join(t.TempDir(), "no-backups"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return backupNeed(est)
+}
+
+func TestBackupNeed(t *testing.T) {
+	// 600 bytes in one file: a 4 KiB block, an eighth of it, the data
+	// folder's block, two manifest entries.
+	if got, want := backupNeed(backup.Estimate{CopyFiles: 1, CopyBytes: 4096, Dirs: 1, Entries: 2}), uint64(4096+512+4096+2*512); got != want {
+		t.Errorf("backupNeed = %d, want %d", got, want)
+	}
+	if got := backupNeed(backup.Estimate{CopyBytes: math.MaxInt64, Dirs: math.MaxInt, Entries: math.MaxInt}); got != math.MaxUint64 {
+		t.Errorf("backupNeed of huge estimates = %d, want it to saturate", got)
+	}
+}
+
 func TestSpaceNeedsAddUpPerFilesystem(t *testing.T) {
-	// Real data (600 bytes) on fake filesystems, so the arithmetic is
-	// exact whatever the host's disks hold.
+	// Real data (600 bytes, which the backup needs bk for) on fake
+	// filesystems, so the arithmetic is exact whatever the host's disks
+	// hold.
 	data := t.TempDir()
 	writeFile(t, filepath.Join(data, "db"), 600, 0o644)
+	bk := backupBytes(t, data)
 	const extra = 500
 	tests := []struct {
 		name   string
@@ -179,25 +205,25 @@ func TestSpaceNeedsAddUpPerFilesystem(t *testing.T) {
 		{
 			name:   "one filesystem, needs add up",
 			mounts: map[string]string{"/b": "/", "/i": "/", "/i/out": "/"},
-			avail:  map[string]uint64{"/": 1099},
-			want:   map[string]uint64{"/": 600 + extra},
+			avail:  map[string]uint64{"/": bk + extra - 1},
+			want:   map[string]uint64{"/": bk + extra},
 			for_:   map[string][]string{"/": {"the backup of " + data + " to /b", "the build in /i"}},
 		},
 		{
 			name:   "one filesystem, just enough; outputs do not repeat the headroom",
 			mounts: map[string]string{"/b": "/", "/i": "/", "/i/out": "/"},
-			avail:  map[string]uint64{"/": 1100},
+			avail:  map[string]uint64{"/": bk + extra},
 		},
 		{
 			name:   "separate filesystems do not add up",
 			mounts: map[string]string{"/b": "/backup", "/i": "/", "/i/out": "/"},
-			avail:  map[string]uint64{"/backup": 600, "/": 500},
+			avail:  map[string]uint64{"/backup": bk, "/": 500},
 		},
 		{
 			name:   "backup filesystem short",
 			mounts: map[string]string{"/b": "/backup", "/i": "/", "/i/out": "/"},
-			avail:  map[string]uint64{"/backup": 599, "/": 1 << 40},
-			want:   map[string]uint64{"/backup": 600},
+			avail:  map[string]uint64{"/backup": bk - 1, "/": 1 << 40},
+			want:   map[string]uint64{"/backup": bk},
 			for_:   map[string][]string{"/backup": {"the backup of " + data + " to /b"}},
 		},
 		{

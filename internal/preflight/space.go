@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/better-paas/updater/internal/backup"
 )
 
 // ErrInsufficientSpace is wrapped by every *SpaceError.
@@ -117,6 +119,35 @@ func DirSize(ctx context.Context, dir string) (int64, error) {
 	return total, nil
 }
 
+// Room the backup needs besides the copies of new and changed files: the
+// estimate's margins (see backupNeed).
+const (
+	// dirRoom is a folder's block: every folder is created anew in a
+	// backup, even when all its files are hard links.
+	dirRoom = 4 << 10
+	// entryRoom is a manifest line (about 250 bytes) twice over: the
+	// cold pass writes a new manifest before it removes the old one.
+	entryRoom = 512
+	// copyMarginDiv: one eighth more than the copies, for files that
+	// change or grow before the cold pass, which stages a new copy of a
+	// changed file before it drops the hot pass's.
+	copyMarginDiv = 8
+)
+
+// backupNeed is the room the backup of the data folder needs, given what
+// its hot pass would do now (backup.EstimateCreate): the copies of new and
+// changed files (files unchanged since the newest complete backup are hard
+// links to its copies and take no room), plus a margin of an eighth of
+// that, plus a 4 KiB block per folder and 512 bytes per entry for the
+// folders and manifests. Without a previous backup it is a full copy and
+// more: the estimate stays on the safe side, as running out of space in
+// the middle of a backup is worse than refusing early.
+func backupNeed(e backup.Estimate) uint64 {
+	n := addSat(uint64(e.CopyBytes), uint64(e.CopyBytes)/copyMarginDiv)
+	n = addSat(n, uint64(e.Dirs)*dirRoom)
+	return addSat(n, uint64(e.Entries)*entryRoom)
+}
+
 // filesystem is what the space check needs to know about the filesystem
 // holding a folder.
 type filesystem struct {
@@ -196,19 +227,16 @@ func spaceChecks(ctx context.Context, in Input, probe func(string) (filesystem, 
 		needs  []need
 	)
 	if in.DataDir != "" && in.BackupDir != "" {
-		size, err := DirSize(ctx, in.DataDir)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			size = 0 // nothing to back up; the backup records it as missing
-		case err != nil:
+		// A missing data folder is an empty backup: a zero estimate.
+		est, err := backup.EstimateCreate(ctx, in.DataDir, in.BackupDir)
+		if err != nil {
 			checks = append(checks, Check{Name: "free space for the backup",
 				Err: fmt.Errorf("cannot estimate the size of the backup of %s: %w", in.DataDir, err)})
-		}
-		if err == nil || errors.Is(err, fs.ErrNotExist) {
+		} else {
 			needs = append(needs, need{
 				what:  fmt.Sprintf("the backup of %s to %s", in.DataDir, in.BackupDir),
 				dir:   in.BackupDir,
-				bytes: uint64(size),
+				bytes: backupNeed(est),
 			})
 		}
 	}

@@ -140,7 +140,7 @@ func Highest(rels []Release, prerelease bool, skip func(version string) bool) (R
 	var best Release
 	found := false
 	for _, r := range rels {
-		if !semver.IsValid(r.Version) || (!prerelease && (r.Prerelease || semver.Prerelease(r.Version) != "")) {
+		if !r.InChannel(prerelease) {
 			continue
 		}
 		if skip != nil && skip(r.Version) {
@@ -151,6 +151,12 @@ func Highest(rels []Release, prerelease bool, skip func(version string) bool) (R
 		}
 	}
 	return best, found
+}
+
+// InChannel reports whether r is a semver release that `latest` may pick:
+// on the stable channel (prerelease false) no prerelease is.
+func (r Release) InChannel(prerelease bool) bool {
+	return semver.IsValid(r.Version) && (prerelease || (!r.Prerelease && semver.Prerelease(r.Version) == ""))
 }
 
 // Find returns the release whose Version is version. version must be

@@ -28,7 +28,12 @@
 //
 // Start reports only failures to start the program at all (missing or
 // non-executable file, bad folder). A backend that starts and then exits
-// at once is found by Status or the health check.
+// at once is found by Status or the health check. To say why it exited,
+// Start records where its output begins in the log, and LogTail returns
+// the end of that run's output (bounded); ExitDetail formats it for
+// health.Gate.ExitDetail:
+//
+//	ExitDetail: func() string { return service.ExitDetail(m) },
 //
 // One Exec, or one daemon, per pidfile: two supervisors sharing a pidfile
 // could both start a backend.

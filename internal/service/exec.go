@@ -74,6 +74,11 @@ type Exec struct {
 
 	mu  sync.Mutex
 	own *child // the backend this Exec started, until it is known gone
+	// logStart is the size LogFile had when this Exec last started a
+	// backend, where that run's output begins; -1 before the first
+	// start. It outlives own, so LogTail still works once the backend
+	// has exited.
+	logStart int64
 }
 
 // child is a backend started by this Exec. A goroutine waits for it, which
@@ -83,7 +88,10 @@ type child struct {
 	exited chan struct{}
 }
 
-var _ Manager = (*Exec)(nil)
+var (
+	_ Manager   = (*Exec)(nil)
+	_ LogTailer = (*Exec)(nil)
+)
 
 // NewExec validates cfg and returns a supervisor for it. It starts
 // nothing and touches no file. Errors wrap ErrInvalidConfig.
@@ -121,7 +129,7 @@ func NewExec(cfg ExecConfig) (*Exec, error) {
 	}
 	cfg.Command = append([]string(nil), cfg.Command...)
 	cfg.Env = append([]string(nil), cfg.Env...)
-	return &Exec{cfg: cfg}, nil
+	return &Exec{cfg: cfg, logStart: -1}, nil
 }
 
 // Status reports whether the backend recorded in the pidfile runs. A stale
@@ -179,6 +187,10 @@ func (e *Exec) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cannot start backend %s: cannot open logFile: %w", name, err)
 	}
+	logStart := int64(0) // if Stat fails, LogTail shows the whole log's end
+	if info, err := logf.Stat(); err == nil {
+		logStart = info.Size()
+	}
 	cmd := &exec.Cmd{
 		Path:   path,
 		Args:   e.cfg.Command,
@@ -214,6 +226,7 @@ func (e *Exec) Start(ctx context.Context) error {
 		close(c.exited)
 	}()
 	e.own = c
+	e.logStart = logStart
 	return nil
 }
 

@@ -82,6 +82,12 @@ func runHelper(mode string) int {
 		data, err := os.ReadFile(os.Getenv("SERVICE_TEST_FIFO"))
 		fmt.Printf("exiting after %q %v\n", data, err)
 		return 0
+	case "exit-with-output":
+		// Writes SERVICE_TEST_STDOUT and SERVICE_TEST_STDERR, then exits
+		// 1, like an app that cannot bind its port.
+		fmt.Print(os.Getenv("SERVICE_TEST_STDOUT"))
+		fmt.Fprint(os.Stderr, os.Getenv("SERVICE_TEST_STDERR"))
+		return 1
 	case "daemon":
 		// An earlier run of the daemon: starts the backend, then dies
 		// hard, as on a crash or `kill -9`.

@@ -73,11 +73,35 @@ func Unmarshal(data []byte, v any, maxExpansion int) error {
 		// decode below costs what the strict one did.
 		lenient := reflect.New(reflect.TypeOf(v).Elem()).Interface()
 		if yaml.Unmarshal(data, lenient) == nil {
-			return fmt.Errorf("%w: %w: %v", ErrSyntax, ErrUnknownField, err)
+			return &syntaxError{kind: ErrUnknownField, msg: tidy(err)}
 		}
-		return fmt.Errorf("%w: %v", ErrSyntax, err)
+		return &syntaxError{msg: tidy(err)}
 	}
 	return nil
+}
+
+// syntaxError is ErrSyntax (and kind, when set) with the decoder's words.
+type syntaxError struct {
+	kind error
+	msg  string
+}
+
+func (e *syntaxError) Error() string { return ErrSyntax.Error() + ": " + e.msg }
+
+// Is makes errors.Is true for ErrSyntax and for the error's kind.
+func (e *syntaxError) Is(target error) bool {
+	return target == ErrSyntax || (e.kind != nil && target == e.kind)
+}
+
+// tidy drops the layers sigs.k8s.io/yaml puts before the decoder's own
+// message ("error unmarshaling JSON: while decoding JSON: json: "): the
+// reader of updater.yaml or desired.yaml never wrote JSON.
+func tidy(err error) string {
+	msg := err.Error()
+	for _, p := range []string{"error unmarshaling JSON: ", "while decoding JSON: ", "json: "} {
+		msg = strings.TrimPrefix(msg, p)
+	}
+	return msg
 }
 
 // fits subtracts v's expanded size from budget and reports whether it

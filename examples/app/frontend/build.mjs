@@ -2,7 +2,8 @@
 // argument, creating it:
 //
 //   VERSION=v1.2.3 node build.mjs <output-folder>
-//   VERSION=v1.2.3 npm run build -- <output-folder>
+//   VERSION=v1.2.3 pnpm --dir frontend run build <output-folder>
+//   VERSION=v1.2.3 npm --prefix frontend run build -- <output-folder>
 //
 // It has no dependencies, so a host builds it offline. It stamps the version
 // into the page, inlines the minified stylesheet, refuses a script that does
@@ -52,8 +53,9 @@ function fill(template, values) {
 }
 
 async function build(outArg, env) {
-  // npm runs scripts inside frontend/, so resolve a relative output folder
-  // against the folder npm was started from (INIT_CWD), as the caller meant.
+  // npm and pnpm run scripts inside frontend/, so resolve a relative output
+  // folder against the folder they were started from (INIT_CWD), as the
+  // caller meant.
   const outDir = path.resolve(env.INIT_CWD ?? process.cwd(), outArg);
   const version = env.VERSION || 'dev';
 
@@ -80,6 +82,9 @@ async function build(outArg, env) {
   console.log(`built web UI ${version} into ${outDir}`);
 }
 
+// `pnpm run build -- <out>` passes the "--" on to the script (npm drops
+// it); skip it, so both spellings build into <out>.
+if (process.argv[2] === '--') process.argv.splice(2, 1);
 const outArg = process.argv[2];
 if (!outArg) {
   console.error('build.mjs: missing output folder\nusage: VERSION=v1.2.3 node build.mjs <output-folder>');
