@@ -81,7 +81,7 @@ func (r *Reconciler) Check(ctx context.Context, refresh bool) (CheckResult, erro
 	res.CurrentVersion = st.CurrentVersion
 	// The same rule the reconciler follows, so check never announces an
 	// update that latest would skip.
-	p := pickLatest(listing.Releases, sp.Prerelease(), st, freshRetry(d, st), r.cfg)
+	p := pickLatest(listing.Releases, sp.Prerelease(), st, st.CurrentVersion, freshRetry(d, st), r.cfg.Digest())
 	res.SkippedFailed = p.skipped
 	if p.ok && !p.stay {
 		res.LatestVersion = p.rel.Version

@@ -65,28 +65,67 @@ const (
 	ReasonInvalidUpdateRepo  = "InvalidUpdateRepo"
 )
 
-// kinds maps each reason to what it means for what happens next; a reason
-// not listed is Transient, since retrying is the safe default for the unknown.
-var kinds = map[string]Kind{
-	ReasonBuildFailed:        VersionBroken,
-	ReasonHealthCheckFailed:  VersionBroken,
-	ReasonInvalidSpec:        Terminal,
-	ReasonDesiredMissing:     Terminal,
-	ReasonTagNotFound:        Terminal,
-	ReasonTagMoved:           Terminal,
-	ReasonLocalModifications: Terminal,
-	ReasonUntrackedInTheWay:  Terminal,
-	ReasonDataTracked:        Terminal,
-	ReasonNotGitCheckout:     Terminal,
-	ReasonVersionFailed:      Terminal,
-	ReasonRollbackFailed:     Terminal,
-	ReasonTooManyAttempts:    Terminal,
-	ReasonDowngradeRefused:   Terminal,
-	ReasonInvalidUpdateRepo:  Terminal,
+// policy is what a failure with a reason means for what happens next.
+type policy struct {
+	kind Kind
+	// blamesRelease: an update that failed with this reason records its
+	// target in failedVersions (it is not tried again under the same spec
+	// generation and updater.yaml).
+	blamesRelease bool
+}
+
+// policies is the one table of what every reason means: for a refusal
+// before any step (settle: Terminal stalls, anything else is retried with
+// backoff) and for an update that failed at a step (recordOutcome: a
+// reason that blames the release records it and decides again, another
+// Terminal one stalls, a Transient one is retried). Every reason constant
+// has a row; TestEveryReasonHasAPolicy reads this file to make sure.
+var policies = map[string]policy{
+	// Not failures: they name states.
+	ReasonUpToDate:    {kind: Transient},
+	ReasonProgressing: {kind: Transient},
+	ReasonInterrupted: {kind: Transient},
+	// The release itself.
+	ReasonBuildFailed:       {kind: VersionBroken, blamesRelease: true},
+	ReasonHealthCheckFailed: {kind: VersionBroken, blamesRelease: true},
+	ReasonTooManyAttempts:   {kind: Terminal, blamesRelease: true},
+	ReasonTagMoved:          {kind: Terminal, blamesRelease: true},
+	ReasonTagNotFound:       {kind: Terminal, blamesRelease: true},
+	// The world around the host: retrying may fix it.
+	ReasonSourceUnavailable: {kind: Transient},
+	ReasonBackupFailed:      {kind: Transient},
+	ReasonFetchFailed:       {kind: Transient},
+	ReasonCheckoutFailed:    {kind: Transient},
+	ReasonSwapFailed:        {kind: Transient},
+	ReasonServiceFailed:     {kind: Transient},
+	ReasonHookFailed:        {kind: Transient},
+	ReasonUnhealthy:         {kind: Transient},
+	ReasonPreflightFailed:   {kind: Transient},
+	reasonUnknown:           {kind: Transient},
+	// The host or its administrator must act: stall, blame nobody.
+	ReasonInvalidSpec:        {kind: Terminal},
+	ReasonDesiredMissing:     {kind: Terminal},
+	ReasonLocalModifications: {kind: Terminal},
+	ReasonUntrackedInTheWay:  {kind: Terminal},
+	ReasonDataTracked:        {kind: Terminal},
+	ReasonNotGitCheckout:     {kind: Terminal},
+	ReasonVersionFailed:      {kind: Terminal},
+	ReasonRollbackFailed:     {kind: Terminal},
+	ReasonDowngradeRefused:   {kind: Terminal},
+	ReasonInvalidUpdateRepo:  {kind: Terminal},
+}
+
+// policyOf returns the policy of reason; a reason without a row (which the
+// tests forbid) is retried, the safe default for the unknown.
+func policyOf(reason string) policy {
+	if p, ok := policies[reason]; ok {
+		return p
+	}
+	return policy{kind: Transient}
 }
 
 // KindOf returns the kind of failure a reason stands for.
-func KindOf(reason string) Kind { return kinds[reason] }
+func KindOf(reason string) Kind { return policyOf(reason).kind }
 
 // ErrInterrupted is wrapped by the error Runner.Run and Reconcile return
 // when the daemon is stopping (its context was cancelled: SIGTERM from
@@ -115,13 +154,16 @@ func failure(reason string, err error) error {
 	return &Failure{Reason: reason, Err: err}
 }
 
-// reasonOf returns the reason of err, "Error" when it carries none.
+// reasonUnknown is the reason of an error that carries none.
+const reasonUnknown = "Error"
+
+// reasonOf returns the reason of err, reasonUnknown when it carries none.
 func reasonOf(err error) string {
 	var f *Failure
 	if errors.As(err, &f) {
 		return f.Reason
 	}
-	return "Error"
+	return reasonUnknown
 }
 
 // StepError is returned by Runner.Run when a step failed: Step is the step

@@ -5,7 +5,6 @@ import (
 
 	"golang.org/x/mod/semver"
 
-	"github.com/better-paas/updater/internal/config"
 	"github.com/better-paas/updater/internal/releases"
 	"github.com/better-paas/updater/spec"
 	"github.com/better-paas/updater/status"
@@ -28,11 +27,11 @@ func freshRetry(d *spec.DesiredVersion, st *status.VersionStatus) retryRequest {
 }
 
 // holdsBack reports whether failure f still holds its version back on a
-// host configured by cfg: a failure recorded under another updater.yaml
+// host whose updater.yaml has configDigest: a failure recorded under another updater.yaml
 // may have been the host's own mistake, which the administrator has since
 // fixed, so it no longer counts.
-func holdsBack(f status.FailedVersion, cfg *config.Config) bool {
-	return f.ConfigDigest == "" || f.ConfigDigest == cfg.Digest()
+func holdsBack(f status.FailedVersion, configDigest string) bool {
+	return f.ConfigDigest == "" || f.ConfigDigest == configDigest
 }
 
 // latestPick is what `latest` resolves to on this host.
@@ -53,8 +52,8 @@ type latestPick struct {
 // the channel that has not failed on this host, never below the running
 // version. A fresh retry lets one failed version through: the one it names,
 // else the newest failed one.
-func pickLatest(rels []releases.Release, prerelease bool, st *status.VersionStatus, retry retryRequest, cfg *config.Config) latestPick {
-	failed := func(v string) bool { f, ok := st.Failure(v); return ok && holdsBack(f, cfg) }
+func pickLatest(rels []releases.Release, prerelease bool, st *status.VersionStatus, current string, retry retryRequest, configDigest string) latestPick {
+	failed := func(v string) bool { f, ok := st.Failure(v); return ok && holdsBack(f, configDigest) }
 	var p latestPick
 	if retry.stamp != "" {
 		p.retried = retry.version
@@ -75,7 +74,7 @@ func pickLatest(rels []releases.Release, prerelease bool, st *status.VersionStat
 	if p.retried != "" && (!p.ok || p.rel.Version != p.retried) {
 		p.retried = "" // something newer won; the retry is not what runs
 	}
-	if cur := st.CurrentVersion; p.ok && semver.IsValid(cur) && semver.Compare(p.rel.Version, cur) < 0 {
+	if cur := current; p.ok && semver.IsValid(cur) && semver.Compare(p.rel.Version, cur) < 0 {
 		p.stay = true
 	}
 	return p

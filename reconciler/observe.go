@@ -2,14 +2,92 @@ package reconciler
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 
 	"golang.org/x/mod/semver"
 
 	"github.com/better-paas/updater/internal/gitrepo"
 	"github.com/better-paas/updater/internal/health"
+	"github.com/better-paas/updater/internal/releases"
+	"github.com/better-paas/updater/spec"
 	"github.com/better-paas/updater/status"
 )
+
+// observe reads what decide needs, stopping as soon as the rest cannot
+// matter: with an operation in flight or a restore requested, neither
+// desired.yaml nor the network is read. repo is nil when RepoErr is set.
+func (r *Reconciler) observe(ctx context.Context, st *status.VersionStatus) (Observation, *gitrepo.Repo) {
+	o := Observation{Status: st, InstallDir: r.cfg.InstallDir, DesiredFile: r.cfg.DesiredFile, ConfigDigest: r.cfg.Digest(), Generation: st.ObservedGeneration}
+	repo, err := gitrepo.Open(r.cfg.InstallDir)
+	if err != nil {
+		o.RepoErr = err
+		return o, nil
+	}
+	if st.Operation != nil {
+		return o, repo
+	}
+	if req, err := readRestoreRequest(RestoreRequestFile(r.cfg)); req != nil || err != nil {
+		o.RestoreRequested = true
+		return o, repo
+	}
+	o.Desired, o.DesiredErr = spec.Load(r.cfg.DesiredFile)
+	if o.DesiredErr != nil {
+		o.Desired = nil
+		return o, repo
+	}
+	if o.Desired.Digest() != st.ObservedSpecDigest {
+		o.Generation++
+	}
+	o.Retry = freshRetry(o.Desired, st)
+	if o.Host, o.HostErr = r.observeHost(ctx, repo); o.HostErr != nil {
+		return o, repo
+	}
+	o.CurrentVersion = o.Host.currentVersion(st)
+	o.Target, o.Listing, o.TargetErr = r.resolve(ctx, repo, o)
+	return o, repo
+}
+
+// Observation is everything one reconcile looks at, read once before
+// anything is decided: the status as loaded, desired.yaml, the host and
+// the release the spec resolves to. observe fills it and nothing changes
+// it afterwards; decide reads it only; record and act use it.
+type Observation struct {
+	// Status is status.yaml as loaded. decide only reads it.
+	Status *status.VersionStatus
+	// InstallDir and DesiredFile name the files, for messages.
+	InstallDir, DesiredFile string
+	// ConfigDigest is updater.yaml's digest (Config.Digest).
+	ConfigDigest string
+	// RepoErr is why installDir could not be opened as a git checkout.
+	RepoErr error
+	// RestoreRequested says `backups restore` left a request.
+	RestoreRequested bool
+
+	// Desired is desired.yaml, nil when DesiredErr (wrapping
+	// fs.ErrNotExist when the file is missing) says why not.
+	Desired    *spec.DesiredVersion
+	DesiredErr error
+	// Generation is the spec generation desired.yaml is at: the status's,
+	// plus one when its digest changed.
+	Generation int64
+	// Retry is a `better-paas-updater retry` not acted on yet.
+	Retry retryRequest
+
+	// Host is what runs; HostErr why it could not be read.
+	Host    observation
+	HostErr error
+	// CurrentVersion is the version the host runs, as far as it tells.
+	CurrentVersion string
+
+	// Target is the release spec.version resolves to, TargetErr why none
+	// may be installed (a *Failure with the reason).
+	Target    status.Revision
+	TargetErr error
+	// Listing is the release list asked for, nil when none was needed.
+	Listing *releases.Listing
+}
 
 // observation is what Reconcile sees on the host, read afresh every time.
 // Reading it costs no network and no writes.
@@ -24,7 +102,7 @@ type observation struct {
 	serviceErr error
 }
 
-func (r *Reconciler) observe(ctx context.Context, repo *gitrepo.Repo) (observation, error) {
+func (r *Reconciler) observeHost(ctx context.Context, repo *gitrepo.Repo) (observation, error) {
 	var o observation
 	var err error
 	if o.head, err = repo.Head(); err != nil {
@@ -79,4 +157,81 @@ func (o observation) serving(target status.Revision) bool {
 		return o.version == target.Version && o.head == target.Commit
 	}
 	return o.head == target.Commit
+}
+
+// resolve turns spec.version into a release and checks that this host may
+// install it: a pinned version below the running one needs allowDowngrade,
+// and a tag must point where it did when the host first used it. A pinned
+// tag already in the checkout needs no network; anything else asks the
+// release source, whose listing is returned for the status.
+func (r *Reconciler) resolve(ctx context.Context, repo *gitrepo.Repo, o Observation) (status.Revision, *releases.Listing, error) {
+	sp, st := o.Desired.Spec, o.Status
+	rev, listing, err := r.find(ctx, repo, o)
+	if err != nil {
+		return rev, listing, err
+	}
+	// A pinned version below the running one is a downgrade: data written
+	// by the newer version may not be readable by the older one, so it
+	// needs explicit permission. latest never resolves below (see find).
+	if cur := o.CurrentVersion; !sp.IsLatest() && !sp.AllowDowngrade && semver.IsValid(cur) && semver.Compare(rev.Version, cur) < 0 {
+		return status.Revision{}, listing, failure(ReasonDowngradeRefused, fmt.Errorf(
+			"%s: spec.version %s is older than the running %s; set spec.allowDowngrade: true to install it anyway",
+			r.cfg.DesiredFile, rev.Version, cur))
+	}
+	want, seen := st.KnownTags[rev.Version]
+	if sp.Commit != "" && !sp.IsLatest() {
+		want, seen = sp.Commit, true
+	}
+	if seen && want != rev.Commit {
+		return status.Revision{}, listing, failure(ReasonTagMoved, fmt.Errorf(
+			"tag %s points to %s, but it pointed to %s when this host first used it; a moved tag is refused. "+
+				"If the move is intended, set spec.commit: %s in %s", rev.Version, rev.Commit, want, rev.Commit, r.cfg.DesiredFile))
+	}
+	return rev, listing, nil
+}
+
+// find looks spec.version up: a pinned tag in the checkout, else in the
+// release source; latest is the newest release pickLatest allows.
+func (r *Reconciler) find(ctx context.Context, repo *gitrepo.Repo, o Observation) (status.Revision, *releases.Listing, error) {
+	sp := o.Desired.Spec
+	if !sp.IsLatest() {
+		commit, err := repo.ResolveTag(sp.Version)
+		if err == nil {
+			return status.Revision{Version: sp.Version, Commit: commit}, nil, nil
+		}
+		if !errors.Is(err, gitrepo.ErrTagNotFound) {
+			return status.Revision{}, nil, err
+		}
+	}
+	up, err := r.upstream(repo, sp.Prerelease())
+	if err != nil {
+		return status.Revision{}, nil, err
+	}
+	listing, err := up.Source.List(ctx)
+	if err != nil {
+		return status.Revision{}, nil, failure(ReasonSourceUnavailable, fmt.Errorf("cannot list releases: %w", err))
+	}
+	var rel releases.Release
+	var ok bool
+	if sp.IsLatest() {
+		p := pickLatest(listing.Releases, sp.Prerelease(), o.Status, o.CurrentVersion, o.Retry, o.ConfigDigest)
+		if !p.ok {
+			return status.Revision{}, &listing, failure(ReasonTagNotFound, fmt.Errorf("%s has no release (vMAJOR.MINOR.PATCH) that has not failed here", listing.Source))
+		}
+		rel = p.rel
+		if p.stay {
+			if commit, err := repo.ResolveTag(o.CurrentVersion); err == nil {
+				return status.Revision{Version: o.CurrentVersion, Commit: commit}, &listing, nil
+			}
+		}
+	} else if rel, ok = releases.Find(listing.Releases, sp.Version); !ok {
+		return status.Revision{}, &listing, failure(ReasonTagNotFound, fmt.Errorf(
+			"%s: spec.version %s does not exist in %s; the host stays as it is. Set it to an existing release tag or %q",
+			r.cfg.DesiredFile, sp.Version, listing.Source, spec.Latest))
+	}
+	commit, err := up.commitOf(ctx, repo, rel)
+	if err != nil {
+		return status.Revision{}, &listing, err
+	}
+	return status.Revision{Version: rel.Version, Commit: commit}, &listing, nil
 }

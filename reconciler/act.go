@@ -1,0 +1,179 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/go-logr/logr"
+
+	"github.com/better-paas/updater/internal/gitrepo"
+	"github.com/better-paas/updater/internal/preflight"
+	"github.com/better-paas/updater/status"
+)
+
+// act carries out dec. Every I/O that changes the host happens here or in
+// the steps it runs; st is updated with what happened.
+func (r *Reconciler) act(ctx context.Context, st *status.VersionStatus, o Observation, dec Decision, repo *gitrepo.Repo) (Result, error) {
+	switch dec.Action {
+	case actResume:
+		op := st.Operation
+		logr.FromContextOrDiscard(ctx).Info("Resuming update", "operation", op.ID, "step", op.Step, "phase", op.Phase)
+		return r.execute(ctx, st, op, repo)
+	case actRestore:
+		r.serveRestoreRequest(ctx, st)
+		return Result{Requeue: true}, nil // then the host is observed afresh
+	case actSettle:
+		return r.settle(ctx, st, dec.Err)
+	case actHold:
+		return Result{}, nil
+	case actMarkReady:
+		st.CurrentVersion = o.Target.Version
+		st.LastKnownGood = &status.Revision{Version: o.Target.Version, Commit: o.Target.Commit, BinarySHA256: o.Host.binarySHA}
+		st.ClearFailure(o.Target.Version) // it runs, healthy: whatever failed before is not this
+		summarize(st, phaseReady, ReasonUpToDate, fmt.Sprintf("running %s (%s), healthy%s",
+			o.Target.Version, short(o.Target.Commit), prereleaseNote(o.Desired.Spec, o.Target.Version)), r.now())
+		return Result{RequeueAfter: r.cfg.ResyncInterval.Duration}, nil
+	case actRepair:
+		return r.repair(ctx, st, o)
+	case actUpdate:
+		return r.update(ctx, st, o, repo)
+	}
+	return Result{}, fmt.Errorf("cannot act on state %s: no action %d", dec.State, dec.Action)
+}
+
+// repair handles a host that has the target installed but does not serve
+// it: it starts the service if it is down, and waits until it is healthy.
+func (r *Reconciler) repair(ctx context.Context, st *status.VersionStatus, o Observation) (Result, error) {
+	log := logr.FromContextOrDiscard(ctx)
+	h := &Host{Config: r.cfg, Service: r.svc}
+	target := o.Target
+	if !o.Host.running {
+		log.Info("Starting service", "version", target.Version)
+		if err := r.svc.Start(ctx); err != nil {
+			return r.settle(ctx, st, failure(ReasonServiceFailed, fmt.Errorf("cannot start %s: %w", target.Version, err)))
+		}
+	}
+	if _, err := h.gate(target.Version).Wait(ctx); err != nil {
+		return r.settle(ctx, st, failure(ReasonUnhealthy, fmt.Errorf("%s is installed but not healthy: %w", target.Version, err)))
+	}
+	summarize(st, phaseReady, ReasonUpToDate, fmt.Sprintf("running %s (%s), healthy", target.Version, short(target.Commit)), r.now())
+	return Result{RequeueAfter: r.cfg.ResyncInterval.Duration}, nil
+}
+
+// update checks what only matters once an update is about to start (it
+// costs a walk of the work tree, so a converged host never pays it), then
+// journals a new operation and runs it.
+func (r *Reconciler) update(ctx context.Context, st *status.VersionStatus, o Observation, repo *gitrepo.Repo) (Result, error) {
+	if err := r.checkUpdate(ctx, repo, o); err != nil {
+		return r.settle(ctx, st, err)
+	}
+	// From is what a rollback returns to. Its commit is the tag of the
+	// version that runs, which differs from HEAD only after a crash left
+	// the checkout half-moved and status.yaml was lost.
+	from := status.Revision{Version: o.CurrentVersion, Commit: o.Host.head, BinarySHA256: o.Host.binarySHA}
+	var err error
+	if from.FrontendSHA256, err = frontendSHA256(r.cfg); err != nil {
+		return r.settle(ctx, st, err)
+	}
+	if commit, err := repo.ResolveTag(from.Version); from.Version != "" && err == nil {
+		from.Commit = commit
+	}
+	if o.Retry.stamp != "" {
+		st.LastRetry = o.Retry.stamp // one retry, one more try
+	}
+	op := &status.Operation{
+		ID:        opID(r.now(), o.Target.Version),
+		From:      from,
+		To:        o.Target,
+		Phase:     status.PhaseDo,
+		StartedAt: r.now().UTC(),
+	}
+	log := logr.FromContextOrDiscard(ctx)
+	log.Info("Updating", "operation", op.ID, "fromVersion", op.From.Version, "toVersion", op.To.Version)
+	if !r.cfg.Build.Frontend.Enabled() {
+		log.Info("Skipping step", "step", "build-frontend", "reason", "build.frontend.command is not set in updater.yaml")
+	}
+	return r.execute(ctx, st, op, repo)
+}
+
+// checkUpdate refuses an update that cannot succeed for reasons on the
+// host, before anything is touched: modified tracked files, git tracking
+// files in dataDir, untracked files where the release puts tracked ones
+// (a retry cannot move them, so they stall without a backup per try), and
+// the preflight (space, build environment, remote).
+func (r *Reconciler) checkUpdate(ctx context.Context, repo *gitrepo.Repo, o Observation) error {
+	target := o.Target
+	if mods, err := repo.LocalModifications(); err != nil {
+		return err
+	} else if len(mods) > 0 {
+		return failure(ReasonLocalModifications, fmt.Errorf(
+			"cannot update %s to %s: tracked files are modified (%s); commit, stash or `git checkout -- <path>` them",
+			r.cfg.InstallDir, target.Version, listPaths(mods)))
+	}
+	// An update must not change the app's data, which it would if git
+	// tracked files in dataDir, in this version or the next.
+	for _, v := range []status.Revision{{Version: orNothing(o.CurrentVersion), Commit: o.Host.head}, target} {
+		if err := preflight.UntrackedData(r.cfg.InstallDir, r.cfg.DataDir, v.Version, func(dir string) ([]string, error) {
+			return repo.TrackedUnder(v.Commit, dir)
+		}); err != nil && !errors.Is(err, gitrepo.ErrCommitNotFound) {
+			return failure(ReasonDataTracked, err)
+		}
+	}
+	// A target not fetched yet is checked by the checkout step.
+	if err := repo.CheckCheckout(ctx, target.Commit); errors.Is(err, gitrepo.ErrUntrackedInTheWay) {
+		return failure(ReasonUntrackedInTheWay, untrackedInTheWay(target.Version, err))
+	}
+	return r.preflight(ctx, repo)
+}
+
+// keepRunning starts the service when the installed build is the last
+// known good one and nothing runs it. It is what the daemon still does
+// in every state that holds an update back (an unusable desired.yaml, a
+// failed or refused version, a missing tag, an unreachable source): no
+// update, but no outage either.
+func (r *Reconciler) keepRunning(ctx context.Context, st *status.VersionStatus) {
+	lkg := st.LastKnownGood
+	if lkg == nil || ctx.Err() != nil {
+		return
+	}
+	repo, err := gitrepo.Open(r.cfg.InstallDir)
+	if err != nil {
+		return
+	}
+	host, err := r.observeHost(ctx, repo)
+	if err != nil || host.running || host.head != lkg.Commit || host.binarySHA != lkg.BinarySHA256 {
+		return
+	}
+	log := logr.FromContextOrDiscard(ctx)
+	log.Info("Starting service", "version", lkg.Version, "reason", "an update is held back; keeping the last known good version running")
+	if err := r.svc.Start(ctx); err != nil {
+		log.Error(err, "Cannot start service", "version", lkg.Version)
+		return
+	}
+	h := &Host{Config: r.cfg, Service: r.svc}
+	if _, err := h.gate(lkg.Version).Wait(ctx); err != nil {
+		log.Error(err, "Service started but not healthy", "version", lkg.Version)
+	}
+}
+
+// settle writes a failure found before any step ran: terminal ones stall,
+// others are returned for a retry with backoff. Either way the last known
+// good version is kept running.
+func (r *Reconciler) settle(ctx context.Context, st *status.VersionStatus, err error) (Result, error) {
+	if ctx.Err() != nil {
+		// What failed was cut short by the stop; it says nothing about the host.
+		return Result{}, fmt.Errorf("%w (%v): %w", ErrInterrupted, context.Cause(ctx), err)
+	}
+	r.keepRunning(ctx, st)
+	reason := reasonOf(err)
+	if KindOf(reason) == Transient {
+		summarize(st, phaseRetrying, reason, err.Error(), r.now())
+		return Result{}, err
+	}
+	if c := st.Get(status.TypeStalled); c == nil || c.Reason != reason || c.Message != err.Error() {
+		logr.FromContextOrDiscard(ctx).Error(err, "Stalled", "reason", reason)
+	}
+	summarize(st, phaseStalled, reason, err.Error(), r.now())
+	return Result{}, nil
+}

@@ -1,0 +1,132 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/go-logr/logr"
+
+	"github.com/better-paas/updater/internal/gitrepo"
+	"github.com/better-paas/updater/status"
+)
+
+// execute runs (or resumes) op to its end and records the outcome.
+func (r *Reconciler) execute(ctx context.Context, st *status.VersionStatus, op *status.Operation, repo *gitrepo.Repo) (Result, error) {
+	log := logr.FromContextOrDiscard(ctx)
+	succeeded, failed := backupOutcomes(st)
+	runner := &Runner{
+		Steps:            updateSteps(&Host{Config: r.cfg, Repo: repo, Service: r.svc}),
+		Hooks:            r.hooks,
+		ProtectBackups:   lastKnownGoodBackups(st),
+		SucceededBackups: succeeded,
+		FailedBackups:    failed,
+		Journal: func(ctx context.Context, op *status.Operation) error {
+			st.Operation = op
+			verb := "updating"
+			if op.Phase == status.PhaseUndo {
+				verb = "rolling back"
+			}
+			summarize(st, phaseProgressing, ReasonProgressing, fmt.Sprintf("%s %s -> %s: step %s (attempt %d)",
+				verb, orNothing(op.From.Version), op.To.Version, op.Step, op.Attempt), r.now())
+			return status.Save(StatusPath(r.cfg), st)
+		},
+		OnEvent: func(step string, ev Event) {
+			log.Info("Step", "step", step, "event", ev, "operation", op.ID)
+			if r.onEvent != nil {
+				r.onEvent(step, ev)
+			}
+		},
+	}
+	err := runner.Run(ctx, op)
+	if errors.Is(err, ErrInterrupted) {
+		// Not an outcome: the journal says where the next daemon resumes.
+		verb := "update"
+		if op.Phase == status.PhaseUndo {
+			verb = "rollback"
+		}
+		summarize(st, phaseProgressing, ReasonInterrupted, fmt.Sprintf("%s %s -> %s interrupted at step %s (%v); it resumes when the daemon starts again",
+			verb, orNothing(op.From.Version), op.To.Version, op.Step, context.Cause(ctx)), r.now())
+		log.Info("Stopping; the operation resumes from its journal at the next start", "operation", op.ID,
+			"step", op.Step, "phase", op.Phase, "attempt", op.Attempt, "cause", context.Cause(ctx).Error())
+		return Result{}, err
+	}
+	var se *StepError
+	if err != nil && !errors.As(err, &se) {
+		// The journal could not be written: the operation stays as it was
+		// last persisted and is resumed from there.
+		return Result{}, err
+	}
+	st.Operation = nil
+	if err == nil {
+		return r.recordSuccess(ctx, st, op)
+	}
+	return r.recordOutcome(ctx, st, op, se)
+}
+
+// recordSuccess records an operation whose every step succeeded.
+func (r *Reconciler) recordSuccess(ctx context.Context, st *status.VersionStatus, op *status.Operation) (Result, error) {
+	now := r.now().UTC()
+	sha, err := fileSHA256(r.cfg.BackendBinary())
+	if err != nil {
+		return Result{}, err
+	}
+	st.CurrentVersion, st.CurrentCommit = op.To.Version, op.To.Commit
+	st.ClearFailure(op.To.Version) // it installed and passed its health check
+	st.LastKnownGood = &status.Revision{Version: op.To.Version, Commit: op.To.Commit, BinarySHA256: sha}
+	st.AddHistory(status.HistoryEntry{ID: op.ID, From: op.From.Version, To: op.To.Version, Result: status.ResultSucceeded,
+		StartedAt: op.StartedAt, FinishedAt: now})
+	summarize(st, phaseReady, ReasonUpToDate, fmt.Sprintf("updated to %s (%s), healthy", op.To.Version, short(op.To.Commit)), now)
+	logr.FromContextOrDiscard(ctx).Info("Updated", "operation", op.ID, "version", op.To.Version, "durationMs", now.Sub(op.StartedAt).Milliseconds())
+	return Result{Requeue: true}, nil
+}
+
+// recordOutcome records an operation that failed at a step, by the
+// failure's reason and the one policy table (errors.go): whether the
+// release is recorded as failed, and whether the host is retried with
+// backoff, stalled, or decided again at once. A rollback that failed is
+// always recorded and stalls.
+func (r *Reconciler) recordOutcome(ctx context.Context, st *status.VersionStatus, op *status.Operation, se *StepError) (Result, error) {
+	log := logr.FromContextOrDiscard(ctx)
+	now := r.now().UTC()
+	reason := reasonOf(se.Err)
+	entry := status.HistoryEntry{ID: op.ID, From: op.From.Version, To: op.To.Version, StartedAt: op.StartedAt, FinishedAt: now,
+		FailedStep: se.Step, Message: se.Error()}
+	st.CurrentVersion, st.CurrentCommit = op.From.Version, op.From.Commit
+	failedVersion := status.FailedVersion{Version: op.To.Version, Commit: op.To.Commit, Step: se.Step, Reason: reason,
+		Message: se.Err.Error(), FailedAt: now, Generation: st.ObservedGeneration, ConfigDigest: r.cfg.Digest()}
+	if !se.RolledBack {
+		entry.Result = status.ResultRollbackFailed
+		st.AddHistory(entry)
+		st.RecordFailure(failedVersion)
+		log.Error(se, "Rollback failed; a human must look", "operation", op.ID)
+		summarize(st, phaseStalled, ReasonRollbackFailed, fmt.Sprintf(
+			"%s failed at %s: %v; rolling back to %s then failed at %s: %v; no further attempts until desired.yaml changes",
+			op.To.Version, se.Step, se.Err, orNothing(op.From.Version), se.UndoStep, se.UndoErr), now)
+		return Result{}, nil
+	}
+	entry.Result = status.ResultRolledBack
+	st.AddHistory(entry)
+	log.Error(se, "Update failed and was rolled back", "operation", op.ID, "reason", reason, "version", op.From.Version)
+	p := policyOf(reason)
+	if p.blamesRelease {
+		st.RecordFailure(failedVersion)
+	}
+	switch {
+	case p.kind == Transient:
+		summarize(st, phaseRetrying, reason, fmt.Sprintf("update to %s rolled back, will retry: %v", op.To.Version, se), now)
+		return Result{}, se
+	case p.blamesRelease:
+		// Decide again: a pinned version stalls as VersionFailed, latest
+		// moves on to the next release that has not failed.
+		return Result{Requeue: true}, nil
+	}
+	msg := se.Error()
+	if reason == ReasonUntrackedInTheWay {
+		msg = untrackedInTheWay(op.To.Version, se.Err).Error()
+	}
+	// The host's own state refused the update; the check before the next
+	// one finds it again, without a backup.
+	summarize(st, phaseStalled, reason, msg, now)
+	return Result{}, nil
+}
