@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/mod/semver"
 
+	"github.com/better-paas/updater/internal/config"
 	"github.com/better-paas/updater/internal/gitrepo"
 	"github.com/better-paas/updater/internal/releases"
 	"github.com/better-paas/updater/spec"
@@ -44,18 +45,25 @@ type Refresher interface {
 // running version that status.yaml records. refresh bypasses a cache.
 // It changes nothing on the host.
 func (r *Reconciler) Check(ctx context.Context, refresh bool) (CheckResult, error) {
-	repo, err := gitrepo.Open(r.cfg.InstallDir)
+	return Check(ctx, r.cfg, r.source, refresh)
+}
+
+// Check is Reconciler.Check without a reconciler: it needs no service
+// manager and no hooks, only updater.yaml (and source, when set, instead of
+// the one updater.yaml names; tests).
+func Check(ctx context.Context, c *config.Config, source releases.Source, refresh bool) (CheckResult, error) {
+	repo, err := gitrepo.Open(c.InstallDir)
 	if err != nil {
-		return CheckResult{}, fmt.Errorf("cannot check for updates: installDir %s: %w", r.cfg.InstallDir, err)
+		return CheckResult{}, fmt.Errorf("cannot check for updates: installDir %s: %w", c.InstallDir, err)
 	}
 	d := spec.New(spec.Latest)
-	if loaded, err := spec.Load(r.cfg.DesiredFile); err == nil {
+	if loaded, err := spec.Load(c.DesiredFile); err == nil {
 		d = loaded
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return CheckResult{}, err
 	}
 	sp := d.Spec
-	up, err := r.upstream(repo, sp.Prerelease())
+	up, err := upstreamOf(c, source, repo, sp.Prerelease())
 	if err != nil {
 		return CheckResult{}, err
 	}
@@ -72,7 +80,7 @@ func (r *Reconciler) Check(ctx context.Context, refresh bool) (CheckResult, erro
 	if listing.Stale != nil {
 		res.Stale = listing.Stale.Error()
 	}
-	st, err := status.Load(StatusPath(r.cfg))
+	st, err := status.Load(StatusPath(c))
 	if errors.Is(err, fs.ErrNotExist) {
 		st = status.New()
 	} else if err != nil {
@@ -81,7 +89,7 @@ func (r *Reconciler) Check(ctx context.Context, refresh bool) (CheckResult, erro
 	res.CurrentVersion = st.CurrentVersion
 	// The same rule the reconciler follows, so check never announces an
 	// update that latest would skip.
-	p := pickLatest(listing.Releases, sp.Prerelease(), st, st.CurrentVersion, freshRetry(d, st), r.cfg.Digest())
+	p := pickLatest(listing.Releases, sp.Prerelease(), st, st.CurrentVersion, freshRetry(d, st), c.Digest())
 	res.SkippedFailed = p.skipped
 	if p.ok && !p.stay {
 		res.LatestVersion = p.rel.Version

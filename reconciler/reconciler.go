@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/better-paas/updater/internal/config"
+	"github.com/better-paas/updater/internal/layout"
 	"github.com/better-paas/updater/internal/releases"
 	"github.com/better-paas/updater/internal/service"
 	"github.com/better-paas/updater/spec"
@@ -68,7 +69,7 @@ func New(o Options) (*Reconciler, error) {
 }
 
 // StatusPath is where status.yaml lives: in the state folder.
-func StatusPath(c *config.Config) string { return c.StateDir + "/status.yaml" }
+func StatusPath(c *config.Config) string { return layout.New(c).Status }
 
 // Status reads the current status.yaml.
 func (r *Reconciler) Status() (*status.VersionStatus, error) { return status.Load(StatusPath(r.cfg)) }

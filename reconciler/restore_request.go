@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -18,6 +17,7 @@ import (
 	"github.com/better-paas/updater/internal/atomicfile"
 	"github.com/better-paas/updater/internal/backup"
 	"github.com/better-paas/updater/internal/config"
+	"github.com/better-paas/updater/internal/layout"
 	"github.com/better-paas/updater/internal/strictyaml"
 	"github.com/better-paas/updater/status"
 )
@@ -45,7 +45,7 @@ type RestoreRequest struct {
 
 // RestoreRequestFile is where a restore request waits for the daemon.
 func RestoreRequestFile(c *config.Config) string {
-	return filepath.Join(c.StateDir, "restore-request.yaml")
+	return layout.New(c).RestoreRequest
 }
 
 // NewRestoreRequest returns a request for backup with a fresh random ID.

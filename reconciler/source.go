@@ -4,22 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/better-paas/updater/internal/config"
 	"github.com/better-paas/updater/internal/github"
 	"github.com/better-paas/updater/internal/gitrepo"
+	"github.com/better-paas/updater/internal/layout"
 	"github.com/better-paas/updater/internal/releases"
 	"github.com/better-paas/updater/internal/updaterepo"
 )
 
 // UpdateRepoFile is where `repo set` stores UPDATE_REPO.
-func UpdateRepoFile(c *config.Config) string { return filepath.Join(c.StateDir, "update-repo.yaml") }
+func UpdateRepoFile(c *config.Config) string { return layout.New(c).UpdateRepo }
 
 // releaseCacheFile is where the GitHub answers are cached across restarts.
 func releaseCacheFile(c *config.Config) string {
-	return filepath.Join(c.StateDir, "github-releases.json")
+	return layout.New(c).ReleaseCache
 }
 
 // RepoResolver resolves UPDATE_REPO for the install: the environment
@@ -47,20 +47,26 @@ type Upstream struct {
 // else GitHub Releases of UPDATE_REPO when it is on GitHub (or the config
 // says github), else the git tags of the checkout's remote.
 func (r *Reconciler) upstream(repo *gitrepo.Repo, prerelease bool) (Upstream, error) {
-	url, err := repo.RemoteURL(r.cfg.Remote)
+	return upstreamOf(r.cfg, r.source, repo, prerelease)
+}
+
+// upstreamOf is upstream for the install c describes; source, when set,
+// replaces every other source (tests).
+func upstreamOf(c *config.Config, source releases.Source, repo *gitrepo.Repo, prerelease bool) (Upstream, error) {
+	url, err := repo.RemoteURL(c.Remote)
 	if err != nil {
-		return Upstream{}, failure(ReasonSourceUnavailable, fmt.Errorf("cannot find remote %q of %s: %w", r.cfg.Remote, r.cfg.InstallDir, err))
+		return Upstream{}, failure(ReasonSourceUnavailable, fmt.Errorf("cannot find remote %q of %s: %w", c.Remote, c.InstallDir, err))
 	}
 	up := Upstream{Source: releases.GitTags{URL: url}, remoteURL: url}
-	if r.source != nil {
-		up.Source = r.source
+	if source != nil {
+		up.Source = source
 		return up, nil
 	}
-	rc := r.cfg.Releases
+	rc := c.Releases
 	if rc.Source == config.SourceGitTags {
 		return up, nil
 	}
-	repoID, from, err := RepoResolver(r.cfg, repo).Resolve()
+	repoID, from, err := RepoResolver(c, repo).Resolve()
 	switch {
 	case err == nil && repoID.IsGitHub():
 	case rc.Source == config.SourceAuto && (err == nil || errors.Is(err, updaterepo.ErrNotHosted) ||
@@ -74,7 +80,7 @@ func (r *Reconciler) upstream(repo *gitrepo.Repo, prerelease bool) (Upstream, er
 		return Upstream{}, failure(ReasonInvalidUpdateRepo, fmt.Errorf(
 			"releases.source is github, but UPDATE_REPO %s (from the %s) is not on GitHub; add its host to releases.github.enterpriseHosts or use source git-tags", repoID, from))
 	}
-	token, err := r.githubToken()
+	token, err := githubToken(c)
 	if err != nil {
 		return Upstream{}, failure(ReasonInvalidUpdateRepo, err)
 	}
@@ -84,7 +90,7 @@ func (r *Reconciler) upstream(repo *gitrepo.Repo, prerelease bool) (Upstream, er
 		Name:       repoID.Name,
 		Token:      token,
 		Prerelease: prerelease,
-		CacheFile:  releaseCacheFile(r.cfg),
+		CacheFile:  releaseCacheFile(c),
 		TTL:        rc.CacheTTL.Duration,
 	}
 	up.Repo, up.RepoFrom = repoID.String(), from
@@ -93,8 +99,8 @@ func (r *Reconciler) upstream(repo *gitrepo.Repo, prerelease bool) (Upstream, er
 
 // githubToken reads releases.github.tokenFile, else $GITHUB_TOKEN; "" is
 // anonymous access.
-func (r *Reconciler) githubToken() (string, error) {
-	if f := r.cfg.Releases.GitHub.TokenFile; f != "" {
+func githubToken(c *config.Config) (string, error) {
+	if f := c.Releases.GitHub.TokenFile; f != "" {
 		token, err := github.TokenFromFile(f)
 		if err != nil {
 			return "", fmt.Errorf("releases.github.tokenFile: %w", err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/better-paas/updater/internal/command"
 	"github.com/better-paas/updater/internal/config"
+	"github.com/better-paas/updater/internal/layout"
 )
 
 // buildStep runs one build command from updater.yaml. The command writes to
@@ -58,7 +59,7 @@ func (s buildStep) Do(ctx context.Context, req *Request) error {
 		return err // the host's fault, not the release's: retried
 	}
 	vars := map[string]string{"VERSION": req.To.Version, "COMMIT": req.To.Commit, "OUTPUT": out}
-	logPath := filepath.Join(s.h.Config.StateDir, "logs", s.name+".log")
+	logPath := layout.New(s.h.Config).BuildLog(s.name)
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
 		return failure(ReasonBuildFailed, fmt.Errorf("cannot create log folder: %w", err))
 	}

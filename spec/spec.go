@@ -15,13 +15,14 @@ import (
 	"golang.org/x/mod/semver"
 	"sigs.k8s.io/yaml"
 
+	"github.com/better-paas/updater/internal/apiversion"
 	"github.com/better-paas/updater/internal/atomicfile"
 	"github.com/better-paas/updater/internal/bytesize"
 	"github.com/better-paas/updater/internal/strictyaml"
 )
 
 // APIVersion is the apiVersion of every file the updater reads or writes.
-const APIVersion = "updates.better-paas.io/v1"
+const APIVersion = apiversion.V1
 
 // Kind is the kind of a desired.yaml document.
 const Kind = "DesiredVersion"
@@ -87,13 +88,13 @@ func (s Spec) Prerelease() bool { return s.Channel == ChannelPrerelease }
 // RetryAnnotation, set to any new value (`better-paas-updater retry` writes
 // the time), asks for another attempt at a version that failed: it is part
 // of the digest, so the spec counts as changed.
-const RetryAnnotation = "updates.better-paas.io/retry-at"
+const RetryAnnotation = apiversion.Group + "/retry-at"
 
 // RetryVersionAnnotation names the failed version a retry is for
 // (`better-paas-updater retry VERSION`). Without it, a retry under latest
 // tries the newest failed release once more; a pinned spec retries its own
 // version. It counts only together with a new RetryAnnotation value.
-const RetryVersionAnnotation = "updates.better-paas.io/retry-version"
+const RetryVersionAnnotation = apiversion.Group + "/retry-version"
 
 // RetryRequest returns the retry the annotations ask for: the retry-at
 // stamp ("" when none) and the version named, if any.

@@ -10,6 +10,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/better-paas/updater/internal/apiversion"
 	"github.com/better-paas/updater/internal/atomicfile"
 	"github.com/better-paas/updater/internal/bytesize"
 	"github.com/better-paas/updater/internal/strictyaml"
@@ -83,7 +84,7 @@ func Parse(name string, data []byte) (*VersionStatus, error) {
 
 // apiGroup is the group of APIVersion; another version of it is a file
 // from another updater release, not garbage.
-const apiGroup = "updates.better-paas.io/"
+const apiGroup = apiversion.Group + "/"
 
 // maxExpansion bounds what a document may grow to once its YAML aliases
 // are resolved. The daemon never writes aliases, and without them a

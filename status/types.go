@@ -1,10 +1,14 @@
 package status
 
-import "time"
+import (
+	"time"
+
+	"github.com/better-paas/updater/internal/apiversion"
+)
 
 // APIVersion and Kind identify a status.yaml document.
 const (
-	APIVersion = "updates.better-paas.io/v1"
+	APIVersion = apiversion.V1
 	Kind       = "VersionStatus"
 )
 

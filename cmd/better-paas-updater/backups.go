@@ -5,12 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 
 	"github.com/better-paas/updater/internal/backup"
@@ -46,10 +43,7 @@ restores set aside beside it, which retention prunes after each backup
 to the newest backupsToKeep.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := o.loadConfig()
-			if err != nil {
-				return err
-			}
+			cfg := o.cfg
 			list, err := backup.List(cfg.BackupDir)
 			if err != nil {
 				return err
@@ -108,12 +102,9 @@ func newBackupsVerifyCommand(o *options) *cobra.Command {
 		Short: "Re-hash every file of a backup against its manifest and name every file that differs",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := o.loadConfig()
-			if err != nil {
-				return err
-			}
+			cfg := o.cfg
 			id := args[0]
-			err = backup.Verify(cmd.Context(), cfg.BackupDir, id)
+			err := backup.Verify(cmd.Context(), cfg.BackupDir, id)
 			var ce *backup.CorruptError
 			if errors.As(err, &ce) {
 				// One line per path, quoted: a name may hold a newline.
@@ -143,21 +134,9 @@ its answer in status.yaml. Otherwise restore does it itself, holding the lock.
 A backup with only its hot pass (copied while the app ran) needs --force.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			log, err := o.logger()
-			if err != nil {
-				return err
-			}
-			cfg, err := o.loadConfig()
-			if err != nil {
-				return err
-			}
-			id := args[0]
-			if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
-				return fmt.Errorf("cannot create stateDir: %w", err)
-			}
-			ctx := logr.NewContext(cmd.Context(), log)
+			cfg, ctx, id := o.cfg, cmd.Context(), args[0]
 			// No update may run while data/ is being replaced.
-			l, err := lock.Acquire(filepath.Join(cfg.StateDir, "lock"), "backups restore")
+			l, err := lock.Acquire(o.layout.Lock, "backups restore")
 			var held *lock.HeldError
 			if errors.As(err, &held) {
 				return askDaemon(ctx, cmd.OutOrStdout(), cfg, held, id, force, timeout)
@@ -166,7 +145,7 @@ A backup with only its hot pass (copied while the app ran) needs --force.`,
 				return err
 			}
 			defer l.Release()
-			r, err := newReconciler(ctx, cfg)
+			r, err := newReconciler(cfg)
 			if err != nil {
 				return err
 			}

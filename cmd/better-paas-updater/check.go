@@ -6,8 +6,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+
+	"github.com/better-paas/updater/reconciler"
 )
 
 // exitUpdateAvailable is check's exit code when a newer version exists,
@@ -28,20 +29,8 @@ the version the host runs. It changes nothing. --refresh bypasses the cache.`,
 			if output != "text" && output != "json" {
 				return fmt.Errorf("-o %q: use text or json", output)
 			}
-			log, err := o.logger()
-			if err != nil {
-				return err
-			}
-			cfg, err := o.loadConfig()
-			if err != nil {
-				return err
-			}
-			ctx := logr.NewContext(cmd.Context(), log)
-			r, err := newReconciler(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			res, err := r.Check(ctx, refresh)
+			// Listing releases needs no reconciler, service or hooks.
+			res, err := reconciler.Check(cmd.Context(), o.cfg, nil, refresh)
 			if err != nil {
 				return err
 			}

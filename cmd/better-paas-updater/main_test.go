@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -317,5 +320,68 @@ func TestSetReplacesTheSpecAndWritesThroughASymlink(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(repo); !strings.Contains(string(b), "allowDowngrade: true") {
 		t.Errorf("--allow-downgrade not written:\n%s", b)
+	}
+}
+
+// TestCheckOnANewHostKeepsItsCache: on a host where the state folder does
+// not exist yet, check creates it (with its layout) and keeps GitHub's
+// answer for 30 minutes, so the next check asks nothing and a later outage
+// has a cached answer to fall back to.
+func TestCheckOnANewHostKeepsItsCache(t *testing.T) {
+	var requests atomic.Int32
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		if r.URL.Path != "/repos/acme/app/releases" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("ETag", `"v1"`)
+		fmt.Fprint(w, `[{"id":1,"tag_name":"v1.2.0","name":"v1.2.0","target_commitish":"main","draft":false,"prerelease":false,`+
+			`"created_at":"2026-11-01T00:00:00Z","published_at":"2026-11-01T00:00:00Z","html_url":"https://github.com/acme/app/releases/tag/v1.2.0","body":"notes","assets":[]}]`)
+	}))
+	defer api.Close()
+	dir := t.TempDir()
+	ctx := context.Background()
+	origin, err := sandbox.NewOrigin(ctx, filepath.Join(dir, "origin.git"), sandbox.DefaultReleases())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sandbox.Clone(ctx, origin, filepath.Join(dir, "install"), "v1.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "updater.yaml")
+	state := filepath.Join(dir, "var", "lib", "better-paas-updater")
+	writeFile(t, cfgPath, fmt.Sprintf(`apiVersion: updates.better-paas.io/v1
+kind: UpdaterConfig
+installDir: install
+stateDir: %s
+build:
+  backend:
+    command: ["go", "build", "-o", "$(OUTPUT)", "./backend"]
+health:
+  url: http://127.0.0.1:8080/api/health
+releases:
+  source: github
+  github:
+    apiURL: %s
+`, state, api.URL))
+	for i := range 2 {
+		cmd := exec.Command(binary, "check", "--config", cfgPath)
+		cmd.Env = append(os.Environ(), "UPDATE_REPO=acme/app")
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 100 || !strings.Contains(string(out), "newest:    v1.2.0") {
+			t.Fatalf("check #%d: %v\n%s", i+1, err, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(state, "github-releases.json")); err != nil {
+		t.Errorf("the answer was not cached: %v", err)
+	}
+	if n := requests.Load(); n != 1 {
+		t.Errorf("GitHub was asked %d times for two checks within 30 minutes, want 1", n)
+	}
+	if fi, err := os.Stat(state); err != nil || fi.Mode().Perm() != 0o750 {
+		t.Errorf("state folder: %v %v, want mode 0750", fi, err)
 	}
 }

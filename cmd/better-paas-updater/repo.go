@@ -20,10 +20,7 @@ func newRepoCommand(o *options) *cobra.Command {
 value stored with "repo set", the checkout's git remote origin.`,
 	}
 	resolver := func() (updaterepo.Resolver, error) {
-		cfg, err := o.loadConfig()
-		if err != nil {
-			return updaterepo.Resolver{}, err
-		}
+		cfg := o.cfg
 		repo, err := gitrepo.Open(cfg.InstallDir)
 		if err != nil {
 			// Without a checkout only the first two sources can answer.

@@ -22,10 +22,7 @@ it retries the newest failed release, or VERSION when given (written to
 If the version fails again it is skipped again.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := o.loadConfig()
-			if err != nil {
-				return err
-			}
+			cfg := o.cfg
 			d, err := spec.Load(cfg.DesiredFile)
 			if err != nil {
 				return fmt.Errorf("cannot retry: %w", err)

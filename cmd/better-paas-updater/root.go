@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 
@@ -13,15 +12,49 @@ import (
 
 	"github.com/better-paas/updater/hooks"
 	"github.com/better-paas/updater/internal/config"
+	"github.com/better-paas/updater/internal/layout"
 	"github.com/better-paas/updater/internal/service"
 	"github.com/better-paas/updater/reconciler"
 )
 
-// options are the flags every command shares.
+// options are the flags every command shares, and what the root command
+// sets up from them once, before any command runs (PersistentPreRunE).
 type options struct {
 	configPath  string
 	logLevel    string
 	logEncoding string
+
+	// log is the logger the flags ask for; it is also in the context.
+	log logr.Logger
+	// cfg is updater.yaml and layout the state folder it names, whose
+	// folders exist once a command runs; nil for commands that need no
+	// config (annotated noConfig).
+	cfg    *config.Config
+	layout layout.Layout
+}
+
+// noConfig marks a command that reads no updater.yaml (validate).
+const noConfig = "better-paas-updater/no-config"
+
+// setUp builds the logger, loads updater.yaml and creates the state
+// folder's layout, once for every command: none of them fails on a new
+// host where the state folder does not exist yet.
+func (o *options) setUp(cmd *cobra.Command) error {
+	log, err := o.logger()
+	if err != nil {
+		return err
+	}
+	o.log = log
+	cmd.SetContext(logr.NewContext(cmd.Context(), log))
+	switch {
+	case cmd.Annotations[noConfig] != "", cmd.Name() == "help", cmd.Name() == "completion", cmd.HasParent() && cmd.Parent().Name() == "completion":
+		return nil
+	}
+	if o.cfg, err = config.Load(o.configPath); err != nil {
+		return err
+	}
+	o.layout = layout.New(o.cfg)
+	return o.layout.Create()
 }
 
 func newRootCommand() *cobra.Command {
@@ -32,6 +65,9 @@ func newRootCommand() *cobra.Command {
 		Version:       version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return o.setUp(cmd)
+		},
 	}
 	f := root.PersistentFlags()
 	f.StringVar(&o.configPath, "config", "/etc/better-paas/updater.yaml", "path of updater.yaml")
@@ -70,11 +106,6 @@ func (o *options) logger() (logr.Logger, error) {
 	return zapr.NewLogger(zap.New(core)), nil
 }
 
-// loadConfig reads updater.yaml.
-func (o *options) loadConfig() (*config.Config, error) {
-	return config.Load(o.configPath)
-}
-
 // newReconciler wires the reconciler for cfg: the embedded supervisor and
 // the hooks folder.
 //
@@ -82,13 +113,14 @@ func (o *options) loadConfig() (*config.Config, error) {
 // $(INSTALL_DIR), $(DATA_DIR) and $(STATE_DIR) are cfg's folders, so the
 // app's data folder is the one backed up. $(VERSION) is refused at load:
 // the supervisor is built once, before any version is known.
-func newReconciler(ctx context.Context, cfg *config.Config) (*reconciler.Reconciler, error) {
+func newReconciler(cfg *config.Config) (*reconciler.Reconciler, error) {
+	l := layout.New(cfg)
 	svc, err := service.NewExec(service.ExecConfig{
 		Command:     cfg.Service.Exec.Command,
 		Dir:         cfg.InstallDir,
 		Env:         cfg.Service.Exec.Env,
-		PIDFile:     cfg.StateDir + "/service.pid",
-		LogFile:     cfg.StateDir + "/logs/service.log",
+		PIDFile:     l.PIDFile,
+		LogFile:     l.ServiceLog,
 		StopTimeout: cfg.Service.StopTimeout.Duration,
 	})
 	if err != nil {

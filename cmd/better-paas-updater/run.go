@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -26,30 +25,19 @@ of the file and at the resync interval. With --once it reconciles until the host
 is Ready (exit 0) or Stalled (exit 2), or errors persist (exit 1).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := o.logger()
-			if err != nil {
-				return err
-			}
-			cfg, err := o.loadConfig()
-			if err != nil {
-				return err
-			}
-			ctx := logr.NewContext(cmd.Context(), log)
+			log, cfg, ctx := o.log, o.cfg, cmd.Context()
 			// One process drives a host: a second daemon, or a run --once
 			// racing it, stops here and names the holder.
-			if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
-				return fmt.Errorf("cannot create stateDir: %w", err)
-			}
 			purpose := "daemon"
 			if once {
 				purpose = "run --once"
 			}
-			l, err := lock.Acquire(filepath.Join(cfg.StateDir, "lock"), purpose)
+			l, err := lock.Acquire(o.layout.Lock, purpose)
 			if err != nil {
 				return err
 			}
 			defer l.Release()
-			r, err := newReconciler(ctx, cfg)
+			r, err := newReconciler(cfg)
 			if err != nil {
 				return err
 			}

@@ -20,10 +20,7 @@ version must not carry over to the next). The channel and metadata are kept.
 A desired.yaml that is a symlink is written through, the link kept.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := o.loadConfig()
-			if err != nil {
-				return err
-			}
+			cfg := o.cfg
 			// Keep what else the file says (metadata written by Ansible or
 			// the dashboard); only an unreadable file is replaced whole.
 			d, err := spec.Load(cfg.DesiredFile)
@@ -53,9 +50,10 @@ A desired.yaml that is a symlink is written through, the link kept.`,
 func newValidateCommand() *cobra.Command {
 	var file string
 	cmd := &cobra.Command{
-		Use:   "validate -f FILE",
-		Short: "Check a desired.yaml without changing anything",
-		Args:  cobra.NoArgs,
+		Use:         "validate -f FILE",
+		Annotations: map[string]string{noConfig: "true"},
+		Short:       "Check a desired.yaml without changing anything",
+		Args:        cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d, err := spec.Load(file)
 			if err != nil {

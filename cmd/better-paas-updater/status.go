@@ -20,10 +20,7 @@ func newStatusCommand(o *options) *cobra.Command {
 		Short: "Print status.yaml: what the updater observed and did",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := o.loadConfig()
-			if err != nil {
-				return err
-			}
+			cfg := o.cfg
 			path := reconciler.StatusPath(cfg)
 			st, err := status.Load(path)
 			if errors.Is(err, fs.ErrNotExist) {

@@ -14,13 +14,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/better-paas/updater/internal/apiversion"
 	"github.com/better-paas/updater/internal/command"
 	"github.com/better-paas/updater/internal/strictyaml"
 )
 
 // APIVersion and Kind identify an updater.yaml document.
 const (
-	APIVersion = "updates.better-paas.io/v1"
+	APIVersion = apiversion.V1
 	Kind       = "UpdaterConfig"
 )
 

@@ -10,13 +10,14 @@ import (
 	"os"
 	"time"
 
+	"github.com/better-paas/updater/internal/apiversion"
 	"github.com/better-paas/updater/internal/atomicfile"
 	"github.com/better-paas/updater/internal/releases"
 )
 
 const (
 	// CacheAPIVersion and CacheKind identify the cache file's format.
-	CacheAPIVersion = "updates.better-paas.io/v1"
+	CacheAPIVersion = apiversion.V1
 	CacheKind       = "ReleaseCache"
 
 	// maxCacheBytes bounds how much of a cache file is read; a bigger one

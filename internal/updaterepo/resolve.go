@@ -10,6 +10,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/better-paas/updater/internal/apiversion"
 	"github.com/better-paas/updater/internal/atomicfile"
 )
 
@@ -18,7 +19,7 @@ const EnvVar = "UPDATE_REPO"
 
 // APIVersion and Kind identify the stored file.
 const (
-	APIVersion = "updates.better-paas.io/v1"
+	APIVersion = apiversion.V1
 	Kind       = "UpdateRepo"
 )
 
