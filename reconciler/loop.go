@@ -58,6 +58,11 @@ type Loop struct {
 	pollHook func(changed bool)
 }
 
+// Run is one select loop on purpose, longer than a function should be:
+// every source of a reconcile (watch events, errors of the watch, the
+// debounce, the poll, the resync and the backoff) is visible in one place,
+// and they share the timers.
+//
 // Run reconciles until ctx is done and returns nil then. It returns an
 // error only when it cannot create desired.yaml's folder or, at start,
 // cannot watch the folders the files need.

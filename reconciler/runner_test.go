@@ -19,7 +19,6 @@ type fakeStep struct {
 	trace  *[]string
 	failDo error
 	failUn error
-	undoer bool
 	done   bool
 }
 

@@ -44,6 +44,8 @@ type demo struct {
 	root, bin, config, statusPath, healthURL string
 }
 
+// run is the demo's script, one scene after the other, long on purpose:
+// it reads top to bottom as README tells the story.
 func run(ctx context.Context) error {
 	began := time.Now()
 	root, err := filepath.Abs(".demo")

@@ -93,6 +93,9 @@ func (e *ExitError) Error() string {
 //
 // Stopping means SIGTERM to the whole group, SIGKILL after a grace period.
 // Run is as idempotent as the command it runs: it adds no state of its own.
+// It is long because starting, waiting and stopping a process group share
+// the pipes and the timer; split, the order of their clean-ups would be
+// harder to see.
 func Run(ctx context.Context, c Cmd) error {
 	if len(c.Argv) == 0 || c.Argv[0] == "" {
 		return fmt.Errorf("cannot run command: %w", ErrEmptyCommand)

@@ -392,6 +392,8 @@ func lastEnv(env []string, name string) (string, bool) {
 }
 
 // Validate reports every problem found, each naming the field and the fix.
+// It is a flat list of independent field checks, long on purpose: one
+// place to read every rule updater.yaml must follow.
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, a ...any) {

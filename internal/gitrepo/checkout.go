@@ -149,7 +149,32 @@ func (r *Repo) plan(ctx context.Context, target plumbing.Hash) (*checkoutPlan, e
 		return nil, err
 	}
 
-	// Someone's edits: refuse. Our own unfinished work: carry on.
+	dirty, err := r.ownModifications(s, mods, want)
+	if err != nil {
+		return nil, err
+	}
+	changes := diffStates(s.head, want)
+	deleting := map[string]bool{}
+	for _, ch := range changes {
+		if ch.from.mode == filemode.Submodule || ch.to.mode == filemode.Submodule {
+			return nil, fmt.Errorf("%w: %s is a submodule", ErrUnsupported, ch.path)
+		}
+		if !ch.to.present {
+			deleting[ch.path] = true
+		}
+	}
+	already, err := r.inTheWay(s, changes, deleting, dirty)
+	if err != nil {
+		return nil, err
+	}
+	return &checkoutPlan{target: target, s: s, want: want, mods: mods, changes: changes, already: already}, nil
+}
+
+// ownModifications returns the modified paths when every one of them is
+// our own unfinished work (an interrupted checkout to the same target: its
+// index entry is HEAD's or the target's and its file the target's), and a
+// *LocalModificationsError naming the others when someone edited files.
+func (r *Repo) ownModifications(s *snapshot, mods []modification, want map[string]state) (map[string]bool, error) {
 	dirty := map[string]bool{}
 	var foreign []string
 	for _, m := range mods {
@@ -163,21 +188,17 @@ func (r *Repo) plan(ctx context.Context, target plumbing.Hash) (*checkoutPlan, e
 	if len(foreign) > 0 {
 		return nil, &LocalModificationsError{Kind: ErrLocalModifications, Dir: r.dir, Paths: foreign}
 	}
+	return dirty, nil
+}
 
-	changes := diffStates(s.head, want)
-	deleting := map[string]bool{}
-	for _, ch := range changes {
-		if ch.from.mode == filemode.Submodule || ch.to.mode == filemode.Submodule {
-			return nil, fmt.Errorf("%w: %s is a submodule", ErrUnsupported, ch.path)
-		}
-		if !ch.to.present {
-			deleting[ch.path] = true
-		}
-	}
-
-	// Untracked or ignored content where the target needs to write.
-	already := map[string]bool{} // work tree already holds the target version
-	var inTheWay []string
+// inTheWay checks every path the checkout will write: its object must be
+// in the store, and no untracked or ignored file or folder may sit where
+// it goes (a *LocalModificationsError with ErrUntrackedInTheWay names them
+// all). It returns the paths the work tree already holds at the target
+// version, which apply need not write.
+func (r *Repo) inTheWay(s *snapshot, changes []change, deleting, dirty map[string]bool) (map[string]bool, error) {
+	already := map[string]bool{}
+	var blocked []string
 	for _, ch := range changes {
 		if !ch.to.present {
 			continue
@@ -197,7 +218,7 @@ func (r *Repo) plan(ctx context.Context, target plumbing.Hash) (*checkoutPlan, e
 			return nil, err
 		}
 		if blocker != "" {
-			inTheWay = append(inTheWay, blocker)
+			blocked = append(blocked, blocker)
 			continue
 		}
 		if ch.from.present {
@@ -217,17 +238,17 @@ func (r *Repo) plan(ctx context.Context, target plumbing.Hash) (*checkoutPlan, e
 				return nil, err
 			}
 			if foreignFile != "" {
-				inTheWay = append(inTheWay, foreignFile)
+				blocked = append(blocked, foreignFile)
 			}
 		default:
-			inTheWay = append(inTheWay, ch.path)
+			blocked = append(blocked, ch.path)
 		}
 	}
-	if len(inTheWay) > 0 {
-		sort.Strings(inTheWay)
-		return nil, &LocalModificationsError{Kind: ErrUntrackedInTheWay, Dir: r.dir, Paths: dedup(inTheWay)}
+	if len(blocked) > 0 {
+		sort.Strings(blocked)
+		return nil, &LocalModificationsError{Kind: ErrUntrackedInTheWay, Dir: r.dir, Paths: dedup(blocked)}
 	}
-	return &checkoutPlan{target: target, s: s, want: want, mods: mods, changes: changes, already: already}, nil
+	return already, nil
 }
 
 // apply writes p: removals, then writes, then the index, then HEAD, undoing
@@ -243,57 +264,16 @@ func (r *Repo) apply(ctx context.Context, p *checkoutPlan) error {
 
 	// From here on every write is recorded so a failure can be undone.
 	var done []applied
-	written := map[string]bool{}
 	fail := func(cause error) error {
 		if uerr := r.undo(done); uerr != nil {
 			return errors.Join(cause, fmt.Errorf("cannot undo the partial checkout, run the same checkout again to complete it: %w", uerr))
 		}
 		return cause
 	}
-	// Removals first, deepest paths first, so a path that turns from a
-	// file into a folder (or back) is free when the writes start.
-	for i := len(changes) - 1; i >= 0; i-- {
-		ch := changes[i]
-		if ch.to.present {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return fail(err)
-		}
-		if err := r.hook(ch.path); err != nil {
-			return fail(err)
-		}
-		removed, err := r.removeTracked(ch.path)
-		if err != nil {
-			return fail(err)
-		}
-		if removed {
-			done = append(done, applied{path: ch.path, prev: ch.from})
-		}
+	written, err := r.applyChanges(ctx, changes, already, &done)
+	if err != nil {
+		return fail(err)
 	}
-	for _, ch := range changes {
-		if !ch.to.present || already[ch.path] {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return fail(err)
-		}
-		if err := r.hook(ch.path); err != nil {
-			return fail(err)
-		}
-		if err := r.writeEntry(ch.path, ch.to); err != nil {
-			return fail(err)
-		}
-		done = append(done, applied{path: ch.path, prev: ch.from})
-		written[ch.path] = true
-		if len(written) == 1 {
-			// Half done: some files at the target, HEAD and index not.
-			if err := fault.Inject(ctx, "mid"); err != nil {
-				return fail(err)
-			}
-		}
-	}
-
 	if len(changes) > 0 || len(mods) > 0 {
 		data, err := r.encodeIndex(s, want, written)
 		if err != nil {
@@ -315,6 +295,57 @@ func (r *Repo) apply(ctx context.Context, p *checkoutPlan) error {
 		return fail(err)
 	}
 	return nil
+}
+
+// applyChanges makes the work tree match the target's changed paths:
+// removals first, deepest paths first, so a path that turns from a file
+// into a folder (or back) is free when the writes start; then the writes,
+// skipping what is already there. Each change is appended to done before
+// the next, so the caller can undo them all. It returns the paths written.
+func (r *Repo) applyChanges(ctx context.Context, changes []change, already map[string]bool, done *[]applied) (map[string]bool, error) {
+	for i := len(changes) - 1; i >= 0; i-- {
+		ch := changes[i]
+		if ch.to.present {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := r.hook(ch.path); err != nil {
+			return nil, err
+		}
+		removed, err := r.removeTracked(ch.path)
+		if err != nil {
+			return nil, err
+		}
+		if removed {
+			*done = append(*done, applied{path: ch.path, prev: ch.from})
+		}
+	}
+	written := map[string]bool{}
+	for _, ch := range changes {
+		if !ch.to.present || already[ch.path] {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if err := r.hook(ch.path); err != nil {
+			return nil, err
+		}
+		if err := r.writeEntry(ch.path, ch.to); err != nil {
+			return nil, err
+		}
+		*done = append(*done, applied{path: ch.path, prev: ch.from})
+		written[ch.path] = true
+		if len(written) == 1 {
+			// Half done: some files at the target, HEAD and index not.
+			if err := fault.Inject(ctx, "mid"); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return written, nil
 }
 
 // diffStates lists the paths whose state differs between from and to,

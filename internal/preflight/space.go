@@ -218,6 +218,9 @@ type need struct {
 	build bool // build needs are counted once per filesystem
 }
 
+// spaceChecks is one pass over the needs, grouped by filesystem; it is
+// long because each need's measurement and its message sit together.
+//
 // spaceChecks returns one Check per filesystem that receives writes, plus
 // one per need that could not be measured or located. probe is
 // probeFilesystem, replaced in tests to fake filesystems.
