@@ -7,6 +7,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/better-paas/updater/internal/config"
 	"github.com/better-paas/updater/internal/gitrepo"
 	"github.com/better-paas/updater/internal/preflight"
 	"github.com/better-paas/updater/status"
@@ -112,11 +113,10 @@ func (r *Reconciler) checkUpdate(ctx context.Context, repo *gitrepo.Repo, o Obse
 			r.cfg.InstallDir, target.Version, listPaths(mods)))
 	}
 	// An update must not change the app's data, which it would if git
-	// tracked files in dataDir, in this version or the next.
+	// tracked files in dataDir or in backup.paths, in this version or the
+	// next.
 	for _, v := range []status.Revision{{Version: orNothing(o.CurrentVersion), Commit: o.Host.head}, target} {
-		if err := preflight.UntrackedData(r.cfg.InstallDir, r.cfg.DataDir, v.Version, func(dir string) ([]string, error) {
-			return repo.TrackedUnder(v.Commit, dir)
-		}); err != nil && !errors.Is(err, gitrepo.ErrCommitNotFound) {
+		if err := untrackedState(r.cfg, repo, v); err != nil && !errors.Is(err, gitrepo.ErrCommitNotFound) {
 			return failure(ReasonDataTracked, err)
 		}
 	}
@@ -125,6 +125,19 @@ func (r *Reconciler) checkUpdate(ctx context.Context, repo *gitrepo.Repo, o Obse
 		return failure(ReasonUntrackedInTheWay, untrackedInTheWay(target.Version, err))
 	}
 	return r.preflight(ctx, repo)
+}
+
+// untrackedState checks that version v tracks nothing in dataDir
+// (preflight.UntrackedData) nor in backup.paths (preflight.UntrackedPaths):
+// the state a checkout must not touch and a restore puts back. Its errors
+// wrap preflight.ErrDataTracked, or the lister's (gitrepo.ErrCommitNotFound
+// for a commit not fetched yet).
+func untrackedState(c *config.Config, repo *gitrepo.Repo, v status.Revision) error {
+	tracked := func(dir string) ([]string, error) { return repo.TrackedUnder(v.Commit, dir) }
+	if err := preflight.UntrackedData(c.InstallDir, c.DataDir, v.Version, tracked); err != nil {
+		return err
+	}
+	return preflight.UntrackedPaths(c.Backup.Paths, v.Version, tracked)
 }
 
 // keepRunning starts the service when the installed build is the last

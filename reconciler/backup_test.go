@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/better-paas/updater/internal/backup"
+	"github.com/better-paas/updater/reconciler"
 	"github.com/better-paas/updater/status"
 )
 
@@ -66,7 +67,7 @@ func TestBackupsAreIncrementalConsistentAndRestorable(t *testing.T) {
 	modes := snapshot(t, filepath.Join(h.install, "data"))
 	os.Remove(filepath.Join(h.install, "data", "notes.txt"))
 	mustWrite(t, filepath.Join(h.install, "data", photo), "damaged")
-	replaced, err := h.r.RestoreBackup(h.ctx, second.ID, false)
+	res, err := h.r.RestoreBackup(h.ctx, second.ID, false)
 	if err != nil {
 		t.Fatalf("RestoreBackup: %v", err)
 	}
@@ -80,6 +81,7 @@ func TestBackupsAreIncrementalConsistentAndRestorable(t *testing.T) {
 			t.Errorf("restored data: %s has mode %q, it had %q", p, got, want)
 		}
 	}
+	replaced := res.Data
 	if b, _ := os.ReadFile(filepath.Join(replaced, photo)); string(b) != "damaged" {
 		t.Errorf("the replaced data was not kept: %q", b)
 	}
@@ -94,4 +96,64 @@ func TestBackupsAreIncrementalConsistentAndRestorable(t *testing.T) {
 	if err := backup.Verify(h.ctx, h.cfg.BackupDir, second.ID); !errors.Is(err, backup.ErrCorrupt) {
 		t.Errorf("Verify of a damaged backup = %v, want ErrCorrupt", err)
 	}
+}
+
+// TestRestoreBackupBringsBackBackupPaths: the extra paths of backup.paths
+// (.env, a file; migrations/, a folder) are in every update's backup,
+// finished while the service is stopped, and `backups restore` brings
+// them back with data/, keeping what it replaced beside each.
+func TestRestoreBackupBringsBackBackupPaths(t *testing.T) {
+	t.Parallel()
+	h := newHost(t)
+	h.cfg.Backup.Paths = []string{".env", "migrations"}
+	mustWrite(t, filepath.Join(h.install, "migrations", "0001_local.sql"), "CREATE TABLE notes (id INTEGER);\n")
+	h.set("v1.1.0")
+	if st := h.converge(); !st.IsTrue(status.TypeReady) {
+		t.Fatalf("update: %s", condition(st, status.TypeReady))
+	}
+	list, err := backup.List(h.cfg.BackupDir)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("backups = %+v, %v; want one", list, err)
+	}
+	b := list[0]
+	if strings.Join(b.Paths, " ") != ".env migrations" || b.FinishedAt.IsZero() {
+		t.Fatalf("backup holds extra paths %q, finished %v; want .env and migrations, finished", b.Paths, b.FinishedAt)
+	}
+	if got, _ := os.ReadFile(b.PathCopy(".env")); string(got) != "SECRET=1\n" {
+		t.Errorf("backup of .env = %q", got)
+	}
+	if err := backup.Verify(h.ctx, h.cfg.BackupDir, b.ID); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+
+	// The app rewrites .env and loses a migration.
+	mustWrite(t, filepath.Join(h.install, ".env"), "SECRET=2\n")
+	if err := os.Remove(filepath.Join(h.install, "migrations", "0001_local.sql")); err != nil {
+		t.Fatal(err)
+	}
+	res, err := h.r.RestoreBackup(h.ctx, b.ID, false)
+	if err != nil {
+		t.Fatalf("RestoreBackup: %v", err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(h.install, ".env")); string(got) != "SECRET=1\n" {
+		t.Errorf("restored .env = %q", got)
+	}
+	if got, _ := os.ReadFile(filepath.Join(h.install, "migrations", "0001_local.sql")); !strings.Contains(string(got), "CREATE TABLE") {
+		t.Errorf("restored migration = %q", got)
+	}
+	if len(res.Paths) != 2 {
+		t.Fatalf("restored paths = %+v, want .env and migrations", res.Paths)
+	}
+	for _, p := range res.Paths {
+		if p.Replaced == "" {
+			t.Errorf("%s: the replaced one was not kept: %+v", p.Path, p)
+		}
+	}
+	if got, _ := os.ReadFile(res.Paths[0].Replaced); res.Paths[0].Path != ".env" || string(got) != "SECRET=2\n" {
+		t.Errorf("replaced .env kept as %+v holding %q", res.Paths[0], got)
+	}
+	if msg := reconciler.RestoreSummary(h.cfg, b.ID, res); !strings.Contains(msg, res.Paths[1].Replaced) {
+		t.Errorf("summary %q does not say where the replaced migrations are", msg)
+	}
+	h.serving("v1.1.0")
 }

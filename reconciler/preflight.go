@@ -45,6 +45,7 @@ func (r *Reconciler) preflight(ctx context.Context, repo *gitrepo.Repo) error {
 	}
 	err := preflight.Run(ctx, preflight.Input{
 		DataDir:      c.DataDir,
+		BackupPaths:  c.Backup.Paths,
 		BackupDir:    c.BackupDir,
 		InstallDir:   c.InstallDir,
 		BuildOutputs: outputs,

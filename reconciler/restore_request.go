@@ -125,7 +125,12 @@ func (r *Reconciler) serveRestoreRequest(ctx context.Context, st *status.Version
 		if serr := status.Save(StatusPath(r.cfg), st); serr != nil {
 			log.Error(serr, "Cannot record the restore in status")
 		}
-		rec.ReplacedKeptAt, err = r.RestoreBackup(ctx, req.Backup, req.Force)
+		var res backup.Restored
+		res, err = r.RestoreBackup(ctx, req.Backup, req.Force)
+		rec.ReplacedKeptAt = res.Data
+		if err == nil {
+			rec.Message = RestoreSummary(r.cfg, req.Backup, res)
+		}
 	}
 	finished := r.now().UTC()
 	rec.FinishedAt = &finished
@@ -134,7 +139,6 @@ func (r *Reconciler) serveRestoreRequest(ctx context.Context, st *status.Version
 		log.Error(err, "Restore failed", "request", rec.RequestID)
 	} else {
 		rec.Phase = status.RestoreSucceeded
-		rec.Message = fmt.Sprintf("restored backup %s into %s; the replaced data is kept in %s", rec.Backup, r.cfg.DataDir, rec.ReplacedKeptAt)
 		log.Info("Restored backup on request", "backup", rec.Backup, "replacedKeptAt", rec.ReplacedKeptAt)
 	}
 	st.Restore = rec

@@ -10,11 +10,13 @@ import (
 	"github.com/better-paas/updater/internal/backup"
 )
 
-// backupStep takes the hot pass of the backup of data/ before anything
-// else changes, while the app still runs: incremental (files unchanged
-// since the previous backup are hard-linked to that backup's copy),
-// read-only and verified (complete only with its manifest), labelled with
-// whose data it holds (req.From) and what the update installs (req.To).
+// backupStep takes the hot pass of the backup of data/, and of the extra
+// paths of backup.paths (each its own part of the same backup), before
+// anything else changes, while the app still runs: incremental (files
+// unchanged since the previous backup are hard-linked to that backup's
+// copy), read-only and verified (complete only with its manifest),
+// labelled with whose data it holds (req.From) and what the update
+// installs (req.To).
 // coldBackupStep finishes it while the service is stopped. Backups are
 // kept (and pruned by retention), never undone.
 //
@@ -22,7 +24,8 @@ import (
 // taken nor the last known good version's (req.ProtectBackups), and prunes
 // failed attempts' backups (and those without a cold pass) before the
 // oldest of successful updates; it also keeps only the newest
-// BackupsToKeep copies of data/ that restores set aside beside it. A
+// BackupsToKeep copies of data/ (and of each extra path) that restores set
+// aside beside it. A
 // failed prune is logged, not fatal: the backup the update needs is
 // complete.
 type backupStep struct{ h *Host }
@@ -35,13 +38,13 @@ func (s backupStep) Timeout() time.Duration { return s.h.Config.Timeouts.Backup.
 func (s backupStep) Do(ctx context.Context, req *Request) error {
 	c := s.h.Config
 	b, err := backup.Create(ctx, c.DataDir, c.BackupDir, req.ID,
-		backup.DataOf(req.From.Version), backup.TakenBefore(req.To.Version))
+		backup.DataOf(req.From.Version), backup.TakenBefore(req.To.Version), backup.Paths(c.InstallDir, c.Backup.Paths...))
 	if err != nil {
 		return failure(ReasonBackupFailed, fmt.Errorf("cannot back up %s: %w", c.DataDir, err))
 	}
 	log := logr.FromContextOrDiscard(ctx)
 	log.Info("Backed up data", "backup", b.Path, "files", b.Files, "bytes", b.Bytes, "copied", b.Copied, "linked", b.Linked,
-		"dataOf", b.DataOf, "takenBefore", b.TakenBefore)
+		"dataOf", b.DataOf, "takenBefore", b.TakenBefore, "paths", b.Paths)
 	// A backup whose update is not in the history (it was pruned from
 	// status.yaml) counts as a success with its cold pass and as a failed
 	// attempt without.
@@ -62,6 +65,13 @@ func (s backupStep) Do(ctx context.Context, req *Request) error {
 	replaced, err := backup.PruneReplaced(c.DataDir, c.BackupsToKeep)
 	if err != nil {
 		log.Error(err, "Cannot prune data replaced by restores", "dataDir", c.DataDir)
+	}
+	for _, p := range c.Backup.Paths {
+		removed, err := backup.PruneReplacedPath(c.InstallDir, p, c.BackupsToKeep)
+		if err != nil {
+			log.Error(err, "Cannot prune copies of an extra path replaced by restores", "path", p)
+		}
+		replaced = append(replaced, removed...)
 	}
 	if len(replaced) > 0 {
 		log.Info("Pruned data replaced by restores", "removed", replaced)

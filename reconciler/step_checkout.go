@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/better-paas/updater/internal/gitrepo"
-	"github.com/better-paas/updater/internal/preflight"
 )
 
 // checkoutStep moves the checkout to the target commit (detached HEAD),
 // without ever forcing: untracked and ignored files such as data/ and .env
-// stay as they are, and local modifications to tracked files refuse it.
+// stay as they are, and local modifications to tracked files refuse it. A
+// target that tracks files in dataDir or backup.paths is refused
+// (DataTracked) before anything is written.
 // Undo moves it back to the previous commit.
 type checkoutStep struct{ h *Host }
 
@@ -36,10 +37,7 @@ func (s checkoutStep) Done(_ context.Context, req *Request) (bool, error) {
 func (s checkoutStep) Do(ctx context.Context, req *Request) error {
 	// Checked again here: before the fetch the release's tree was not
 	// there to look at.
-	c := s.h.Config
-	if err := preflight.UntrackedData(c.InstallDir, c.DataDir, req.To.Version, func(dir string) ([]string, error) {
-		return s.h.Repo.TrackedUnder(req.To.Commit, dir)
-	}); err != nil {
+	if err := untrackedState(s.h.Config, s.h.Repo, req.To); err != nil {
 		return failure(ReasonDataTracked, err)
 	}
 	return s.checkout(ctx, req.To.Commit, req.To.Version)

@@ -107,3 +107,60 @@ func TestReleaseThatTracksDataIsRefused(t *testing.T) {
 		t.Errorf("HEAD moved: %s", h.head())
 	}
 }
+
+// TestTrackedBackupPathIsRefused: an extra path in backup.paths is state
+// the app writes beside data/, which a restore puts back; git must not
+// track it, or a checkout would write it and a restore undo the checkout.
+// An update is refused, before its backup, when the running version
+// tracks one (backend/main.go) or the next starts tracking one
+// (migrations/0001_init.sql), naming the path and the fix; the host
+// stays as it was.
+func TestTrackedBackupPathIsRefused(t *testing.T) {
+	t.Parallel()
+	h := newHost(t, isolated(sandbox.Release{Tag: "v1.3.0", Files: map[string]string{
+		"migrations/0001_init.sql": "CREATE TABLE notes (id INTEGER);\n",
+	}}))
+	h.cfg.Backup.Paths = []string{".env", "migrations"}
+	mustWrite(t, filepath.Join(h.install, "migrations", "0002_local.sql"), "ALTER TABLE notes ADD text TEXT;\n")
+	h.set("v1.1.0")
+	if st := h.converge(); !st.IsTrue(status.TypeReady) {
+		t.Fatalf("setup: %s", condition(st, status.TypeReady))
+	}
+	backups := func() int {
+		list, err := backup.List(h.cfg.BackupDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(list)
+	}
+	before := backups()
+
+	stalls := func(version, path string) {
+		t.Helper()
+		h.set(version)
+		st := h.converge()
+		c := st.Get(status.TypeStalled)
+		if c == nil || c.Reason != reconciler.ReasonDataTracked || !strings.Contains(c.Message, path) ||
+			!strings.Contains(c.Message, "backup.paths") || !strings.Contains(c.Message, "git rm") {
+			t.Fatalf("Stalled = %+v, want %s naming %s, backup.paths and the fix", c, reconciler.ReasonDataTracked, path)
+		}
+		if _, failed := st.Failure(version); failed {
+			t.Errorf("recorded as a failed release: %+v", st.FailedVersions)
+		}
+		h.serving("v1.1.0")
+		if h.head() != h.tagCommit("v1.1.0") {
+			t.Errorf("HEAD moved: %s", h.head())
+		}
+		if n := backups(); n != before {
+			t.Errorf("%d backups taken for a refused update", n-before)
+		}
+	}
+	// The next version tracks a file in an extra path.
+	stalls("v1.3.0", "migrations/0001_init.sql")
+	if b, err := os.ReadFile(filepath.Join(h.install, "migrations", "0002_local.sql")); err != nil || !strings.Contains(string(b), "ALTER") {
+		t.Errorf("the extra path was touched: %q, %v", b, err)
+	}
+	// The running version tracks the extra path itself.
+	h.cfg.Backup.Paths = []string{"backend/main.go"}
+	stalls("v1.2.0", "backend/main.go")
+}

@@ -38,9 +38,9 @@ it holds (DATA OF: the version that ran) and which update took it (BEFORE
 INSTALLING), whether it had its cold pass (CONSISTENT: when the app was
 stopped), its files and size. A dash is a label the backup does not have
 (taken before labels existed, or before any version was installed).
-Then, under "Data replaced by restores", the copies of data/ that
-restores set aside beside it, which retention prunes after each backup
-to the newest backupsToKeep.`,
+Then, under "Data replaced by restores", the copies of data/ (and of each
+of backup.paths) that restores set aside beside it, which retention
+prunes after each backup to the newest backupsToKeep.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := o.cfg
@@ -51,6 +51,13 @@ to the newest backupsToKeep.`,
 			replaced, err := backup.ListReplaced(cfg.DataDir)
 			if err != nil {
 				return err
+			}
+			for _, p := range cfg.Backup.Paths {
+				more, err := backup.ListReplacedPath(cfg.InstallDir, p)
+				if err != nil {
+					return err
+				}
+				replaced = append(replaced, more...)
 			}
 			return printBackups(cmd.Context(), cmd.OutOrStdout(), list, replaced)
 		},
@@ -109,6 +116,10 @@ func newBackupsVerifyCommand(o *options) *cobra.Command {
 			if errors.As(err, &ce) {
 				// One line per path, quoted: a name may hold a newline.
 				for _, m := range ce.Mismatches {
+					if m.Part != "" { // a path in the install, in backup.paths
+						fmt.Fprintf(cmd.OutOrStdout(), "%q (backup.paths %q): %s\n", m.Path, m.Part, m.Problem)
+						continue
+					}
 					fmt.Fprintf(cmd.OutOrStdout(), "%q: %s\n", m.Path, m.Problem)
 				}
 				return fmt.Errorf("cannot verify backup %s: %w at %d paths (listed above)", id, backup.ErrCorrupt, len(ce.Mismatches))
@@ -128,7 +139,9 @@ func newRestoreCommand(o *options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "restore ID",
 		Short: "Stop the service, put backup ID back as data/ (the current data is kept aside), start and health-check",
-		Long: `restore puts a backup of data/ back. When a daemon runs, it is asked to do it
+		Long: `restore puts a backup of data/ back, and the extra paths of backup.paths it
+holds (each current one is moved aside; one the backup recorded as missing is
+only moved aside). When a daemon runs, it is asked to do it
 (it owns the host and holds the lock) between two updates, and restore waits for
 its answer in status.yaml. Otherwise restore does it itself, holding the lock.
 A backup with only its hot pass (copied while the app ran) needs --force.`,
@@ -149,11 +162,11 @@ A backup with only its hot pass (copied while the app ran) needs --force.`,
 			if err != nil {
 				return err
 			}
-			replaced, err := r.RestoreBackup(ctx, id, force)
+			res, err := r.RestoreBackup(ctx, id, force)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "restored %s into %s; the replaced data is kept in %s\n", id, cfg.DataDir, replaced)
+			fmt.Fprintln(cmd.OutOrStdout(), reconciler.RestoreSummary(cfg, id, res))
 			return nil
 		},
 	}

@@ -78,8 +78,10 @@ type CorruptError struct {
 	// Backup is the ID of the backup.
 	Backup string
 	// Path and Problem describe the first bad entry (Mismatches[0]).
-	// Path is relative to the data folder, slash-separated; Problem says
-	// what differs, e.g. "sha256 1f2e..., manifest says 9a8b...".
+	// Path is relative to the data folder, slash-separated (relative to
+	// the install folder for an entry of an extra path, see
+	// Mismatch.Part); Problem says what differs, e.g. "sha256 1f2e...,
+	// manifest says 9a8b...".
 	Path    string
 	Problem string
 	// Mismatches lists every bad entry Verify found, in manifest order,
@@ -92,8 +94,20 @@ type CorruptError struct {
 
 // Mismatch is one entry of a backup that does not match its manifest.
 type Mismatch struct {
+	// Part is the extra path (see Paths) the entry belongs to, "" for the
+	// data folder. Path is then relative to the install folder, like
+	// Part ("migrations/0002.sql"), instead of the data folder.
+	Part    string
 	Path    string
 	Problem string
+}
+
+// name is how an error message names the entry.
+func (m Mismatch) name() string {
+	if m.Part == "" {
+		return fmt.Sprintf("%q", m.Path)
+	}
+	return fmt.Sprintf("%q (extra path %q)", m.Path, m.Part)
 }
 
 // maxListedMismatches caps the paths an error message names: a backup
@@ -109,7 +123,7 @@ func newCorruptError(id string, ms []Mismatch) *CorruptError {
 
 func (e *CorruptError) Error() string {
 	if len(e.Mismatches) <= 1 {
-		return fmt.Sprintf("backup %s does not match its manifest at %q: %s", e.Backup, e.Path, e.Problem)
+		return fmt.Sprintf("backup %s does not match its manifest at %s: %s", e.Backup, e.Mismatches[0].name(), e.Problem)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "backup %s does not match its manifest at %d paths: ", e.Backup, len(e.Mismatches))
@@ -121,7 +135,7 @@ func (e *CorruptError) Error() string {
 		if i > 0 {
 			b.WriteString("; ")
 		}
-		fmt.Fprintf(&b, "%q: %s", m.Path, m.Problem)
+		fmt.Fprintf(&b, "%s: %s", m.name(), m.Problem)
 	}
 	return b.String()
 }
@@ -158,6 +172,10 @@ type Backup struct {
 	// Copied, Linked, Hashed and Removed count what the last pass did
 	// (see PassStats): for Create the hot pass, for Finish the cold pass.
 	Copied, Linked, Hashed, Removed int
+	// Paths are the extra paths the backup holds besides the data
+	// folder (see Paths and PathCopy), as given to Create; Files, Bytes
+	// and the counts above are the data folder's only.
+	Paths []string
 }
 
 // ValidateID reports whether id can be used as a backup folder name. It
@@ -181,23 +199,27 @@ func ValidateID(id string) error {
 	return fmt.Errorf("cannot use %q as backup id: %w: %s", id, ErrInvalidID, why)
 }
 
-// Option is a label Create records in the manifest of a new backup; see
-// DataOf and TakenBefore.
-type Option func(*labels)
+// Option is a label Create records in the manifest of a new backup (see
+// DataOf and TakenBefore), or the extra paths it backs up (see Paths).
+type Option func(*settings)
 
-type labels struct{ dataOf, takenBefore string }
+type settings struct {
+	dataOf, takenBefore string
+	installDir          string
+	paths               []string
+}
 
 // DataOf records the version whose data the backup holds: the version
 // that runs, and writes data/, while the backup is taken ("" when none
 // is installed). `backups list` shows it.
 func DataOf(version string) Option {
-	return func(l *labels) { l.dataOf = strings.ToValidUTF8(version, "\uFFFD") }
+	return func(s *settings) { s.dataOf = strings.ToValidUTF8(version, "\uFFFD") }
 }
 
 // TakenBefore records the version the update taking the backup is about
 // to install. `backups list` shows it.
 func TakenBefore(version string) Option {
-	return func(l *labels) { l.takenBefore = strings.ToValidUTF8(version, "\uFFFD") }
+	return func(s *settings) { s.takenBefore = strings.ToValidUTF8(version, "\uFFFD") }
 }
 
 // Create takes the hot pass of a backup: it copies the folder src into
@@ -231,8 +253,11 @@ func TakenBefore(version string) Option {
 // in a backup from before copies were read-only becomes read-only when a
 // new backup links to it; that backup's Verify accepts both modes.
 //
-// opts label the backup (DataOf, TakenBefore); they are recorded only
-// when the backup is made, not by a call that finds it made.
+// opts label the backup (DataOf, TakenBefore) and name the extra paths
+// it holds besides src (Paths), each backed up as src is, into a part of
+// the same backup; they are recorded only when the backup is made, not by
+// a call that finds it made (one that finds it half-finished passes them
+// to Finish).
 //
 // Create is idempotent: when <root>/<id> already holds a complete backup it
 // returns that backup without copying anything, even if src has changed
@@ -251,7 +276,8 @@ func TakenBefore(version string) Option {
 // On any error, including ctx being cancelled and a full disk, Create
 // removes the partial folder and returns a wrapped error; callers use
 // errors.Is with ErrInvalidID, ErrIncomplete, ErrSourceNotFolder,
-// ErrRootInsideSource, ErrCorrupt, context.Canceled or syscall.ENOSPC.
+// ErrRootInsideSource, ErrInvalidPath (a bad extra path, refused before
+// anything is written), ErrCorrupt, context.Canceled or syscall.ENOSPC.
 func Create(ctx context.Context, src, root, id string, opts ...Option) (b Backup, err error) {
 	if err := ValidateID(id); err != nil {
 		return Backup{}, err
@@ -262,12 +288,20 @@ func Create(ctx context.Context, src, root, id string, opts ...Option) (b Backup
 	case st.complete != nil:
 		return st.complete.backup(root), nil
 	case st.finishing != nil:
-		return Finish(ctx, src, root, id)
+		return Finish(ctx, src, root, id, opts...)
 	case st.exists:
 		return Backup{}, st.incompleteErr
 	}
 	if err := ctx.Err(); err != nil {
 		return Backup{}, fmt.Errorf("cannot create backup %s: %w", id, err)
+	}
+	var o settings
+	for _, opt := range opts {
+		opt(&o)
+	}
+	installDir, err := checkExtraPaths(src, o)
+	if err != nil {
+		return Backup{}, err
 	}
 	srcInfo, err := statSource(src)
 	if err != nil {
@@ -277,6 +311,11 @@ func Create(ctx context.Context, src, root, id string, opts ...Option) (b Backup
 	// have modified src.
 	if err := checkRootOutside(src, root); err != nil {
 		return Backup{}, err
+	}
+	for _, p := range o.paths {
+		if err := checkRootOutside(filepath.Join(installDir, filepath.FromSlash(p)), root); err != nil {
+			return Backup{}, err
+		}
 	}
 	if err := os.MkdirAll(root, 0o700); err != nil {
 		return Backup{}, fmt.Errorf("cannot create backup root %s: %w", root, err)
@@ -297,10 +336,6 @@ func Create(ctx context.Context, src, root, id string, opts ...Option) (b Backup
 		}
 	}()
 
-	var l labels
-	for _, o := range opts {
-		o(&l)
-	}
 	m := &Manifest{
 		Kind:        ManifestKind,
 		Version:     ManifestVersion,
@@ -308,32 +343,28 @@ func Create(ctx context.Context, src, root, id string, opts ...Option) (b Backup
 		Source:      src,
 		Owners:      os.Geteuid() == 0,
 		CreatedAt:   time.Now().UTC(),
-		DataOf:      l.dataOf,
-		TakenBefore: l.takenBefore,
+		DataOf:      o.dataOf,
+		TakenBefore: o.takenBefore,
 		ReadOnly:    true,
 	}
-	dataDst := filepath.Join(partial, DataDir)
-	if srcInfo == nil {
-		m.SourceMissing = true
-		if err := os.Mkdir(dataDst, 0o700); err != nil {
-			return Backup{}, fmt.Errorf("cannot create folder %s: %w", dataDst, err)
-		}
-	} else {
-		prev, err := newestBase(root, id, m.Owners)
-		if err != nil {
+	prevM, prevDir, err := newestBackup(root, id, m.Owners)
+	if err != nil {
+		return Backup{}, err
+	}
+	var prev *baseBackup
+	if prevM != nil && !prevM.SourceMissing {
+		prev = newBase(prevM, filepath.Join(prevDir, DataDir))
+	}
+	if err := hotTree(ctx, src, "", srcInfo != nil, partial, m, prev); err != nil {
+		return Backup{}, err
+	}
+	// Each extra path in a folder of its own, as its own backup; the
+	// main manifest, written last, makes them all count.
+	for _, p := range o.paths {
+		if err := createPart(ctx, installDir, p, partial, m, partBase(prevM, prevDir, p, m.Owners)); err != nil {
 			return Backup{}, err
 		}
-		p := newHotPass(ctx, src, dataDst, m.Owners, prev)
-		if err := p.run(partial); err != nil {
-			return Backup{}, err
-		}
-		unchecked := p.fill(m)
-		if prev != nil {
-			m.Base = prev.m.ID
-		}
-		if err := checkSizes(ctx, id, dataDst, unchecked); err != nil {
-			return Backup{}, err
-		}
+		m.Parts = append(m.Parts, p)
 	}
 	m.computeTotals()
 	if err := ctx.Err(); err != nil {
@@ -363,13 +394,83 @@ func statSource(src string) (fs.FileInfo, error) {
 	return fi, nil
 }
 
+// hotTree takes the hot pass of one tree of a backup into dir/data (dir
+// is the partial backup folder, or an extra path's folder in it) and
+// fills m with what it copied: the folder src, or when only is not ""
+// src narrowed to its entry only (an extra path). exists says whether src
+// exists; a missing one is recorded as SourceMissing, with an empty
+// data/. prev is the copy of the same tree in an earlier backup to link
+// unchanged files to, or nil.
+func hotTree(ctx context.Context, src, only string, exists bool, dir string, m *Manifest, prev *baseBackup) error {
+	dataDst := filepath.Join(dir, DataDir)
+	if !exists {
+		m.SourceMissing = true
+		if err := os.Mkdir(dataDst, 0o700); err != nil {
+			return fmt.Errorf("cannot create folder %s: %w", dataDst, err)
+		}
+		return nil
+	}
+	p := newHotPass(ctx, src, only, dataDst, m.Owners, prev)
+	if err := p.run(dir); err != nil {
+		return err
+	}
+	unchecked := p.fill(m)
+	if prev != nil {
+		m.Base = prev.m.ID
+	}
+	return checkSizes(ctx, m.ID, dataDst, unchecked)
+}
+
+// createPart takes the hot pass of the extra path p (below installDir)
+// into its folder in the partial backup folder partial, whose manifest m
+// it copies the header of, and writes its manifest there. prev is the
+// same path's copy in the newest backup, or nil.
+func createPart(ctx context.Context, installDir, p, partial string, m *Manifest, prev *baseBackup) error {
+	dir := partFolder(partial, p)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("cannot create folder %s: %w", dir, err)
+	}
+	folder, name := partSource(installDir, p)
+	info, err := statSource(folder)
+	if err != nil {
+		return fmt.Errorf("cannot back up extra path %q: %w", p, err)
+	}
+	pm := &Manifest{
+		Kind:      ManifestKind,
+		Version:   ManifestVersion,
+		ID:        m.ID,
+		Source:    filepath.Join(folder, name),
+		Part:      p,
+		Owners:    m.Owners,
+		CreatedAt: m.CreatedAt,
+		ReadOnly:  true,
+	}
+	if err := hotTree(ctx, folder, name, info != nil, dir, pm, prev); err != nil {
+		return err
+	}
+	pm.computeTotals()
+	return pm.write(dir)
+}
+
 // newestBase returns the newest complete backup under root other than id
-// to link unchanged files to, or nil. A backup made with a different
-// owner policy cannot be linked to: its copies carry different owners.
+// to link unchanged files of the data folder to, or nil (see
+// newestBackup).
 func newestBase(root, id string, owners bool) (*baseBackup, error) {
+	m, dir, err := newestBackup(root, id, owners)
+	if err != nil || m == nil || m.SourceMissing {
+		return nil, err
+	}
+	return newBase(m, filepath.Join(dir, DataDir)), nil
+}
+
+// newestBackup returns the manifest and folder of the newest complete
+// backup under root other than id, whose copies a new backup may link to,
+// or nil. A backup made with a different owner policy cannot be linked
+// to: its copies carry different owners.
+func newestBackup(root, id string, owners bool) (*Manifest, string, error) {
 	list, err := List(root)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	for i := len(list) - 1; i >= 0; i-- {
 		if list[i].ID == id {
@@ -381,12 +482,12 @@ func newestBase(root, id string, owners bool) (*baseBackup, error) {
 		}
 		// Version 1 did not record the owner policy: the check after
 		// each link compares the copy's real owner instead.
-		if (m.Version > 1 && m.Owners != owners) || m.SourceMissing {
-			return nil, nil
+		if m.Version > 1 && m.Owners != owners {
+			return nil, "", nil
 		}
-		return newBase(m, filepath.Join(list[i].Path, DataDir)), nil
+		return m, list[i].Path, nil
 	}
-	return nil, nil
+	return nil, "", nil
 }
 
 // checkRootOutside refuses a root inside (or equal to) src, comparing real

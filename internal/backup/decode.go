@@ -25,6 +25,9 @@ func decodeManifest(data []byte) (Manifest, error) {
 	if err := m.checkPaths(); err != nil {
 		return Manifest{}, err
 	}
+	if err := m.checkParts(); err != nil {
+		return Manifest{}, err
+	}
 	return m, nil
 }
 

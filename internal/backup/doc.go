@@ -12,6 +12,24 @@
 // The copy sits in its own data/ subfolder so that a file called
 // MANIFEST.json in the app's data can never collide with ours.
 //
+// A backup may also hold extra paths: files and folders the app keeps
+// beside its data folder, such as a .env file or migrations generated
+// into the install (Paths; backup.paths in updater.yaml). Each is a part
+// of the same backup, backed up by the same passes into a folder of its
+// own that is laid out like a backup folder:
+//
+//	<root>/<id>/parts/<name>/MANIFEST.json   the extra path's manifest
+//	<root>/<id>/parts/<name>/data/<path's name>  its copy, file or folder
+//
+// where <name> is the path percent-encoded into one name (".env" is
+// "%2Eenv"). Its data/ is the folder holding the path, narrowed to the
+// path, so a single file is backed up like a folder's entry and everything
+// below (incremental links, the cold pass, read-only copies, sparse
+// files, verification, restore) is the data folder's code. The main
+// manifest lists the extra paths (parts) and is written last: a backup
+// counts only once every part is whole. Backups without parts, those
+// made before extra paths existed included, are read as before.
+//
 // Completeness is defined by the manifest, written last: Create copies
 // into <root>/.<id>.partial, makes everything durable, checks every entry
 // against the manifest, writes the manifest (atomically, read back) and
@@ -49,10 +67,13 @@
 // it (removeTree, Finish).
 //
 // Verify re-hashes a backup against its manifest and names every entry
-// that differs, each with everything that differs there. Restore copies a
-// backup into a new folder beside data/, verifies the copy, and only then
-// swaps it in, keeping the replaced data as <name>.replaced-<UTC time>;
-// ListReplaced lists those copies and PruneReplaced keeps the newest N.
+// that differs, each with everything that differs there, extra paths
+// included. Restore copies a backup into a new folder beside data/,
+// verifies the copy, and only then swaps it in, keeping the replaced data
+// as <name>.replaced-<UTC time>; ListReplaced lists those copies and
+// PruneReplaced keeps the newest N. RestoreAll does the same for data/
+// and the extra paths together, copying and verifying all of them before
+// it swaps any (ListReplacedPath, PruneReplacedPath).
 // Prune keeps N backups in total, never removing the ones it is told to
 // protect (the current update's, the last known good version's); it
 // removes the backups of failed attempts, and those that never had their

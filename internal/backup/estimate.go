@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -45,30 +46,58 @@ type Estimate struct {
 // costs, and counting it is the safe side. The preflight check uses it to
 // ask for room for what the backup will write, not for a full copy.
 //
+// With Paths, the extra paths count as Create would copy and link them,
+// each against its own copy in the newest backup, added to the data
+// folder's counts.
+//
 // A missing src is an empty backup: a zero Estimate. Errors are those of
 // reading src (an unreadable folder wraps fs.ErrPermission) and root, or
-// ctx's.
-func EstimateCreate(ctx context.Context, src, root string) (Estimate, error) {
+// ctx's, and ErrInvalidPath as for Create.
+func EstimateCreate(ctx context.Context, src, root string, opts ...Option) (Estimate, error) {
 	if err := ctx.Err(); err != nil {
 		return Estimate{}, fmt.Errorf("cannot estimate the backup of %s: %w", src, err)
 	}
-	srcInfo, err := statSource(src)
-	if err != nil || srcInfo == nil {
-		return Estimate{}, err
+	var o settings
+	for _, opt := range opts {
+		opt(&o)
 	}
-	owners := os.Geteuid() == 0
-	base, err := newestBase(root, "", owners)
+	installDir, err := checkExtraPaths(src, o)
 	if err != nil {
 		return Estimate{}, err
 	}
-	e := &estimator{ctx: ctx, src: src, owners: owners, base: base}
-	if base != nil {
-		e.est.Base = base.m.ID
-	}
-	if err := walkSource(ctx, src, e); err != nil {
+	owners := os.Geteuid() == 0
+	prevM, prevDir, err := newestBackup(root, "", owners)
+	if err != nil {
 		return Estimate{}, err
 	}
+	e := &estimator{ctx: ctx, owners: owners}
+	if prevM != nil && !prevM.SourceMissing {
+		e.base = newBase(prevM, filepath.Join(prevDir, DataDir))
+	}
+	if exists, err := e.tree(src, ""); err != nil {
+		return Estimate{}, err
+	} else if exists && e.base != nil {
+		e.est.Base = prevM.ID
+	}
+	for _, p := range o.paths {
+		e.base = partBase(prevM, prevDir, p, owners)
+		folder, name := partSource(installDir, p)
+		if _, err := e.tree(folder, name); err != nil {
+			return Estimate{}, err
+		}
+	}
 	return e.est, nil
+}
+
+// tree adds the estimate of the folder src, narrowed to only when that is
+// not "", against e.base; a missing src adds nothing (exists is false).
+func (e *estimator) tree(src, only string) (exists bool, err error) {
+	srcInfo, err := statSource(src)
+	if err != nil || srcInfo == nil {
+		return false, err
+	}
+	e.src = src
+	return true, walkSource(e.ctx, src, only, e)
 }
 
 // estimator is the walk's visitor for EstimateCreate.

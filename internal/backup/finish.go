@@ -38,13 +38,23 @@ import (
 // and complete. A crash after it leaves a backup that List ignores and
 // that the next Finish, or Create with the same ID, completes.
 //
+// A backup with extra paths (see Paths) has each brought up to date the
+// same way, in the same call: the paths its hot pass recorded, below the
+// install folder opts give with Paths (the list given there is not used).
+// Every tree is scanned and staged before any is changed, the main
+// manifest is set aside before the first change and written after the
+// last, so the backup counts again only when all of them are done. An
+// extra path's manifest is set aside while its copy changes, so a resumed
+// Finish does not trust it.
+//
 // Finish is idempotent: a second call with nothing changed copies nothing
 // and only rewrites the manifest's finishedAt. It returns an error
 // wrapping ErrNotFound when Create has not made the backup, ErrIncomplete
 // for a folder that is not a backup, ErrUnsafePath when its manifest
-// lists a path outside the backup (nothing is removed or written), and
+// lists a path outside the backup (nothing is removed or written),
+// ErrInvalidPath for a backup with extra paths and no Paths in opts, and
 // like Create for the rest.
-func Finish(ctx context.Context, src, root, id string) (Backup, error) {
+func Finish(ctx context.Context, src, root, id string, opts ...Option) (Backup, error) {
 	if err := ValidateID(id); err != nil {
 		return Backup{}, err
 	}
@@ -76,90 +86,235 @@ func Finish(ctx context.Context, src, root, id string) (Backup, error) {
 	if err != nil {
 		return Backup{}, fmt.Errorf("cannot finish backup %s: %w", id, err)
 	}
-	srcInfo, err := statSource(src)
-	if err != nil {
-		return Backup{}, err
+	trees := []*coldTree{{dir: dir, src: src, bm: bm, resume: resume}}
+	if len(bm.Parts) > 0 {
+		var o settings
+		for _, opt := range opts {
+			opt(&o)
+		}
+		if o.installDir == "" {
+			return Backup{}, fmt.Errorf("cannot finish backup %s: %w: it holds extra paths %q, and Finish was not told the install folder they are in (Paths)", id, ErrInvalidPath, bm.Parts)
+		}
+		installDir, err := filepath.Abs(o.installDir)
+		if err != nil {
+			return Backup{}, fmt.Errorf("cannot resolve %s: %w", o.installDir, err)
+		}
+		for _, p := range bm.Parts {
+			t, err := partTree(dir, id, installDir, p)
+			if err != nil {
+				return Backup{}, fmt.Errorf("cannot finish backup %s: %w", id, err)
+			}
+			trees = append(trees, t)
+		}
 	}
-	if err := checkRootOutside(src, root); err != nil {
-		return Backup{}, err
-	}
-
-	staging := filepath.Join(dir, stagingName)
-	if err := removeTree(staging); err != nil {
-		return Backup{}, fmt.Errorf("cannot remove leftover folder %s: %w", staging, err)
-	}
-	if err := os.Mkdir(staging, 0o700); err != nil {
-		return Backup{}, fmt.Errorf("cannot create folder %s: %w", staging, err)
-	}
-	p := &coldPass{
-		ctx:     ctx,
-		src:     src,
-		data:    filepath.Join(dir, DataDir),
-		staging: staging,
-		chown:   bm.Owners,
-		base:    newBase(bm, filepath.Join(dir, DataDir)),
-		resume:  resume,
-		dirs:    map[string]*coldSlot{},
+	for _, t := range trees {
+		info, err := statSource(t.src)
+		if err != nil {
+			return Backup{}, err
+		}
+		t.srcExists = info != nil
+		if err := checkRootOutside(joinRel(t.src, orDot(t.only)), root); err != nil {
+			return Backup{}, err
+		}
 	}
 	syncer, err := openSyncFS(dir)
 	if err != nil {
 		return Backup{}, err
 	}
 	defer syncer.Close()
-	if err := p.scan(srcInfo != nil); err != nil {
-		// Nothing in data/ was touched: the hot backup still counts
-		// (unless this Finish resumed an interrupted one).
-		_ = removeTree(staging)
+	for _, t := range trees {
+		if err := t.scan(ctx); err != nil {
+			// Nothing in data/ was touched: the hot backup still counts
+			// (unless this Finish resumed an interrupted one).
+			for _, t := range trees {
+				_ = removeTree(filepath.Join(t.dir, stagingName))
+			}
+			return Backup{}, err
+		}
+	}
+	if err := commitTrees(trees, syncer); err != nil {
+		return Backup{}, fmt.Errorf("cannot finish backup %s: %w", id, err)
+	}
+	// The extra paths' manifests first: the main one, written last, is
+	// what makes the backup count again.
+	for _, t := range trees[1:] {
+		if _, err := t.finish(ctx, &started); err != nil {
+			return Backup{}, err
+		}
+	}
+	m, err := trees[0].finish(ctx, &started)
+	if err != nil {
 		return Backup{}, err
 	}
+	remember(dir, m)
+	return m.backup(root), nil
+}
 
+// finish checks what the cold pass wrote into the tree, writes its new
+// manifest (started: when the pass started) and removes what the pass
+// no longer needs: the manifest set aside, the staging folder.
+func (t *coldTree) finish(ctx context.Context, started *time.Time) (*Manifest, error) {
+	m, changed := t.manifest(started)
+	if err := checkSizes(ctx, m.ID, t.p.data, changed); err != nil {
+		return nil, err
+	}
+	if err := m.write(t.dir); err != nil {
+		return nil, err
+	}
+	if err := os.Remove(filepath.Join(t.dir, finishingName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("cannot remove manifest of the hot pass: %w", err)
+	}
+	if err := removeTree(t.p.staging); err != nil {
+		return nil, fmt.Errorf("cannot remove folder %s: %w", t.p.staging, err)
+	}
+	if err := atomicfile.SyncDir(t.dir); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func orDot(name string) string {
+	if name == "" {
+		return "."
+	}
+	return name
+}
+
+// coldTree is one tree of a backup that Finish brings up to date: the
+// data folder, or an extra path.
+type coldTree struct {
+	dir       string // the backup folder, or the extra path's folder in it
+	src, only string // what the passes walk: src, narrowed to only if set
+	bm        *Manifest
+	// resume: the tree's manifest is set aside (finishingName), an
+	// earlier Finish having been interrupted while it changed the tree.
+	resume    bool
+	srcExists bool
+	p         *coldPass
+}
+
+// partTree returns the tree of the extra path p of backup id, in the
+// backup folder dir, whose source is below installDir. Its manifest is
+// the complete one, or the one set aside by an interrupted Finish.
+func partTree(dir, id, installDir, p string) (*coldTree, error) {
+	t := &coldTree{dir: partFolder(dir, p)}
+	t.src, t.only = partSource(installDir, p)
+	bm, err := readPart(dir, id, p, ManifestName)
+	if err == nil {
+		if err := os.Remove(filepath.Join(t.dir, finishingName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("cannot remove leftover manifest: %w", err)
+		}
+	} else if fm, ferr := readPart(dir, id, p, finishingName); ferr == nil {
+		bm, err, t.resume = fm, nil, true
+	}
+	if err != nil {
+		return nil, err
+	}
+	t.bm = bm
+	return t, nil
+}
+
+// scan stages what differs between the tree's source and its copy
+// (coldPass.scan) in <tree>/.finish; nothing in data/ changes.
+func (t *coldTree) scan(ctx context.Context) error {
+	staging := filepath.Join(t.dir, stagingName)
+	if err := removeTree(staging); err != nil {
+		return fmt.Errorf("cannot remove leftover folder %s: %w", staging, err)
+	}
+	if err := os.Mkdir(staging, 0o700); err != nil {
+		return fmt.Errorf("cannot create folder %s: %w", staging, err)
+	}
+	data := filepath.Join(t.dir, DataDir)
+	t.p = &coldPass{
+		ctx:     ctx,
+		src:     t.src,
+		only:    t.only,
+		data:    data,
+		staging: staging,
+		chown:   t.bm.Owners,
+		base:    newBase(t.bm, data),
+		resume:  t.resume,
+		dirs:    map[string]*coldSlot{},
+	}
+	return t.p.scan(t.srcExists)
+}
+
+// commitTrees moves what the trees staged into their data/ folders, once
+// the staged copies are durable. The main manifest (the first tree's) is
+// set aside first, so the backup does not count while its files and
+// manifests disagree, and so is the manifest of each extra path that
+// changes, so a Finish that resumes after a crash knows not to trust it.
+// A tree that resumes has its manifest set aside already.
+func commitTrees(trees []*coldTree, syncer *os.File) error {
+	changed := false
+	for _, t := range trees {
+		changed = changed || t.p.changed()
+	}
+	if !changed {
+		return nil
+	}
+	// The staged copies must be on disk before they replace anything.
+	if syncEachFile {
+		for _, t := range trees {
+			if err := syncDir(t.p.staging); err != nil {
+				return err
+			}
+		}
+	} else if err := syncFS(syncer); err != nil {
+		return err
+	}
+	for i, t := range trees {
+		if t.resume || (i > 0 && !t.p.changed()) {
+			continue
+		}
+		if err := atomicfile.Rename(filepath.Join(t.dir, ManifestName), filepath.Join(t.dir, finishingName)); err != nil {
+			return fmt.Errorf("cannot set backup %s aside for its cold pass: %w", t.bm.ID, err)
+		}
+		forget(t.dir)
+	}
+	for _, t := range trees {
+		if err := t.p.apply(); err != nil {
+			return err
+		}
+	}
+	return syncRest(syncer)
+}
+
+// manifest returns the tree's new manifest, started being when the cold
+// pass started, and the entries the pass wrote, whose size and type are
+// to be read back.
+func (t *coldTree) manifest(started *time.Time) (*Manifest, []Entry) {
+	bm := t.bm
 	m := &Manifest{
 		Kind:          ManifestKind,
 		Version:       ManifestVersion,
 		ID:            bm.ID,
 		Source:        bm.Source,
-		SourceMissing: srcInfo == nil,
+		SourceMissing: !t.srcExists,
 		Owners:        bm.Owners,
 		CreatedAt:     bm.CreatedAt,
-		FinishedAt:    &started,
+		FinishedAt:    started,
 		Base:          bm.Base,
 		DataOf:        bm.DataOf,
 		TakenBefore:   bm.TakenBefore,
 		// Copies this pass writes are read-only; those it keeps from a
 		// hot pass made before backups were may not be.
 		ReadOnly: bm.ReadOnly,
+		Parts:    bm.Parts,
+		Part:     bm.Part,
 	}
-	if err := p.commit(dir, syncer); err != nil {
-		return Backup{}, fmt.Errorf("cannot finish backup %s: %w", id, err)
-	}
-	slots := make([]*slot, len(p.slots))
+	slots := make([]*slot, len(t.p.slots))
 	var changed []Entry
-	for i, s := range p.slots {
+	for i, s := range t.p.slots {
 		slots[i] = &s.slot
 		if s.skip == "" && (s.op == opStaged || s.op == opMkdir) {
 			changed = append(changed, s.e)
 		}
 	}
 	m.Entries, m.Skipped = collect(slots)
-	m.Pass = p.counts.stats()
+	m.Pass = t.p.counts.stats()
 	m.computeTotals()
-	if err := checkSizes(ctx, id, p.data, changed); err != nil {
-		return Backup{}, err
-	}
-	if err := m.write(dir); err != nil {
-		return Backup{}, err
-	}
-	if err := os.Remove(filepath.Join(dir, finishingName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return Backup{}, fmt.Errorf("cannot remove manifest of the hot pass: %w", err)
-	}
-	if err := removeTree(staging); err != nil {
-		return Backup{}, fmt.Errorf("cannot remove folder %s: %w", staging, err)
-	}
-	if err := atomicfile.SyncDir(dir); err != nil {
-		return Backup{}, err
-	}
-	remember(dir, m)
-	return m.backup(root), nil
+	return m, changed
 }
 
 type coldOp int
@@ -185,6 +340,7 @@ type coldSlot struct {
 type coldPass struct {
 	ctx       context.Context
 	src       string
+	only      string // the one entry of src (an extra path), "" for all
 	data      string
 	staging   string
 	stagingFD int
@@ -209,7 +365,7 @@ func (p *coldPass) scan(srcExists bool) error {
 		}
 		defer unix.Close(p.stagingFD)
 		p.pool = newPool(p.ctx, "finish backup "+p.base.m.ID)
-		if err := walkSource(p.pool.ctx, p.src, p); err != nil {
+		if err := walkSource(p.pool.ctx, p.src, p.only, p); err != nil {
 			p.pool.fail(err)
 		}
 		if err := p.pool.wait(); err != nil {
@@ -434,26 +590,12 @@ func (p *coldPass) changed() bool {
 	return false
 }
 
-// commit moves the staged entries into data/, removes what left the
-// source and fixes folder metadata. The manifest is renamed aside first,
-// so the backup does not count while its files and manifest disagree.
-func (p *coldPass) commit(dir string, syncer *os.File) error {
+// apply moves the staged entries into data/, removes what left the
+// source and fixes folder metadata. The caller made the staged copies
+// durable and set the manifest aside (commitTrees).
+func (p *coldPass) apply() error {
 	if !p.changed() {
 		return nil
-	}
-	// The staged copies must be on disk before they replace anything.
-	if syncEachFile {
-		if err := syncDir(p.staging); err != nil {
-			return err
-		}
-	} else if err := syncFS(syncer); err != nil {
-		return err
-	}
-	if !p.resume {
-		if err := atomicfile.Rename(filepath.Join(dir, ManifestName), filepath.Join(dir, finishingName)); err != nil {
-			return fmt.Errorf("cannot set backup %s aside for its cold pass: %w", p.base.m.ID, err)
-		}
-		forget(dir)
 	}
 	for i := len(p.removed) - 1; i >= 0; i-- { // children before parents
 		e := &p.base.m.Entries[p.removed[i]]
@@ -500,7 +642,7 @@ func (p *coldPass) commit(dir string, syncer *os.File) error {
 			return err
 		}
 	}
-	return syncRest(syncer)
+	return nil
 }
 
 // writable lets a process that is not root change the folder holding

@@ -98,6 +98,7 @@ func (c *counters) stats() PassStats {
 type hotPass struct {
 	ctx    context.Context
 	src    string
+	only   string // the one entry of src to copy (an extra path), "" for all
 	dst    string // the data/ folder of the partial backup
 	chown  bool
 	base   *baseBackup
@@ -114,8 +115,8 @@ type hotDir struct {
 	created chan struct{} // closed once the folder exists in the backup
 }
 
-func newHotPass(ctx context.Context, src, dst string, chown bool, base *baseBackup) *hotPass {
-	return &hotPass{ctx: ctx, src: src, dst: dst, chown: chown, base: base}
+func newHotPass(ctx context.Context, src, only, dst string, chown bool, base *baseBackup) *hotPass {
+	return &hotPass{ctx: ctx, src: src, only: only, dst: dst, chown: chown, base: base}
 }
 
 // run copies the source folder and makes the copy durable; partial is
@@ -127,7 +128,7 @@ func (p *hotPass) run(partial string) error {
 	}
 	defer syncer.Close()
 	p.pool = newPool(p.ctx, "back up "+p.src)
-	if err := walkSource(p.pool.ctx, p.src, p); err != nil {
+	if err := walkSource(p.pool.ctx, p.src, p.only, p); err != nil {
 		p.pool.fail(err)
 	}
 	if err := p.pool.wait(); err != nil {

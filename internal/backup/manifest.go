@@ -75,6 +75,18 @@ type Manifest struct {
 	// recorded mode, or the read-only one once a later backup linked to
 	// them.
 	ReadOnly bool `json:"readOnly,omitempty"`
+	// Parts lists the extra paths backed up with the data folder (see
+	// Paths), relative to the install folder and slash-separated, in the
+	// order given. Each has a folder of its own, parts/<name>/ (see
+	// partName), holding its manifest and data/ as a backup folder holds
+	// them. Absent from backups without extra paths, and from all made
+	// before extra paths existed.
+	Parts []string `json:"parts,omitempty"`
+	// Part is set in the manifest of an extra path's folder only: the
+	// extra path it holds. Its entries are then those of the folder that
+	// holds the path ("." ) narrowed to the path's name: "." and the name,
+	// with what is below it; Source is the path itself.
+	Part string `json:"part,omitempty"`
 	// Entries lists the data/ folder itself (path ".") and everything
 	// copied under it, parents before children; the entries of one
 	// folder are together, in byte order of their names.
@@ -342,6 +354,15 @@ func (m *Manifest) encode() []byte {
 	if m.ReadOnly {
 		b = append(b, ",\n  \"readOnly\": true"...)
 	}
+	if len(m.Parts) > 0 {
+		parts, _ := json.Marshal(m.Parts)
+		b = append(b, ",\n  \"parts\": "...)
+		b = append(b, parts...)
+	}
+	if m.Part != "" {
+		b = append(b, ",\n  \"part\": "...)
+		b = appendString(b, m.Part)
+	}
 	totals, _ := json.Marshal(m.Totals)
 	pass, _ := json.Marshal(m.Pass)
 	b = append(b, ",\n  \"totals\": "...)
@@ -407,6 +428,7 @@ func (m *Manifest) backup(root string) Backup {
 		Linked:      m.Pass.Linked,
 		Hashed:      m.Pass.Hashed,
 		Removed:     m.Pass.Removed,
+		Paths:       m.Parts,
 	}
 	if m.FinishedAt != nil {
 		b.FinishedAt = *m.FinishedAt

@@ -43,6 +43,21 @@ func ListReplaced(dataDir string) ([]Replaced, error) {
 	if err != nil {
 		return nil, err
 	}
+	return listReplaced(parent, name, false)
+}
+
+// ListReplacedPath returns what restores (RestoreAll) set aside of the
+// extra path p below installDir and is still there, oldest first:
+// <path>.replaced-<UTC time> beside it, files and folders alike, as an
+// extra path may be either.
+func ListReplacedPath(installDir, p string) ([]Replaced, error) {
+	parent, name := partSource(installDir, p)
+	return listReplaced(parent, name, true)
+}
+
+// listReplaced lists the copies of name set aside in parent: folders
+// only unless anyType.
+func listReplaced(parent, name string, anyType bool) ([]Replaced, error) {
 	entries, err := os.ReadDir(parent)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -52,7 +67,7 @@ func ListReplaced(dataDir string) ([]Replaced, error) {
 	}
 	var out []Replaced
 	for _, e := range entries {
-		if !e.IsDir() {
+		if !e.IsDir() && !anyType {
 			continue
 		}
 		if r, ok := parseReplaced(name, e.Name()); ok {
@@ -85,10 +100,26 @@ func PruneReplaced(dataDir string, keep int) (removed []string, err error) {
 	if err != nil {
 		return nil, err
 	}
+	return pruneReplaced(parent, name, false, keep)
+}
+
+// PruneReplacedPath is PruneReplaced for what restores set aside of the
+// extra path p below installDir (see ListReplacedPath).
+func PruneReplacedPath(installDir, p string, keep int) (removed []string, err error) {
+	if keep < 0 {
+		return nil, fmt.Errorf("cannot prune replaced copies of %s to %d: %w", p, keep, ErrInvalidKeep)
+	}
+	parent, name := partSource(installDir, p)
+	return pruneReplaced(parent, name, true, keep)
+}
+
+// pruneReplaced keeps the newest keep copies of name set aside in parent
+// (folders only unless anyType).
+func pruneReplaced(parent, name string, anyType bool, keep int) (removed []string, err error) {
 	if err := removeLeftoverReplaced(parent, name); err != nil {
 		return nil, err
 	}
-	list, err := ListReplaced(dataDir)
+	list, err := listReplaced(parent, name, anyType)
 	if err != nil {
 		return nil, err
 	}

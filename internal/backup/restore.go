@@ -30,7 +30,9 @@ const (
 
 // Restore puts backup id back in place of the folder dataDir and returns
 // where the data it replaced now is. The caller stops the service before
-// and starts it after; Restore only moves folders.
+// and starts it after; Restore only moves folders. It restores the data
+// folder only, whatever extra paths the backup holds: RestoreAll restores
+// both.
 //
 // It never deletes or changes the current data. It copies the backup into
 // a new folder beside dataDir (<parent>/.<name>.restoring; copies, never
@@ -64,44 +66,276 @@ func Restore(ctx context.Context, root, id, dataDir string) (replaced string, er
 	if err != nil {
 		return "", err
 	}
-	target, err := restoreTarget(dataDir)
+	j, err := dataJob(root, id, dataDir, m)
 	if err != nil {
 		return "", err
 	}
-	if err := checkRootOutside(target, root); err != nil {
+	if err := j.stage(ctx); err != nil {
 		return "", err
 	}
-	parent, name := filepath.Dir(target), filepath.Base(target)
-	staging := filepath.Join(parent, "."+name+restoringSuffix)
-	if err := removeTree(staging); err != nil {
-		return "", fmt.Errorf("cannot remove leftover restore folder %s: %w", staging, err)
+	return j.swap()
+}
+
+// restoreJob is one tree a restore puts back: the data folder, or an
+// extra path.
+type restoreJob struct {
+	// part is the extra path, "" for the data folder.
+	part string
+	m    *Manifest
+	// from is the tree's data/ folder in the backup.
+	from string
+	// target is what the restore replaces; staging is where it copies
+	// the tree first, <parent>/.<name>.restoring beside target. For an
+	// extra path staging is a copy of the folder holding it, narrowed to
+	// it: the restored path is staging/<name>.
+	target, staging string
+	// present says whether the backup holds the tree: false for a
+	// missing source, and for an extra path that was missing.
+	present bool
+}
+
+// dataJob returns the job that restores the data folder of backup id
+// (manifest m) into dataDir, or the folder it points to.
+func dataJob(root, id, dataDir string, m *Manifest) (*restoreJob, error) {
+	target, err := restoreTarget(dataDir)
+	if err != nil {
+		return nil, err
 	}
-	if !m.SourceMissing {
-		if err := restoreInto(ctx, filepath.Join(root, id, DataDir), staging, m); err != nil {
-			if rmErr := removeTree(staging); rmErr != nil {
-				err = errors.Join(err, fmt.Errorf("cannot remove restore folder %s: %w", staging, rmErr))
-			}
-			return "", err
+	if err := checkRootOutside(target, root); err != nil {
+		return nil, err
+	}
+	parent, name := filepath.Dir(target), filepath.Base(target)
+	return &restoreJob{m: m, from: filepath.Join(root, id, DataDir), target: target,
+		staging: filepath.Join(parent, "."+name+restoringSuffix), present: !m.SourceMissing}, nil
+}
+
+// partJob returns the job that restores the extra path p of backup id
+// below installDir (absolute). A symlink there is replaced, not followed.
+func partJob(root, id, installDir, p string) (*restoreJob, error) {
+	dir := filepath.Join(root, id)
+	pm, err := readPart(dir, id, p, ManifestName)
+	if err != nil {
+		return nil, fmt.Errorf("cannot restore extra path %q of backup %s: %w", p, id, err)
+	}
+	parent, name := partSource(installDir, p)
+	target := filepath.Join(parent, name)
+	if err := checkRootOutside(target, root); err != nil {
+		return nil, err
+	}
+	present := false
+	for i := range pm.Entries {
+		present = present || pm.Entries[i].Path == name
+	}
+	return &restoreJob{part: p, m: pm, from: filepath.Join(partFolder(dir, p), DataDir), target: target,
+		staging: filepath.Join(parent, "."+name+restoringSuffix), present: present && !pm.SourceMissing}, nil
+}
+
+// what names the job's tree in messages.
+func (j *restoreJob) what() string {
+	if j.part == "" {
+		return "data"
+	}
+	return fmt.Sprintf("extra path %q", j.part)
+}
+
+// stage copies the tree into the staging folder and verifies the copy
+// (restoreInto), after removing what an interrupted restore left there.
+// Nothing else is touched; on an error the staging folder is removed.
+func (j *restoreJob) stage(ctx context.Context) error {
+	if err := removeTree(j.staging); err != nil {
+		return fmt.Errorf("cannot remove leftover restore folder %s: %w", j.staging, err)
+	}
+	if !j.present {
+		return nil
+	}
+	if j.part != "" {
+		// The folders that hold an extra path are the install's; one
+		// removed since the backup is made again.
+		if err := os.MkdirAll(filepath.Dir(j.staging), 0o755); err != nil {
+			return fmt.Errorf("cannot create folder %s: %w", filepath.Dir(j.staging), err)
 		}
 	}
+	if err := restoreInto(ctx, j.from, j.staging, j.m); err != nil {
+		if rmErr := removeTree(j.staging); rmErr != nil {
+			err = errors.Join(err, fmt.Errorf("cannot remove restore folder %s: %w", j.staging, rmErr))
+		}
+		return err
+	}
+	return nil
+}
 
-	if _, err := os.Lstat(target); err == nil {
+// swap moves what is at the target aside, to <name>.replaced-<UTC time>
+// beside it, and the staged copy into its place; it returns where the
+// replaced tree is ("" when there was none). A tree the backup does not
+// hold (present false) is only moved aside.
+func (j *restoreJob) swap() (replaced string, err error) {
+	parent, name := filepath.Dir(j.target), filepath.Base(j.target)
+	if _, err := os.Lstat(j.target); err == nil {
 		replaced, err = asideName(parent, name)
 		if err != nil {
 			return "", err
 		}
-		if err := atomicfile.Rename(target, replaced); err != nil {
-			return "", fmt.Errorf("cannot move the current data aside: %w", err)
+		if err := atomicfile.Rename(j.target, replaced); err != nil {
+			return "", fmt.Errorf("cannot move the current %s aside: %w", j.what(), err)
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("cannot inspect %s: %w", target, err)
+		return "", fmt.Errorf("cannot inspect %s: %w", j.target, err)
 	}
-	if !m.SourceMissing {
-		if err := atomicfile.Rename(staging, target); err != nil {
+	if !j.present {
+		return replaced, nil
+	}
+	if j.part == "" {
+		if err := atomicfile.Rename(j.staging, j.target); err != nil {
 			return replaced, fmt.Errorf("cannot move the restored data into place (the replaced data is in %s): %w", replaced, err)
 		}
+		return replaced, nil
+	}
+	if err := moveOut(j.staging, name, j.target); err != nil {
+		return replaced, fmt.Errorf("cannot move the restored %s into place (the replaced one is in %q): %w", j.what(), replaced, err)
+	}
+	if err := removeTree(j.staging); err != nil {
+		return replaced, fmt.Errorf("cannot remove restore folder %s: %w", j.staging, err)
 	}
 	return replaced, nil
+}
+
+// moveOut renames the entry name of the folder staging to target, in
+// another folder. The staging folder has the mode of the folder the
+// extra path was in, and a folder moved to another parent must be
+// writable for its ".." to change: a process that is not root makes
+// both writable for the move and gives the folder its mode back.
+func moveOut(staging, name, target string) error {
+	from := filepath.Join(staging, name)
+	if os.Geteuid() != 0 {
+		if err := os.Chmod(staging, 0o700); err != nil {
+			return err
+		}
+		if fi, err := os.Lstat(from); err == nil && fi.IsDir() && fi.Mode().Perm()&0o200 == 0 {
+			if err := os.Chmod(from, fi.Mode()|0o200); err != nil {
+				return err
+			}
+			if err := atomicfile.Rename(from, target); err != nil {
+				return err
+			}
+			return os.Chmod(target, fi.Mode())
+		}
+	}
+	return atomicfile.Rename(from, target)
+}
+
+// Restored says what RestoreAll put back and where what it replaced is.
+type Restored struct {
+	// Data is where the data folder that was replaced now is, "" when
+	// there was none (as Restore returns it).
+	Data string
+	// Paths are the extra paths put back, in the backup's order.
+	Paths []RestoredPath
+	// NotInBackup are the extra paths asked for that the backup does not
+	// hold (it was taken before they were listed): left as they are.
+	NotInBackup []string
+}
+
+// RestoredPath is one extra path RestoreAll put back.
+type RestoredPath struct {
+	// Path is the extra path, relative to the install folder.
+	Path string
+	// Replaced is where what was at Path now is, <path>.replaced-<UTC
+	// time> beside it; "" when nothing was there.
+	Replaced string
+	// Missing says the backup recorded Path as missing: what was there
+	// was moved aside and nothing put in its place.
+	Missing bool
+}
+
+// RestoreAll puts backup id back: its data folder in place of dataDir,
+// exactly as Restore does, and each of its extra paths (see Paths) that
+// paths lists in place of the same path below installDir. It is what
+// `backups restore` runs, with the service stopped; it only moves files
+// and folders.
+//
+// Nothing is swapped before everything is copied and verified: each tree
+// is copied beside the one it replaces (<parent>/.<name>.restoring) and
+// checked against its manifest, content hashes included; only then is
+// each current one renamed aside, to <name>.replaced-<UTC time> beside
+// it, never deleted, and the copy renamed into its place, the data folder
+// first. An extra path, a file or a folder, is restored with the mode,
+// owner and mtime it had. An extra path the backup recorded as missing is
+// moved aside and not replaced, so the install looks as it did when the
+// backup was taken (a migration the newer version generated is not left
+// for the older one to trip on); ListReplacedPath lists what was set
+// aside, PruneReplacedPath prunes it. The extra paths the backup holds
+// that paths does not list are left alone (they are no longer backed up:
+// one may since have become tracked by git), and those it lists that the
+// backup does not hold are reported in NotInBackup and left alone.
+//
+// Errors are Restore's and, for an extra path, the same wrapped with its
+// name. An error before the swaps leaves everything as it was; an error
+// during them returns what was restored so far with the error, and
+// nothing is lost: the replaced trees are where Restored says.
+func RestoreAll(ctx context.Context, root, id, dataDir, installDir string, paths []string) (Restored, error) {
+	m, err := load(root, id)
+	if err != nil {
+		return Restored{}, err
+	}
+	dj, err := dataJob(root, id, dataDir, m)
+	if err != nil {
+		return Restored{}, err
+	}
+	jobs := []*restoreJob{dj}
+	var res Restored
+	wanted := map[string]bool{}
+	for _, p := range paths {
+		wanted[p] = true
+	}
+	held := map[string]bool{}
+	if len(paths) > 0 && len(m.Parts) > 0 {
+		abs, err := filepath.Abs(installDir)
+		if err != nil {
+			return Restored{}, fmt.Errorf("cannot resolve %s: %w", installDir, err)
+		}
+		for _, p := range m.Parts {
+			held[p] = true
+			if !wanted[p] {
+				continue
+			}
+			j, err := partJob(root, id, abs, p)
+			if err != nil {
+				return Restored{}, err
+			}
+			jobs = append(jobs, j)
+		}
+	}
+	for _, p := range paths {
+		if !held[p] {
+			res.NotInBackup = append(res.NotInBackup, p)
+		}
+	}
+	for i, j := range jobs {
+		if err := j.stage(ctx); err != nil {
+			for _, k := range jobs[:i] {
+				_ = removeTree(k.staging)
+			}
+			if j.part != "" {
+				err = fmt.Errorf("cannot restore %s: %w", j.what(), err)
+			}
+			return Restored{}, err
+		}
+	}
+	for i, j := range jobs {
+		replaced, err := j.swap()
+		if j.part == "" {
+			res.Data = replaced
+		} else if err == nil || replaced != "" {
+			res.Paths = append(res.Paths, RestoredPath{Path: j.part, Replaced: replaced, Missing: !j.present})
+		}
+		if err != nil {
+			for _, k := range jobs[i+1:] {
+				_ = removeTree(k.staging)
+			}
+			return res, err
+		}
+	}
+	return res, nil
 }
 
 // restoreTarget returns the folder to replace: dataDir, or the folder it

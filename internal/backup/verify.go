@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -17,8 +18,11 @@ import (
 // bits: copies in a backup are read-only, see Create), owner (when the
 // backup copied owners), mtime, symlink target or device number, and every
 // file must have the recorded size and sha256; nothing may be there that
-// the manifest does not list. It is what `backups verify ID` runs, and it
-// only reads.
+// the manifest does not list. The copy of each extra path (see Paths) is
+// checked the same way against its own manifest; its mismatches name the
+// path in the install and the extra path (Mismatch.Part), and an extra
+// path whose copy is not whole is a mismatch too. It is what `backups
+// verify ID` runs, and it only reads.
 //
 // Verify looks at every entry, whatever it found before: a mismatch
 // returns a *CorruptError (errors.Is ErrCorrupt) whose Mismatches name
@@ -34,11 +38,50 @@ func Verify(ctx context.Context, root, id string) error {
 	if err != nil {
 		return err
 	}
-	modes := readOnlyModes
-	if !m.ReadOnly {
-		modes = eitherMode
+	dir := filepath.Join(root, id)
+	ms, err := mismatches(verifyTree(ctx, id, filepath.Join(dir, DataDir), m, m.Owners, storedModes(m)))
+	if err != nil {
+		return err
 	}
-	return verifyTree(ctx, id, filepath.Join(root, id, DataDir), m, m.Owners, modes)
+	for _, p := range m.Parts {
+		pm, err := readPart(dir, id, p, ManifestName)
+		switch {
+		case errors.Is(err, ErrUnsafePath):
+			return err
+		case err != nil:
+			ms = append(ms, Mismatch{Part: p, Path: p, Problem: fmt.Sprintf("its copy is not whole: %v", err)})
+			continue
+		}
+		pms, err := mismatches(verifyTree(ctx, id, filepath.Join(partFolder(dir, p), DataDir), pm, pm.Owners, storedModes(pm)))
+		if err != nil {
+			return err
+		}
+		for _, pmm := range pms {
+			ms = append(ms, Mismatch{Part: p, Path: displayPath(p, pmm.Path), Problem: pmm.Problem})
+		}
+	}
+	if len(ms) > 0 {
+		return newCorruptError(id, ms)
+	}
+	return nil
+}
+
+// storedModes is the mode Verify wants for the copies m describes.
+func storedModes(m *Manifest) modeCheck {
+	if m.ReadOnly {
+		return readOnlyModes
+	}
+	return eitherMode
+}
+
+// mismatches returns the mismatches of a *CorruptError, nil for a nil
+// error, and any other error as it is.
+func mismatches(err error) ([]Mismatch, error) {
+	var ce *CorruptError
+	if errors.As(err, &ce) {
+		return ce.Mismatches, nil
+	}
+	return nil, err
 }
 
 // modeCheck is the mode verifyTree wants for an entry.

@@ -44,9 +44,12 @@ type visitor interface {
 }
 
 // walkSource walks the folder src and everything below it without
-// following symlinks (src itself may be a symlink to a folder).
-func walkSource(ctx context.Context, src string, v visitor) error {
-	return walkDir(ctx, src, ".", nil, 0, v)
+// following symlinks (src itself may be a symlink to a folder). When only
+// is not "", the walk sees src itself and, of its entries, only the one
+// named only (and what is below it): an extra path is the folder that
+// holds it, narrowed to its name (see Paths).
+func walkSource(ctx context.Context, src, only string, v visitor) error {
+	return walkDir(ctx, src, ".", nil, 0, only, v)
 }
 
 // joinRel returns the path of rel (slash-separated, "." for the top)
@@ -65,7 +68,7 @@ func childRel(rel, name string) string {
 	return rel + "/" + name
 }
 
-func walkDir(ctx context.Context, src, rel string, parent *srcDir, index int, v visitor) error {
+func walkDir(ctx context.Context, src, rel string, parent *srcDir, index int, only string, v visitor) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("cannot walk %s: %w", src, err)
 	}
@@ -89,7 +92,13 @@ func walkDir(ctx context.Context, src, rel string, parent *srcDir, index int, v 
 			return err
 		}
 		d.st = fromSys(&sys)
-		return readDir(fd, d)
+		if err := readDir(fd, d); err != nil {
+			return err
+		}
+		if only != "" {
+			narrow(d, only)
+		}
+		return nil
 	}()
 	if err != nil {
 		if vanished(err) && parent != nil {
@@ -103,12 +112,23 @@ func walkDir(ctx context.Context, src, rel string, parent *srcDir, index int, v 
 	}
 	for i, name := range d.names {
 		if d.isDir[i] {
-			if err := walkDir(ctx, src, childRel(rel, name), d, i, v); err != nil {
+			if err := walkDir(ctx, src, childRel(rel, name), d, i, "", v); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// narrow keeps, of the entries of d, only the one named name, if any.
+func narrow(d *srcDir, name string) {
+	for i, n := range d.names {
+		if n == name {
+			d.names, d.isDir = d.names[i:i+1], d.isDir[i:i+1]
+			return
+		}
+	}
+	d.names, d.isDir = nil, nil
 }
 
 // dirent is one entry of a listing.

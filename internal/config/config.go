@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -79,6 +80,9 @@ type Config struct {
 	// removed; failed attempts' pruned first), and how many copies of
 	// data/ replaced by restores it keeps. Default 5.
 	BackupsToKeep int `json:"backupsToKeep,omitempty"`
+	// Backup says what is backed up besides dataDir. omitzero keeps the
+	// digest of a config without it what it was before it existed.
+	Backup Backup `json:"backup,omitzero"`
 
 	Releases Releases `json:"releases,omitempty"`
 	Timeouts Timeouts `json:"timeouts,omitempty"`
@@ -88,6 +92,23 @@ type Config struct {
 
 	// path is the file this was loaded from, for error messages.
 	path string
+}
+
+// Backup says what each update backs up besides dataDir.
+type Backup struct {
+	// Paths are files and folders the app writes beside dataDir (a .env,
+	// migrations generated into the install), relative to installDir and
+	// slash-separated as written ("migrations", ".env"). Each is backed up
+	// with dataDir before every update (hot and cold pass, incremental,
+	// verified) and restored with it by `backups restore`. A path missing
+	// when the backup is taken is recorded as missing, and a restore of
+	// that backup moves the one that exists then aside. Each must be one
+	// git does not track, in the running version or the next (an update
+	// that finds one tracked stalls with reason DataTracked), clean, inside
+	// installDir, not installDir itself, not .git, neither inside nor
+	// holding dataDir or a build output, listed once and not inside
+	// another entry. Default: none.
+	Paths []string `json:"paths,omitempty"`
 }
 
 // Source kinds for Releases.Source.
@@ -309,6 +330,9 @@ func (c *Config) Default(base string) {
 	if c.BackupsToKeep == 0 {
 		c.BackupsToKeep = 5
 	}
+	if len(c.Backup.Paths) == 0 {
+		c.Backup.Paths = nil // "paths: []", the default written out, leaves the digest alone
+	}
 	setS(&c.Releases.Source, SourceAuto)
 	setD(&c.Releases.CacheTTL, 30*time.Minute)
 	abs(base, &c.Releases.GitHub.TokenFile)
@@ -413,6 +437,7 @@ func (c *Config) Validate() error {
 		bad("dataDir", "must be a folder inside installDir, not installDir itself")
 	}
 	c.validateLayout(bad)
+	c.validateBackupPaths(bad)
 	if !c.Build.Backend.Enabled() {
 		bad("build.backend.command", "required: the command that builds the backend into $(OUTPUT)")
 	}
@@ -516,6 +541,73 @@ func (c *Config) validateLayout(bad func(field, format string, a ...any)) {
 	}
 	if within(c.StateDir, c.DataDir) {
 		bad("dataDir", "%s is inside stateDir %s, where the updater writes its logs, caches and state; move installDir out of stateDir, or stateDir elsewhere", c.DataDir, c.StateDir)
+	}
+}
+
+// validateBackupPaths checks backup.paths: each a clean relative path
+// inside installDir that a restore may replace without harming what the
+// updater or git manage there. Whether git tracks it is a property of a
+// version, not of this file: the reconciler checks that before each
+// update.
+func (c *Config) validateBackupPaths(bad func(field, format string, a ...any)) {
+	if c.InstallDir == "" {
+		return
+	}
+	outputs := map[string]string{"build.backend.output": c.Build.Backend.Output}
+	if c.Build.Frontend.Enabled() {
+		outputs["build.frontend.output"] = c.Build.Frontend.Output
+	}
+	for i, p := range c.Backup.Paths {
+		field := fmt.Sprintf("backup.paths[%d]", i)
+		clean := path.Clean(p)
+		abs := filepath.Join(c.InstallDir, filepath.FromSlash(clean))
+		switch {
+		case p == "":
+			bad(field, "is empty; remove the entry or name a file or folder inside installDir")
+			continue
+		case path.IsAbs(p) || filepath.IsAbs(p):
+			bad(field, "%q is absolute; write it relative to installDir %s (e.g. .env or migrations)", p, c.InstallDir)
+			continue
+		case clean == ".." || strings.HasPrefix(clean, "../"):
+			bad(field, "%q is outside installDir %s; only state inside the install can be backed up with dataDir", p, c.InstallDir)
+			continue
+		case clean != p:
+			bad(field, "%q is not a clean path; write it as %q", p, clean)
+			continue
+		case p == ".":
+			bad(field, "%q is installDir itself, which the checkout manages; list the files and folders the app writes there instead", p)
+			continue
+		case p == ".git" || strings.HasPrefix(p, ".git/"):
+			bad(field, "%q is git's own folder, which the checkout manages; remove the entry", p)
+			continue
+		case within(c.DataDir, abs):
+			bad(field, "%q is inside dataDir %s, which is backed up already; remove the entry", p, c.DataDir)
+			continue
+		case within(abs, c.DataDir):
+			bad(field, "%q holds dataDir %s, which is backed up and restored on its own; list the files and folders beside dataDir instead", p, c.DataDir)
+			continue
+		}
+		for name, out := range outputs {
+			if o := filepath.Join(c.InstallDir, out); within(o, abs) || within(abs, o) {
+				bad(field, "%q overlaps %s %q, which every update replaces with a new build; remove the entry", p, name, out)
+			}
+		}
+		for j, q := range c.Backup.Paths[:i] {
+			if q != path.Clean(q) || q == "" || path.IsAbs(q) {
+				continue // refused above already
+			}
+			switch {
+			case q == p:
+				bad(field, "%q is listed twice (also backup.paths[%d]); remove one", p, j)
+			case within(filepath.FromSlash(q), filepath.FromSlash(p)):
+				bad(field, "%q is inside backup.paths[%d] %q, which is backed up whole; remove one", p, j, q)
+			case within(filepath.FromSlash(p), filepath.FromSlash(q)):
+				bad(field, "%q holds backup.paths[%d] %q, which would be backed up twice; remove one", p, j, q)
+			default:
+				continue
+			}
+			break
+		}
 	}
 }
 

@@ -165,10 +165,68 @@ func TestDigest(t *testing.T) {
 	if got := digest("# a comment\n" + base + "backupsToKeep: 5\n"); got != d {
 		t.Errorf("a comment and a default written out changed the digest")
 	}
+	if got := digest(base + "backup:\n  paths: []\n"); got != d {
+		t.Errorf("backup.paths: [], the default, changed the digest")
+	}
+	if got := digest(base + "backup:\n  paths: [.env]\n"); got == d {
+		t.Errorf("backup.paths kept the digest")
+	}
 	if got := digest(base + "backupsToKeep: 6\n"); got == d {
 		t.Errorf("backupsToKeep 6 kept the digest")
 	}
 	if got := digest(withBuildEnv(base, `["GOFLAGS=-mod=vendor"]`)); got == d {
 		t.Errorf("build.env kept the digest")
+	}
+}
+
+// TestBackupPaths: backup.paths are kept as written when they are clean
+// paths inside installDir, and every risky entry is refused at load,
+// naming the entry and the fix.
+func TestBackupPaths(t *testing.T) {
+	paths := func(list string) string { return base + "backup:\n  paths: " + list + "\n" }
+	c, err := Parse("/etc/bp/updater.yaml", []byte(paths(`[".env", "migrations", "var/generated"]`)))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if got := strings.Join(c.Backup.Paths, " "); got != ".env migrations var/generated" {
+		t.Errorf("backup.paths = %q, want them as written", got)
+	}
+	tests := []struct {
+		name, list string
+		want       []string
+	}{
+		{"absolute", `["/etc/app.env"]`, []string{"backup.paths[0]", "absolute", "relative to installDir"}},
+		{"dot-dot", `["../other/.env"]`, []string{"backup.paths[0]", "outside installDir"}},
+		{"escapes in the middle", `["migrations/../../x"]`, []string{"backup.paths[0]", "outside installDir"}},
+		{"dot-dot inside", `["migrations/../.env"]`, []string{"backup.paths[0]", "not a clean path", `".env"`}},
+		{"not clean", `["./migrations/"]`, []string{"backup.paths[0]", `"migrations"`}},
+		{"empty", `[""]`, []string{"backup.paths[0]", "empty"}},
+		{"install root", `["."]`, []string{"backup.paths[0]", "installDir itself"}},
+		{"git", `[".git"]`, []string{"backup.paths[0]", ".git", "remove"}},
+		{"inside git", `[".git/config"]`, []string{"backup.paths[0]", ".git"}},
+		{"inside data", `["data/cache"]`, []string{"backup.paths[0]", "inside dataDir", "already"}},
+		{"data itself", `["data"]`, []string{"backup.paths[0]", "dataDir"}},
+		{"holds data", strings.Replace(base, "installDir: app\n", "installDir: app\ndataDir: var/data\n", 1) + "backup:\n  paths: [var]\n",
+			[]string{"backup.paths[0]", "holds dataDir"}},
+		{"build output", `["server"]`, []string{"backup.paths[0]", "build.backend.output", "every update"}},
+		{"duplicate", `[".env", "migrations", ".env"]`, []string{"backup.paths[2]", "listed twice", "backup.paths[0]"}},
+		{"nested", `["migrations", "migrations/generated"]`, []string{"backup.paths[1]", "inside backup.paths[0]"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			yaml := tt.list
+			if !strings.Contains(yaml, "apiVersion") {
+				yaml = paths(tt.list)
+			}
+			_, err := Parse("/etc/bp/updater.yaml", []byte(yaml))
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("err = %v, want ErrInvalid", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
 	}
 }

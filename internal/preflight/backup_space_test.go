@@ -98,3 +98,25 @@ func TestSpaceCountsOnlyWhatTheBackupCopies(t *testing.T) {
 		t.Errorf("For = %q, want %q", se.For, want)
 	}
 }
+
+// The backup's extra paths (backup.paths) need room too: a 1 MiB file in
+// migrations/ beside an empty data/ does not fit in 256 KiB.
+func TestSpaceCountsBackupPaths(t *testing.T) {
+	install, backups := t.TempDir(), t.TempDir()
+	data := filepath.Join(install, "data")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(install, "migrations", "0001.sql"), 1<<20, 0o644)
+	ctx := context.Background()
+	in := Input{DataDir: data, BackupDir: backups, InstallDir: install}
+	if checks := spaceChecks(ctx, in, onePartition(256<<10)); len(checks) != 1 || checks[0].Err != nil {
+		t.Fatalf("without backup.paths: %+v, want room enough", checks)
+	}
+	in.BackupPaths = []string{"migrations"}
+	checks := spaceChecks(ctx, in, onePartition(256<<10))
+	var se *SpaceError
+	if len(checks) != 1 || !errors.As(checks[0].Err, &se) || se.Need < 1<<20 {
+		t.Fatalf("with backup.paths [migrations]: %+v, want a need of 1 MiB or more", checks)
+	}
+}

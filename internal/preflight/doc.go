@@ -11,8 +11,9 @@
 // what is wrong and how to fix it and wraps one of ErrInsufficientSpace,
 // ErrCommandNotFound, ErrCommandNotExecutable or ErrRemoteMismatch (or the
 // error of the RemoteURL function) for errors.Is. BuildEnv (ErrBuildEnv:
-// HOME and the build programs on the build's own PATH) and UntrackedData
-// (ErrDataTracked: git must track nothing in dataDir) are separate checks
+// HOME and the build programs on the build's own PATH), UntrackedData
+// (ErrDataTracked: git must track nothing in dataDir) and UntrackedPaths
+// (ErrDataTracked: nor in backup.paths) are separate checks
 // the reconciler runs beside Run. Checks returns the same
 // results one by one, passing ones included, for a "check" command to
 // print.

@@ -23,6 +23,10 @@ type Input struct {
 	// hard-linked (see backupNeed for the margin). A DataDir that does
 	// not exist needs no space (the backup records it as missing).
 	DataDir string
+	// BackupPaths are the extra paths backed up with DataDir (backup.paths
+	// of updater.yaml), relative to InstallDir: what their backup would
+	// copy counts too, estimated the same way.
+	BackupPaths []string
 	// BackupDir is the folder backups are written into; it need not exist
 	// yet (its nearest existing parent decides the filesystem).
 	BackupDir string

@@ -231,7 +231,11 @@ func spaceChecks(ctx context.Context, in Input, probe func(string) (filesystem, 
 	)
 	if in.DataDir != "" && in.BackupDir != "" {
 		// A missing data folder is an empty backup: a zero estimate.
-		est, err := backup.EstimateCreate(ctx, in.DataDir, in.BackupDir)
+		var opts []backup.Option
+		if len(in.BackupPaths) > 0 {
+			opts = append(opts, backup.Paths(in.InstallDir, in.BackupPaths...))
+		}
+		est, err := backup.EstimateCreate(ctx, in.DataDir, in.BackupDir, opts...)
 		if err != nil {
 			checks = append(checks, Check{Name: "free space for the backup",
 				Err: fmt.Errorf("cannot estimate the size of the backup of %s: %w", in.DataDir, err)})

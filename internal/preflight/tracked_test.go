@@ -37,3 +37,35 @@ func TestUntrackedData(t *testing.T) {
 		t.Errorf("data outside the install: %v", err)
 	}
 }
+
+func TestUntrackedPaths(t *testing.T) {
+	tracked := map[string][]string{
+		"migrations":      {"migrations/0001_init.sql"},
+		"backend/main.go": {"backend/main.go"},
+	}
+	var asked []string
+	lister := func(dir string) ([]string, error) {
+		asked = append(asked, dir)
+		return tracked[dir], nil
+	}
+	if err := UntrackedPaths([]string{".env", "var/generated"}, "v1.2.0", lister); err != nil {
+		t.Errorf("nothing tracked: %v", err)
+	}
+	if strings.Join(asked, " ") != ".env var/generated" {
+		t.Errorf("asked for %q, want each path as written", asked)
+	}
+	err := UntrackedPaths([]string{".env", "migrations", "backend/main.go"}, "v1.3.0", lister)
+	if !errors.Is(err, ErrDataTracked) {
+		t.Fatalf("err = %v, want ErrDataTracked", err)
+	}
+	for _, want := range []string{"backup.paths", "v1.3.0 tracks migrations/0001_init.sql", "backend/main.go", "git rm -r --cached migrations", ".gitignore", "remove it from backup.paths"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	boom := errors.New("corrupt index")
+	err = UntrackedPaths([]string{".env"}, "HEAD", func(string) ([]string, error) { return nil, boom })
+	if !errors.Is(err, boom) || errors.Is(err, ErrDataTracked) {
+		t.Errorf("lister failure: %v", err)
+	}
+}
