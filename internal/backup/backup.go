@@ -12,12 +12,13 @@ import (
 	"time"
 
 	"github.com/better-paas/updater/internal/atomicfile"
+	"github.com/better-paas/updater/internal/backup/manifest"
 )
 
 const (
 	// ManifestName is the file inside a backup folder whose presence marks
 	// the backup as complete. It is written last, just before the rename.
-	ManifestName = "MANIFEST.json"
+	ManifestName = manifest.FileName
 	// DataDir is the subfolder of a backup folder holding the copy of the
 	// source folder.
 	DataDir = "data"
@@ -60,8 +61,9 @@ var (
 	// listed twice, or below something that is not a folder listed before
 	// it (a symlink, say). Such a manifest was edited or damaged: every
 	// operation that reads it refuses it before touching any file, and the
-	// fix is to restore from another backup.
-	ErrUnsafePath = errors.New("unsafe path in backup manifest")
+	// fix is to restore from another backup. It is manifest.ErrUnsafePath,
+	// the error of the check, so errors.Is matches either name.
+	ErrUnsafePath = manifest.ErrUnsafePath
 	// ErrSourceNotFolder means the source path exists but is not a folder.
 	ErrSourceNotFolder = errors.New("source is not a folder")
 	// ErrRootInsideSource means the backup root lies inside the source
@@ -163,19 +165,55 @@ type Backup struct {
 	Base string
 	// DataOf is the version whose data the backup holds and TakenBefore
 	// the version its update was about to install, as given to Create
-	// (see Manifest.DataOf); empty when unknown.
+	// (see manifest.Manifest.DataOf); empty when unknown.
 	DataOf, TakenBefore string
 	// Files is the number of regular files in the backup.
 	Files int
 	// Bytes is the total size of the regular files in the backup.
 	Bytes int64
 	// Copied, Linked, Hashed and Removed count what the last pass did
-	// (see PassStats): for Create the hot pass, for Finish the cold pass.
+	// (see manifest.PassStats): for Create the hot pass, for Finish the cold pass.
 	Copied, Linked, Hashed, Removed int
 	// Paths are the extra paths the backup holds besides the data
 	// folder (see Paths and PathCopy), as given to Create; Files, Bytes
 	// and the counts above are the data folder's only.
 	Paths []string
+}
+
+// backupOf describes the backup in root whose manifest (or header) is m.
+func backupOf(m *manifest.Manifest, root string) Backup {
+	dir := filepath.Join(root, m.ID)
+	b := Backup{
+		ID:          m.ID,
+		Path:        dir,
+		Data:        filepath.Join(dir, DataDir),
+		CreatedAt:   m.CreatedAt,
+		Base:        m.Base,
+		DataOf:      m.DataOf,
+		TakenBefore: m.TakenBefore,
+		Files:       m.Totals.Files,
+		Bytes:       m.Totals.Bytes,
+		Copied:      m.Pass.Copied,
+		Linked:      m.Pass.Linked,
+		Hashed:      m.Pass.Hashed,
+		Removed:     m.Pass.Removed,
+		Paths:       m.Parts,
+	}
+	if m.FinishedAt != nil {
+		b.FinishedAt = *m.FinishedAt
+	}
+	return b
+}
+
+// writeManifest stores m in the folder dir (manifest.Write): atomically,
+// read back, so a manifest that exists is whole and durable. A manifest
+// that reads back different is ErrCorrupt, like a copy that does.
+func writeManifest(m *manifest.Manifest, dir string) error {
+	err := m.Write(dir)
+	if errors.Is(err, manifest.ErrReadBack) {
+		return fmt.Errorf("%w: %w", err, ErrCorrupt)
+	}
+	return err
 }
 
 // ValidateID reports whether id can be used as a backup folder name. It
@@ -243,7 +281,7 @@ func TakenBefore(version string) Option {
 // Every copy is read-only: a file, folder, pipe or device node in the
 // backup has its source's mode minus the write bits (0644 becomes 0444),
 // while the manifest records the source's mode, which Restore gives back
-// and Verify checks (Manifest.ReadOnly). Copies are hard links shared by
+// and Verify checks (manifest.Manifest.ReadOnly). Copies are hard links shared by
 // backups; a write to one (an editor or sqlite3 opened on a backup, which
 // folds its WAL back into the database on close) would change them all, and
 // only root can now make it, by changing the mode first, which Verify
@@ -286,7 +324,7 @@ func Create(ctx context.Context, src, root, id string, opts ...Option) (b Backup
 	case err != nil:
 		return Backup{}, err
 	case st.complete != nil:
-		return st.complete.backup(root), nil
+		return backupOf(st.complete, root), nil
 	case st.finishing != nil:
 		return Finish(ctx, src, root, id, opts...)
 	case st.exists:
@@ -299,34 +337,13 @@ func Create(ctx context.Context, src, root, id string, opts ...Option) (b Backup
 	for _, opt := range opts {
 		opt(&o)
 	}
-	installDir, err := checkExtraPaths(src, o)
+	installDir, srcExists, err := checkCreate(src, root, o)
 	if err != nil {
 		return Backup{}, err
 	}
-	srcInfo, err := statSource(src)
+	partial, err := makePartial(root, id)
 	if err != nil {
 		return Backup{}, err
-	}
-	// Checked before anything is created, or creating root would already
-	// have modified src.
-	if err := checkRootOutside(src, root); err != nil {
-		return Backup{}, err
-	}
-	for _, p := range o.paths {
-		if err := checkRootOutside(filepath.Join(installDir, filepath.FromSlash(p)), root); err != nil {
-			return Backup{}, err
-		}
-	}
-	if err := os.MkdirAll(root, 0o700); err != nil {
-		return Backup{}, fmt.Errorf("cannot create backup root %s: %w", root, err)
-	}
-
-	partial := filepath.Join(root, "."+id+partialSuffix)
-	if err := removeTree(partial); err != nil {
-		return Backup{}, fmt.Errorf("cannot remove leftover partial backup %s: %w", partial, err)
-	}
-	if err := os.Mkdir(partial, 0o700); err != nil {
-		return Backup{}, fmt.Errorf("cannot create partial backup %s: %w", partial, err)
 	}
 	defer func() {
 		if err != nil {
@@ -336,9 +353,9 @@ func Create(ctx context.Context, src, root, id string, opts ...Option) (b Backup
 		}
 	}()
 
-	m := &Manifest{
-		Kind:        ManifestKind,
-		Version:     ManifestVersion,
+	m := &manifest.Manifest{
+		Kind:        manifest.Kind,
+		Version:     manifest.Version,
 		ID:          id,
 		Source:      src,
 		Owners:      os.Geteuid() == 0,
@@ -355,7 +372,7 @@ func Create(ctx context.Context, src, root, id string, opts ...Option) (b Backup
 	if prevM != nil && !prevM.SourceMissing {
 		prev = newBase(prevM, filepath.Join(prevDir, DataDir))
 	}
-	if err := hotTree(ctx, src, "", srcInfo != nil, partial, m, prev); err != nil {
+	if err := hotTree(ctx, src, "", srcExists, partial, m, prev); err != nil {
 		return Backup{}, err
 	}
 	// Each extra path in a folder of its own, as its own backup; the
@@ -366,18 +383,61 @@ func Create(ctx context.Context, src, root, id string, opts ...Option) (b Backup
 		}
 		m.Parts = append(m.Parts, p)
 	}
-	m.computeTotals()
+	m.ComputeTotals()
 	if err := ctx.Err(); err != nil {
 		return Backup{}, fmt.Errorf("cannot create backup %s: %w", id, err)
 	}
-	if err := m.write(partial); err != nil {
+	if err := writeManifest(m, partial); err != nil {
 		return Backup{}, err
 	}
 	if err := atomicfile.Rename(partial, filepath.Join(root, id)); err != nil {
 		return Backup{}, err
 	}
 	remember(filepath.Join(root, id), m)
-	return m.backup(root), nil
+	return backupOf(m, root), nil
+}
+
+// checkCreate makes the checks Create makes before it writes anything,
+// with the options o: the extra paths are valid (installDir is their
+// folder made absolute, "" without them), src is a folder or missing
+// (srcExists says which), and root is outside src and every extra path.
+func checkCreate(src, root string, o settings) (installDir string, srcExists bool, err error) {
+	installDir, err = checkExtraPaths(src, o)
+	if err != nil {
+		return "", false, err
+	}
+	srcInfo, err := statSource(src)
+	if err != nil {
+		return "", false, err
+	}
+	// Checked before anything is created, or creating root would already
+	// have modified src.
+	if err := checkRootOutside(src, root); err != nil {
+		return "", false, err
+	}
+	for _, p := range o.paths {
+		if err := checkRootOutside(filepath.Join(installDir, filepath.FromSlash(p)), root); err != nil {
+			return "", false, err
+		}
+	}
+	return installDir, srcInfo != nil, nil
+}
+
+// makePartial creates root if need be and the empty partial folder of
+// backup id in it, <root>/.<id>.partial, removing a leftover of an
+// interrupted Create first. It returns the partial folder.
+func makePartial(root, id string) (string, error) {
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return "", fmt.Errorf("cannot create backup root %s: %w", root, err)
+	}
+	partial := filepath.Join(root, "."+id+partialSuffix)
+	if err := removeTree(partial); err != nil {
+		return "", fmt.Errorf("cannot remove leftover partial backup %s: %w", partial, err)
+	}
+	if err := os.Mkdir(partial, 0o700); err != nil {
+		return "", fmt.Errorf("cannot create partial backup %s: %w", partial, err)
+	}
+	return partial, nil
 }
 
 // statSource returns the info of src, nil when it does not exist.
@@ -401,7 +461,7 @@ func statSource(src string) (fs.FileInfo, error) {
 // exists; a missing one is recorded as SourceMissing, with an empty
 // data/. prev is the copy of the same tree in an earlier backup to link
 // unchanged files to, or nil.
-func hotTree(ctx context.Context, src, only string, exists bool, dir string, m *Manifest, prev *baseBackup) error {
+func hotTree(ctx context.Context, src, only string, exists bool, dir string, m *manifest.Manifest, prev *baseBackup) error {
 	dataDst := filepath.Join(dir, DataDir)
 	if !exists {
 		m.SourceMissing = true
@@ -425,7 +485,7 @@ func hotTree(ctx context.Context, src, only string, exists bool, dir string, m *
 // into its folder in the partial backup folder partial, whose manifest m
 // it copies the header of, and writes its manifest there. prev is the
 // same path's copy in the newest backup, or nil.
-func createPart(ctx context.Context, installDir, p, partial string, m *Manifest, prev *baseBackup) error {
+func createPart(ctx context.Context, installDir, p, partial string, m *manifest.Manifest, prev *baseBackup) error {
 	dir := partFolder(partial, p)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("cannot create folder %s: %w", dir, err)
@@ -435,9 +495,9 @@ func createPart(ctx context.Context, installDir, p, partial string, m *Manifest,
 	if err != nil {
 		return fmt.Errorf("cannot back up extra path %q: %w", p, err)
 	}
-	pm := &Manifest{
-		Kind:      ManifestKind,
-		Version:   ManifestVersion,
+	pm := &manifest.Manifest{
+		Kind:      manifest.Kind,
+		Version:   manifest.Version,
 		ID:        m.ID,
 		Source:    filepath.Join(folder, name),
 		Part:      p,
@@ -448,26 +508,15 @@ func createPart(ctx context.Context, installDir, p, partial string, m *Manifest,
 	if err := hotTree(ctx, folder, name, info != nil, dir, pm, prev); err != nil {
 		return err
 	}
-	pm.computeTotals()
-	return pm.write(dir)
-}
-
-// newestBase returns the newest complete backup under root other than id
-// to link unchanged files of the data folder to, or nil (see
-// newestBackup).
-func newestBase(root, id string, owners bool) (*baseBackup, error) {
-	m, dir, err := newestBackup(root, id, owners)
-	if err != nil || m == nil || m.SourceMissing {
-		return nil, err
-	}
-	return newBase(m, filepath.Join(dir, DataDir)), nil
+	pm.ComputeTotals()
+	return writeManifest(pm, dir)
 }
 
 // newestBackup returns the manifest and folder of the newest complete
 // backup under root other than id, whose copies a new backup may link to,
 // or nil. A backup made with a different owner policy cannot be linked
 // to: its copies carry different owners.
-func newestBackup(root, id string, owners bool) (*Manifest, string, error) {
+func newestBackup(root, id string, owners bool) (*manifest.Manifest, string, error) {
 	list, err := List(root)
 	if err != nil {
 		return nil, "", err
@@ -542,10 +591,10 @@ func resolve(p string) (string, error) {
 type backupState struct {
 	exists bool
 	// complete is the manifest header (no entries) of a complete backup.
-	complete *Manifest
+	complete *manifest.Manifest
 	// finishing is the manifest header of a backup whose Finish was
 	// interrupted.
-	finishing *Manifest
+	finishing *manifest.Manifest
 	// incompleteErr wraps ErrIncomplete when the folder exists but is
 	// neither complete nor finishing.
 	incompleteErr error
@@ -560,13 +609,13 @@ func stateOf(root, id string) (backupState, error) {
 		return backupState{}, fmt.Errorf("cannot inspect backup folder %s: %w", dir, err)
 	}
 	st := backupState{exists: true}
-	m, err := readHeader(filepath.Join(dir, ManifestName))
+	m, err := manifest.ReadHeader(filepath.Join(dir, ManifestName))
 	if err == nil && m.ID == id {
 		st.complete = m
 		return st, nil
 	}
 	if err != nil {
-		if fm, ferr := readHeader(filepath.Join(dir, finishingName)); ferr == nil && fm.ID == id {
+		if fm, ferr := manifest.ReadHeader(filepath.Join(dir, finishingName)); ferr == nil && fm.ID == id {
 			st.finishing = fm
 			return st, nil
 		}
@@ -580,7 +629,7 @@ func stateOf(root, id string) (backupState, error) {
 // load returns the manifest, entries included, of the complete backup
 // <root>/<id>: ErrNotFound when there is no such folder, ErrIncomplete when
 // it is not a complete backup. The manifest may be shared: read it only.
-func load(root, id string) (*Manifest, error) {
+func load(root, id string) (*manifest.Manifest, error) {
 	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
@@ -619,7 +668,7 @@ func List(root string) ([]Backup, error) {
 		if err != nil || st.complete == nil {
 			continue
 		}
-		out = append(out, st.complete.backup(root))
+		out = append(out, backupOf(st.complete, root))
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {

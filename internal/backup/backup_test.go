@@ -2,11 +2,15 @@ package backup
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
+
+	"github.com/better-paas/updater/internal/backup/manifest"
 )
 
 func makeBackups(t *testing.T, root string, ids ...string) {
@@ -170,5 +174,64 @@ func TestPruneCleansLeftoverDeletionsAndLeavesPartials(t *testing.T) {
 	}
 	if _, err := Prune(root, Retention{Keep: -1}); !errors.Is(err, ErrInvalidKeep) {
 		t.Errorf("Prune(-1) err = %v, want ErrInvalidKeep", err)
+	}
+}
+
+// Manifests written before version 2 (encoding/json, entries before
+// totals, no identities) still list, verify and serve as a base.
+func TestVersion1ManifestStillWorks(t *testing.T) {
+	src, root := tempDir(t), tempDir(t)
+	writeFiles(t, src, 3)
+	b, err := Create(context.Background(), src, root, "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := manifest.Read(b.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type v1Entry struct {
+		Path    string    `json:"path"`
+		Type    string    `json:"type"`
+		Size    int64     `json:"size,omitempty"`
+		Mode    string    `json:"mode"`
+		ModTime time.Time `json:"mtime"`
+		UID     int       `json:"uid"`
+		GID     int       `json:"gid"`
+		SHA256  string    `json:"sha256,omitempty"`
+	}
+	v1 := struct {
+		Kind      string          `json:"kind"`
+		Version   int             `json:"version"`
+		ID        string          `json:"id"`
+		Source    string          `json:"source"`
+		CreatedAt time.Time       `json:"createdAt"`
+		Entries   []v1Entry       `json:"entries"`
+		Totals    manifest.Totals `json:"totals"`
+	}{manifest.Kind, 1, "old", src, m.CreatedAt, nil, m.Totals}
+	for _, e := range m.Entries {
+		v1.Entries = append(v1.Entries, v1Entry{e.Path, e.Type, e.Size, e.Mode, e.ModTime, e.UID, e.GID, e.SHA256})
+	}
+	data, err := json.MarshalIndent(v1, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(b.Path, ManifestName), append(data, '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	list, err := List(root)
+	if err != nil || len(list) != 1 || list[0].Files != 3 {
+		t.Fatalf("List = %+v, %v", list, err)
+	}
+	if err := Verify(context.Background(), root, "old"); err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	b2, err := Create(context.Background(), src, root, "new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b2.Base != "old" || b2.Hashed != 3 || b2.Linked != 3 || b2.Copied != 0 {
+		t.Errorf("incremental on a v1 base: %+v, want 3 files hashed and linked", b2)
 	}
 }

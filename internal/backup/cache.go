@@ -1,50 +1,13 @@
 package backup
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"sync"
 	"syscall"
-)
 
-// readHeader reads the manifest at path without its entries and skipped
-// lists: what List needs, at a cost that does not grow with the number of
-// files. Version 2 manifests put every header field before "entries", so
-// the reader stops there; it still checks that the file ends like a whole
-// manifest. An error means the file is not a manifest this package wrote.
-func readHeader(path string) (*Manifest, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read manifest %s: %w", path, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("cannot read manifest %s: %w", path, err)
-	}
-	tail := make([]byte, 2)
-	if fi.Size() < 2 {
-		return nil, fmt.Errorf("cannot decode manifest %s: it is empty", path)
-	}
-	if _, err := f.ReadAt(tail, fi.Size()-2); err != nil {
-		return nil, fmt.Errorf("cannot read manifest %s: %w", path, err)
-	}
-	if !bytes.Equal(tail, []byte("}\n")) {
-		return nil, fmt.Errorf("cannot decode manifest %s: it is truncated", path)
-	}
-	m, _, err := decodeHeader(bufio.NewReaderSize(io.NewSectionReader(f, 0, fi.Size()), 16<<10))
-	if err != nil {
-		return nil, fmt.Errorf("cannot decode manifest %s: %w", path, err)
-	}
-	if err := m.checkKind(path); err != nil {
-		return nil, err
-	}
-	return m, nil
-}
+	"github.com/better-paas/updater/internal/backup/manifest"
+)
 
 // The manifest cache keeps the last two whole manifests this process read
 // or wrote, so that Finish, which runs while the service is stopped, does
@@ -61,7 +24,7 @@ var manifestCache struct {
 type cachedManifest struct {
 	path string
 	id   fileID
-	m    *Manifest
+	m    *manifest.Manifest
 }
 
 type fileID struct {
@@ -79,7 +42,7 @@ func statID(path string) (fileID, error) {
 
 // readManifestCached returns the whole manifest dir/name, from the cache
 // when the file has not changed since it was cached.
-func readManifestCached(dir, name string) (*Manifest, error) {
+func readManifestCached(dir, name string) (*manifest.Manifest, error) {
 	path := filepath.Join(dir, name)
 	id, err := statID(path)
 	if err != nil {
@@ -93,7 +56,7 @@ func readManifestCached(dir, name string) (*Manifest, error) {
 		}
 	}
 	manifestCache.Unlock()
-	m, err := readManifestFile(path)
+	m, err := manifest.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -102,14 +65,14 @@ func readManifestCached(dir, name string) (*Manifest, error) {
 }
 
 // remember caches m, just written to dir/MANIFEST.json.
-func remember(dir string, m *Manifest) {
-	path := filepath.Join(dir, ManifestName)
+func remember(dir string, m *manifest.Manifest) {
+	path := filepath.Join(dir, manifest.FileName)
 	if id, err := statID(path); err == nil {
 		store(path, id, m)
 	}
 }
 
-func store(path string, id fileID, m *Manifest) {
+func store(path string, id fileID, m *manifest.Manifest) {
 	manifestCache.Lock()
 	defer manifestCache.Unlock()
 	for i, s := range manifestCache.slots {

@@ -1,8 +1,6 @@
 package backup
 
 import (
-	"github.com/better-paas/updater/internal/fault"
-
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -19,6 +17,9 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/better-paas/updater/internal/backup/manifest"
+	"github.com/better-paas/updater/internal/fault"
 )
 
 // syncEachFile chooses how a backup is made durable: true fsyncs every
@@ -244,16 +245,6 @@ func lstat(p string) (stat, error) {
 	return fromSys(&st), nil
 }
 
-// statFollow is lstat for a path whose last element may be a symlink to
-// follow: the source folder itself.
-func statFollow(p string) (stat, error) {
-	var st unix.Stat_t
-	if err := ignoringEINTR(func() error { return unix.Stat(p, &st) }); err != nil {
-		return stat{}, &fs.PathError{Op: "stat", Path: p, Err: err}
-	}
-	return fromSys(&st), nil
-}
-
 // Timestamps that a later change could repeat. A file's ctime is trusted
 // to reveal later changes only when it is clearly older than the moment
 // the file was looked at: filesystems stamp changes with a clock that
@@ -293,8 +284,8 @@ const (
 	compareHash
 )
 
-func judge(pe *Entry, st *stat, owners bool) verdict {
-	if pe == nil || pe.Type != TypeFile || !sameLook(pe, st, owners) {
+func judge(pe *manifest.Entry, st *stat, owners bool) verdict {
+	if pe == nil || pe.Type != manifest.TypeFile || !sameLook(pe, st, owners) {
 		return mustCopy
 	}
 	if pe.SrcIno != 0 && pe.SrcIno == st.ino && pe.SrcCtime == st.ctime {
@@ -305,7 +296,7 @@ func judge(pe *Entry, st *stat, owners bool) verdict {
 
 // sameLook reports whether the entry has the size, mtime and metadata of
 // st; a hard link to its copy then has the right metadata.
-func sameLook(pe *Entry, st *stat, owners bool) bool {
+func sameLook(pe *manifest.Entry, st *stat, owners bool) bool {
 	return pe.Size == st.size && pe.ModTime.UnixNano() == st.mtime && pe.Mode == modeString(st.mode) &&
 		(!owners || (pe.UID == int(st.uid) && pe.GID == int(st.gid)))
 }
@@ -697,13 +688,13 @@ func setTimesAt(dirfd int, name, path string, atime, mtime int64) error {
 // setMetaAt gives name in the folder dirfd the owner, mode (minus mask)
 // and mtime of e, without following a symlink: folders after their
 // children are written, symlinks and special files after they are made.
-func setMetaAt(dirfd int, name, path string, e *Entry, chown bool, mask modeMask) error {
+func setMetaAt(dirfd int, name, path string, e *manifest.Entry, chown bool, mask modeMask) error {
 	if chown {
 		if err := unix.Fchownat(dirfd, name, e.UID, e.GID, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return fmt.Errorf("cannot set owner of %s: %w", path, err)
 		}
 	}
-	if e.Type != TypeSymlink {
+	if e.Type != manifest.TypeSymlink {
 		mode, err := parseMode(e.Mode)
 		if err != nil {
 			return fmt.Errorf("cannot set mode of %s: %w", path, err)
@@ -736,7 +727,7 @@ func chmodNoFollow(dirfd int, name string, mode uint32) error {
 }
 
 // setPathMeta is setMetaAt for a path.
-func setPathMeta(p string, e *Entry, chown bool, mask modeMask) error {
+func setPathMeta(p string, e *manifest.Entry, chown bool, mask modeMask) error {
 	return setMetaAt(unix.AT_FDCWD, p, p, e, chown, mask)
 }
 
@@ -756,7 +747,7 @@ func readlinkAt(dirfd int, name string) (string, error) {
 }
 
 // makeSymlinkAt creates the symlink name in dirfd like e.
-func makeSymlinkAt(dirfd int, name, path string, e *Entry, chown bool) error {
+func makeSymlinkAt(dirfd int, name, path string, e *manifest.Entry, chown bool) error {
 	if err := unix.Symlinkat(e.Target, dirfd, name); err != nil {
 		return fmt.Errorf("cannot create symlink %s: %w", path, err)
 	}
@@ -766,21 +757,21 @@ func makeSymlinkAt(dirfd int, name, path string, e *Entry, chown bool) error {
 // makeSpecialAt creates a named pipe or device node name in dirfd like e,
 // its mode minus mask. A device node needs root: without it the reason
 // says so and the error is nil.
-func makeSpecialAt(dirfd int, name, path string, e *Entry, chown bool, mask modeMask) (reason string, err error) {
+func makeSpecialAt(dirfd int, name, path string, e *manifest.Entry, chown bool, mask modeMask) (reason string, err error) {
 	mode, err := parseMode(e.Mode)
 	if err != nil {
 		return "", fmt.Errorf("cannot create %s: %w", path, err)
 	}
 	switch e.Type {
-	case TypeFIFO:
+	case manifest.TypeFIFO:
 		mode |= unix.S_IFIFO
-	case TypeCharDevice:
+	case manifest.TypeCharDevice:
 		mode |= unix.S_IFCHR
-	case TypeBlockDevice:
+	case manifest.TypeBlockDevice:
 		mode |= unix.S_IFBLK
 	}
 	if err := unix.Mknodat(dirfd, name, mode, int(e.Rdev)); err != nil {
-		if e.Type != TypeFIFO && errors.Is(err, unix.EPERM) {
+		if e.Type != manifest.TypeFIFO && errors.Is(err, unix.EPERM) {
 			return reasonDevice, nil
 		}
 		return "", fmt.Errorf("cannot create %s: %w", path, err)
@@ -826,22 +817,22 @@ func vanished(err error) bool {
 }
 
 // entryFor describes the source entry rel (lstat st) without content.
-func entryFor(rel string, st *stat) Entry {
-	e := Entry{Path: rel, Mode: modeString(st.mode), ModTime: time.Unix(0, st.mtime).UTC(), UID: int(st.uid), GID: int(st.gid)}
+func entryFor(rel string, st *stat) manifest.Entry {
+	e := manifest.Entry{Path: rel, Mode: modeString(st.mode), ModTime: time.Unix(0, st.mtime).UTC(), UID: int(st.uid), GID: int(st.gid)}
 	switch t := st.mode.Type(); {
 	case t == 0:
-		e.Type = TypeFile
+		e.Type = manifest.TypeFile
 	case t&fs.ModeDir != 0:
-		e.Type = TypeDir
+		e.Type = manifest.TypeDir
 	case t&fs.ModeSymlink != 0:
-		e.Type = TypeSymlink
+		e.Type = manifest.TypeSymlink
 	case t&fs.ModeNamedPipe != 0:
-		e.Type = TypeFIFO
+		e.Type = manifest.TypeFIFO
 	case t&fs.ModeCharDevice != 0:
-		e.Type = TypeCharDevice
+		e.Type = manifest.TypeCharDevice
 		e.Rdev = st.rdev
 	case t&fs.ModeDevice != 0:
-		e.Type = TypeBlockDevice
+		e.Type = manifest.TypeBlockDevice
 		e.Rdev = st.rdev
 	default:
 		e.Type = "socket"

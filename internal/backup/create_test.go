@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/better-paas/updater/internal/backup/manifest"
 )
 
 func TestCreateCopiesTreeFaithfullyAndLeavesSourceAlone(t *testing.T) {
@@ -43,7 +46,7 @@ func TestCreateCopiesTreeFaithfullyAndLeavesSourceAlone(t *testing.T) {
 		t.Errorf("root holds %v, want only the backup", got)
 	}
 
-	m, err := ReadManifest(b.Path)
+	m, err := manifest.Read(b.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,31 +54,31 @@ func TestCreateCopiesTreeFaithfullyAndLeavesSourceAlone(t *testing.T) {
 	if canMknodDevice(t) {
 		specials = 2
 	}
-	wantTotals := Totals{Files: 11, Dirs: 7, Symlinks: 4, Specials: specials, Skipped: 1, Bytes: b.Bytes}
+	wantTotals := manifest.Totals{Files: 11, Dirs: 7, Symlinks: 4, Specials: specials, Skipped: 1, Bytes: b.Bytes}
 	if m.Totals != wantTotals {
 		t.Errorf("Totals = %+v, want %+v", m.Totals, wantTotals)
 	}
 	if len(m.Skipped) != 1 || m.Skipped[0].Path != "app.sock" || !strings.Contains(m.Skipped[0].Reason, "socket") {
 		t.Errorf("Skipped = %+v, want app.sock as a socket", m.Skipped)
 	}
-	if m.Kind != ManifestKind || m.Version != ManifestVersion || m.ID != b.ID || m.Source != src || m.SourceMissing || m.Owners != (os.Geteuid() == 0) {
+	if m.Kind != manifest.Kind || m.Version != manifest.Version || m.ID != b.ID || m.Source != src || m.SourceMissing || m.Owners != (os.Geteuid() == 0) {
 		t.Errorf("manifest header = %+v", m)
 	}
-	entries := map[string]Entry{}
+	entries := map[string]manifest.Entry{}
 	for _, e := range m.Entries {
 		entries[e.Path] = e
 	}
 	sum := sha256.Sum256([]byte("TOKEN=not-really\n"))
-	checks := map[string]Entry{
-		"secret.env": {Type: TypeFile, Size: 17, Mode: "0600", SHA256: hex.EncodeToString(sum[:])},
-		"suid":       {Type: TypeFile, Size: 7, Mode: "4755"},
-		"a/b":        {Type: TypeDir, Mode: "0750"},
-		"sticky":     {Type: TypeDir, Mode: "1777"},
-		"a/dangling": {Type: TypeSymlink, Mode: "0777", Target: "../../nowhere"},
-		"a/pipe":     {Type: TypeFIFO, Mode: "0640"},
-		nameBinary:   {Type: TypeFile, Size: 9, Mode: "0640"},
-		"odd-link":   {Type: TypeSymlink, Mode: "0777", Target: "\xff-target\nwith newline"},
-		".":          {Type: TypeDir, Mode: "0755"},
+	checks := map[string]manifest.Entry{
+		"secret.env": {Type: manifest.TypeFile, Size: 17, Mode: "0600", SHA256: hex.EncodeToString(sum[:])},
+		"suid":       {Type: manifest.TypeFile, Size: 7, Mode: "4755"},
+		"a/b":        {Type: manifest.TypeDir, Mode: "0750"},
+		"sticky":     {Type: manifest.TypeDir, Mode: "1777"},
+		"a/dangling": {Type: manifest.TypeSymlink, Mode: "0777", Target: "../../nowhere"},
+		"a/pipe":     {Type: manifest.TypeFIFO, Mode: "0640"},
+		nameBinary:   {Type: manifest.TypeFile, Size: 9, Mode: "0640"},
+		"odd-link":   {Type: manifest.TypeSymlink, Mode: "0777", Target: "\xff-target\nwith newline"},
+		".":          {Type: manifest.TypeDir, Mode: "0755"},
 	}
 	for p, w := range checks {
 		g, ok := entries[p]
@@ -158,7 +161,7 @@ func TestCreateMissingSourceIsEmptyBackup(t *testing.T) {
 	if b.Files != 0 || b.Bytes != 0 {
 		t.Errorf("Backup = %+v, want empty", b)
 	}
-	m, err := ReadManifest(b.Path)
+	m, err := manifest.Read(b.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +281,9 @@ func TestCreateCancelledMidCopyLeavesNoPartial(t *testing.T) {
 			afterCancel.Add(1)
 		}
 		if written.Add(1) == 250 {
-			_, err := os.Stat(filepath.Join(root, ".u1"+partialSuffix, DataDir, "d0"))
+			// The partial backup exists while files are being copied
+			// (which folders of it exist yet depends on the workers).
+			_, err := os.Stat(filepath.Join(root, ".u1"+partialSuffix, DataDir))
 			partialSeen.Store(err == nil)
 			cancel()
 			cancelled.Store(true)
@@ -352,7 +357,7 @@ func TestCreateSkipsEntriesThatVanish(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
-	m, err := ReadManifest(b.Path)
+	m, err := manifest.Read(b.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -586,5 +591,60 @@ func TestIdentityDistrustsRecentCtimes(t *testing.T) {
 				t.Errorf("trusted = %v, want %v", got, tt.trust)
 			}
 		})
+	}
+}
+
+// The manifests Create and Finish write list entries in the order
+// manifest.Manifest.Entries documents (parents before children, the
+// entries of one folder together, in byte order of their names): the
+// order whose path check is the fast one.
+func TestPassesWriteEntriesInManifestOrder(t *testing.T) {
+	src, root := tempDir(t), tempDir(t)
+	buildTree(t, src)
+	if _, err := Create(context.Background(), src, root, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	m, err := manifest.Read(filepath.Join(root, "u1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkManifestOrder(t, "Create", m.Entries)
+	mustWrite(t, filepath.Join(src, "a", "b", "late.txt"), "late\n", 0o644)
+	if err := os.RemoveAll(filepath.Join(src, "empty")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Finish(context.Background(), src, root, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	if m, err = manifest.Read(filepath.Join(root, "u1")); err != nil {
+		t.Fatal(err)
+	}
+	checkManifestOrder(t, "Finish", m.Entries)
+}
+
+func checkManifestOrder(t *testing.T, pass string, entries []manifest.Entry) {
+	t.Helper()
+	done := map[string]bool{} // folders whose run of entries has ended
+	run, prev := "", ""
+	for i, e := range entries {
+		if i == 0 {
+			if e.Path != "." {
+				t.Fatalf("%s: first entry %q, want the root", pass, e.Path)
+			}
+			continue
+		}
+		parent, name := path.Split(e.Path)
+		if parent = strings.TrimSuffix(parent, "/"); parent == "" {
+			parent = "."
+		}
+		if parent != run {
+			if done[parent] {
+				t.Fatalf("%s: entry %d %q: a second run of entries of %q", pass, i, e.Path, parent)
+			}
+			done[run], run = true, parent
+		} else if name <= prev {
+			t.Fatalf("%s: entry %d %q comes after %q", pass, i, e.Path, prev)
+		}
+		prev = name
 	}
 }

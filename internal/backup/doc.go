@@ -89,14 +89,19 @@
 // unwritten (sparse.go; a plain copy on systems other than Linux), while
 // the sha256 is still that of the whole content, holes hashed as zeros.
 //
+// The manifest's format (types, encoder, decoder, path checks, atomic
+// write) is package manifest, below this one; this package is the copy
+// engine that writes and acts on manifests.
+//
 // A manifest is a trust boundary: whoever can write the backup folder
-// can edit it. Every path in it is checked where it is read (clean,
-// relative, below a folder listed before it, listed once; ErrUnsafePath
-// otherwise), so no operation acts on a manifest that names something
-// outside the backup; and Restore creates every entry relative to a
-// descriptor of its folder, resolved with openat2 RESOLVE_BENEATH and
-// RESOLVE_NO_SYMLINKS on Linux (a component-by-component O_NOFOLLOW walk
-// elsewhere), so not even a symlink swapped in while it runs leads out.
+// can edit it. Every path in it is checked where it is read
+// (manifest.Decode: clean, relative, below a folder listed before it,
+// listed once; ErrUnsafePath otherwise), so no operation acts on a
+// manifest that names something outside the backup; and Restore creates
+// every entry relative to a descriptor of its folder, resolved with
+// openat2 RESOLVE_BENEATH and RESOLVE_NO_SYMLINKS on Linux (a
+// component-by-component O_NOFOLLOW walk elsewhere), so not even a
+// symlink swapped in while it runs leads out.
 //
 // The source folder is only ever read: files are opened read-only (with
 // O_NOATIME where the kernel allows it, so even access times stay put) and
@@ -107,6 +112,7 @@
 // the folder's descriptor; folders and big files are handled by a pool of
 // workers with *at system calls; files of 4 MiB or more are written with
 // O_DIRECT while the next piece is read and hashed; one syncfs makes the
-// backup durable; manifests are encoded and decoded by hand. bench_test.go
-// compares each pass with cp -a, tar and rsync --link-dest in the same run.
+// backup durable; manifests are encoded and decoded by hand (package
+// manifest). bench_test.go compares each pass with cp -a, tar and rsync
+// --link-dest in the same run.
 package backup

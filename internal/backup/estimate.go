@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/better-paas/updater/internal/backup/manifest"
 )
 
 // blockSize is the allocation unit estimates round file sizes up to: the
@@ -142,8 +144,8 @@ func (e *estimator) dir(d *srcDir) error {
 			return fmt.Errorf("cannot inspect %s: %w", joinRel(e.src, rel), err)
 		}
 		switch entryFor(rel, &st).Type {
-		case TypeFile:
-		case TypeSymlink, TypeFIFO, TypeCharDevice, TypeBlockDevice:
+		case manifest.TypeFile:
+		case manifest.TypeSymlink, manifest.TypeFIFO, manifest.TypeCharDevice, manifest.TypeBlockDevice:
 			e.est.Entries++
 			continue
 		default:

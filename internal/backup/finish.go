@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/better-paas/updater/internal/atomicfile"
+	"github.com/better-paas/updater/internal/backup/manifest"
 )
 
 // Finish takes the cold pass of backup id: it brings <root>/<id> up to
@@ -86,51 +87,17 @@ func Finish(ctx context.Context, src, root, id string, opts ...Option) (Backup, 
 	if err != nil {
 		return Backup{}, fmt.Errorf("cannot finish backup %s: %w", id, err)
 	}
-	trees := []*coldTree{{dir: dir, src: src, bm: bm, resume: resume}}
-	if len(bm.Parts) > 0 {
-		var o settings
-		for _, opt := range opts {
-			opt(&o)
-		}
-		if o.installDir == "" {
-			return Backup{}, fmt.Errorf("cannot finish backup %s: %w: it holds extra paths %q, and Finish was not told the install folder they are in (Paths)", id, ErrInvalidPath, bm.Parts)
-		}
-		installDir, err := filepath.Abs(o.installDir)
-		if err != nil {
-			return Backup{}, fmt.Errorf("cannot resolve %s: %w", o.installDir, err)
-		}
-		for _, p := range bm.Parts {
-			t, err := partTree(dir, id, installDir, p)
-			if err != nil {
-				return Backup{}, fmt.Errorf("cannot finish backup %s: %w", id, err)
-			}
-			trees = append(trees, t)
-		}
-	}
-	for _, t := range trees {
-		info, err := statSource(t.src)
-		if err != nil {
-			return Backup{}, err
-		}
-		t.srcExists = info != nil
-		if err := checkRootOutside(joinRel(t.src, orDot(t.only)), root); err != nil {
-			return Backup{}, err
-		}
+	trees, err := coldTrees(dir, id, src, root, bm, resume, opts)
+	if err != nil {
+		return Backup{}, err
 	}
 	syncer, err := openSyncFS(dir)
 	if err != nil {
 		return Backup{}, err
 	}
 	defer syncer.Close()
-	for _, t := range trees {
-		if err := t.scan(ctx); err != nil {
-			// Nothing in data/ was touched: the hot backup still counts
-			// (unless this Finish resumed an interrupted one).
-			for _, t := range trees {
-				_ = removeTree(filepath.Join(t.dir, stagingName))
-			}
-			return Backup{}, err
-		}
+	if err := scanTrees(ctx, trees); err != nil {
+		return Backup{}, err
 	}
 	if err := commitTrees(trees, syncer); err != nil {
 		return Backup{}, fmt.Errorf("cannot finish backup %s: %w", id, err)
@@ -147,18 +114,75 @@ func Finish(ctx context.Context, src, root, id string, opts ...Option) (Backup, 
 		return Backup{}, err
 	}
 	remember(dir, m)
-	return m.backup(root), nil
+	return backupOf(m, root), nil
+}
+
+// coldTrees returns the trees Finish brings up to date in the folder dir
+// of backup id under root, whose manifest is bm (set aside when resume):
+// the data folder, from src, then each extra path bm lists, from below
+// the install folder opts give (Paths). It checks what Finish checks
+// before it writes anything: that each source is a folder or missing
+// (coldTree.srcExists) and lies outside root.
+func coldTrees(dir, id, src, root string, bm *manifest.Manifest, resume bool, opts []Option) ([]*coldTree, error) {
+	trees := []*coldTree{{dir: dir, src: src, bm: bm, resume: resume}}
+	if len(bm.Parts) > 0 {
+		var o settings
+		for _, opt := range opts {
+			opt(&o)
+		}
+		if o.installDir == "" {
+			return nil, fmt.Errorf("cannot finish backup %s: %w: it holds extra paths %q, and Finish was not told the install folder they are in (Paths)", id, ErrInvalidPath, bm.Parts)
+		}
+		installDir, err := filepath.Abs(o.installDir)
+		if err != nil {
+			return nil, fmt.Errorf("cannot resolve %s: %w", o.installDir, err)
+		}
+		for _, p := range bm.Parts {
+			t, err := partTree(dir, id, installDir, p)
+			if err != nil {
+				return nil, fmt.Errorf("cannot finish backup %s: %w", id, err)
+			}
+			trees = append(trees, t)
+		}
+	}
+	for _, t := range trees {
+		info, err := statSource(t.src)
+		if err != nil {
+			return nil, err
+		}
+		t.srcExists = info != nil
+		if err := checkRootOutside(joinRel(t.src, orDot(t.only)), root); err != nil {
+			return nil, err
+		}
+	}
+	return trees, nil
+}
+
+// scanTrees stages what changed in every tree (coldTree.scan). On an
+// error it removes what it staged: nothing in data/ was touched, so the
+// hot backup still counts (unless this Finish resumed an interrupted
+// one).
+func scanTrees(ctx context.Context, trees []*coldTree) error {
+	for _, t := range trees {
+		if err := t.scan(ctx); err != nil {
+			for _, t := range trees {
+				_ = removeTree(filepath.Join(t.dir, stagingName))
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // finish checks what the cold pass wrote into the tree, writes its new
 // manifest (started: when the pass started) and removes what the pass
 // no longer needs: the manifest set aside, the staging folder.
-func (t *coldTree) finish(ctx context.Context, started *time.Time) (*Manifest, error) {
+func (t *coldTree) finish(ctx context.Context, started *time.Time) (*manifest.Manifest, error) {
 	m, changed := t.manifest(started)
 	if err := checkSizes(ctx, m.ID, t.p.data, changed); err != nil {
 		return nil, err
 	}
-	if err := m.write(t.dir); err != nil {
+	if err := writeManifest(m, t.dir); err != nil {
 		return nil, err
 	}
 	if err := os.Remove(filepath.Join(t.dir, finishingName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -185,7 +209,7 @@ func orDot(name string) string {
 type coldTree struct {
 	dir       string // the backup folder, or the extra path's folder in it
 	src, only string // what the passes walk: src, narrowed to only if set
-	bm        *Manifest
+	bm        *manifest.Manifest
 	// resume: the tree's manifest is set aside (finishingName), an
 	// earlier Finish having been interrupted while it changed the tree.
 	resume    bool
@@ -283,11 +307,11 @@ func commitTrees(trees []*coldTree, syncer *os.File) error {
 // manifest returns the tree's new manifest, started being when the cold
 // pass started, and the entries the pass wrote, whose size and type are
 // to be read back.
-func (t *coldTree) manifest(started *time.Time) (*Manifest, []Entry) {
+func (t *coldTree) manifest(started *time.Time) (*manifest.Manifest, []manifest.Entry) {
 	bm := t.bm
-	m := &Manifest{
-		Kind:          ManifestKind,
-		Version:       ManifestVersion,
+	m := &manifest.Manifest{
+		Kind:          manifest.Kind,
+		Version:       manifest.Version,
 		ID:            bm.ID,
 		Source:        bm.Source,
 		SourceMissing: !t.srcExists,
@@ -304,7 +328,7 @@ func (t *coldTree) manifest(started *time.Time) (*Manifest, []Entry) {
 		Part:     bm.Part,
 	}
 	slots := make([]*slot, len(t.p.slots))
-	var changed []Entry
+	var changed []manifest.Entry
 	for i, s := range t.p.slots {
 		slots[i] = &s.slot
 		if s.skip == "" && (s.op == opStaged || s.op == opMkdir) {
@@ -313,7 +337,7 @@ func (t *coldTree) manifest(started *time.Time) (*Manifest, []Entry) {
 	}
 	m.Entries, m.Skipped = collect(slots)
 	m.Pass = t.p.counts.stats()
-	m.computeTotals()
+	m.ComputeTotals()
 	return m, changed
 }
 
@@ -393,7 +417,7 @@ func (p *coldPass) scan(srcExists bool) error {
 }
 
 func (p *coldPass) newSlot(rel string) *coldSlot {
-	s := &coldSlot{slot: slot{e: Entry{Path: rel}}, staged: strconv.Itoa(len(p.slots))}
+	s := &coldSlot{slot: slot{e: manifest.Entry{Path: rel}}, staged: strconv.Itoa(len(p.slots))}
 	p.slots = append(p.slots, s)
 	return s
 }
@@ -414,7 +438,7 @@ func (p *coldPass) dir(d *srcDir) error {
 	self.e = entryFor(d.rel, &d.st)
 	be, _ := p.base.lookup(d.rel)
 	switch {
-	case be == nil || be.Type != TypeDir:
+	case be == nil || be.Type != manifest.TypeDir:
 		self.op = opMkdir
 	case p.resume || !sameMeta(be, &self.e, p.chown):
 		self.op = opMeta
@@ -477,7 +501,7 @@ func (p *coldPass) entry(d *srcDir, dirfd int, name string, st *stat, s *coldSlo
 	be, _ := p.base.lookup(s.e.Path)
 	stagedPath := joinRel(p.staging, s.staged)
 	switch s.e.Type {
-	case TypeFile:
+	case manifest.TypeFile:
 		v := judge(be, st, p.chown)
 		if v == unchanged {
 			// The identity matches the recorded one: no reading.
@@ -488,7 +512,7 @@ func (p *coldPass) entry(d *srcDir, dirfd int, name string, st *stat, s *coldSlo
 			return nil // a free worker copies it while this one goes on
 		}
 		return p.file(dirfd, name, s, be, buf)
-	case TypeSymlink:
+	case manifest.TypeSymlink:
 		target, err := readlinkAt(dirfd, name)
 		if err != nil {
 			if vanished(err) || errors.Is(err, unix.EINVAL) {
@@ -503,14 +527,14 @@ func (p *coldPass) entry(d *srcDir, dirfd int, name string, st *stat, s *coldSlo
 		}
 		s.op = opStaged
 		return makeSymlinkAt(p.stagingFD, s.staged, stagedPath, &s.e, p.chown)
-	case TypeFIFO, TypeCharDevice, TypeBlockDevice:
+	case manifest.TypeFIFO, manifest.TypeCharDevice, manifest.TypeBlockDevice:
 		if !p.resume && be != nil && sameEntry(be, &s.e, p.chown) {
 			return nil
 		}
 		reason, err := makeSpecialAt(p.stagingFD, s.staged, stagedPath, &s.e, p.chown, readOnly)
 		s.skip, s.op = reason, opStaged
 		return err
-	case TypeDir:
+	case manifest.TypeDir:
 		s.skip = reasonChangedType // a file replaced by a folder since the listing
 		return nil
 	default:
@@ -520,7 +544,7 @@ func (p *coldPass) entry(d *srcDir, dirfd int, name string, st *stat, s *coldSlo
 }
 
 // ownFile stages the big file name of d in a job of its own.
-func (p *coldPass) ownFile(d *srcDir, name string, s *coldSlot, be *Entry, buf []byte) error {
+func (p *coldPass) ownFile(d *srcDir, name string, s *coldSlot, be *manifest.Entry, buf []byte) error {
 	srcPath := joinRel(p.src, d.rel)
 	fd, err := openSourceDir(srcPath, d.parent != nil)
 	if err != nil {
@@ -535,14 +559,14 @@ func (p *coldPass) ownFile(d *srcDir, name string, s *coldSlot, be *Entry, buf [
 }
 
 // keep records that the backup's copy of a file is up to date.
-func (p *coldPass) keep(s *coldSlot, be *Entry, ino uint64, ctime int64) {
+func (p *coldPass) keep(s *coldSlot, be *manifest.Entry, ino uint64, ctime int64) {
 	s.e = *be
 	s.e.SrcIno, s.e.SrcCtime = ino, ctime
 	s.op = opKeep
 	p.counts.linked.Add(1)
 }
 
-func (p *coldPass) file(dirfd int, name string, s *coldSlot, be *Entry, buf []byte) error {
+func (p *coldPass) file(dirfd int, name string, s *coldSlot, be *manifest.Entry, buf []byte) error {
 	rel := s.e.Path
 	in, reason, err := openSourceFile(dirfd, name, joinRel(p.src, rel))
 	if err != nil || reason != "" {
@@ -597,6 +621,18 @@ func (p *coldPass) apply() error {
 	if !p.changed() {
 		return nil
 	}
+	if err := p.removeGone(); err != nil {
+		return err
+	}
+	if err := p.moveStaged(); err != nil {
+		return err
+	}
+	return p.settleDirs()
+}
+
+// removeGone removes from data/ the entries that left the source,
+// children before parents.
+func (p *coldPass) removeGone() error {
 	for i := len(p.removed) - 1; i >= 0; i-- { // children before parents
 		e := &p.base.m.Entries[p.removed[i]]
 		target := joinRel(p.data, e.Path)
@@ -611,6 +647,12 @@ func (p *coldPass) apply() error {
 		p.touch(e.Path)
 		p.counts.removed.Add(1)
 	}
+	return nil
+}
+
+// moveStaged creates the new folders in data/ and renames the staged
+// entries into place, parents before children.
+func (p *coldPass) moveStaged() error {
 	for _, s := range p.slots {
 		if s.skip != "" {
 			continue
@@ -633,9 +675,16 @@ func (p *coldPass) apply() error {
 		}
 		p.touch(s.e.Path)
 	}
+	return nil
+}
+
+// settleDirs gives the folders that changed, or had an entry added,
+// replaced or removed, their recorded metadata (and the read-only mode)
+// again, deepest first, as writing into them changed their mtime.
+func (p *coldPass) settleDirs() error {
 	for i := len(p.slots) - 1; i >= 0; i-- { // deepest first
 		s := p.slots[i]
-		if s.skip != "" || s.e.Type != TypeDir || (s.op == opKeep && !s.touched) {
+		if s.skip != "" || s.e.Type != manifest.TypeDir || (s.op == opKeep && !s.touched) {
 			continue
 		}
 		if err := settleDir(joinRel(p.data, s.e.Path), &s.e, p.chown); err != nil {
@@ -702,11 +751,11 @@ func replace(staged, target string) error {
 }
 
 // sameMeta reports whether a folder's mode, owner and mtime are as recorded.
-func sameMeta(be, e *Entry, owners bool) bool {
+func sameMeta(be, e *manifest.Entry, owners bool) bool {
 	return be.Mode == e.Mode && be.ModTime.Equal(e.ModTime) && (!owners || (be.UID == e.UID && be.GID == e.GID))
 }
 
 // sameEntry reports whether a symlink or special file is as recorded.
-func sameEntry(be, e *Entry, owners bool) bool {
+func sameEntry(be, e *manifest.Entry, owners bool) bool {
 	return be.Type == e.Type && be.Target == e.Target && be.Rdev == e.Rdev && sameMeta(be, e, owners)
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/better-paas/updater/internal/backup/manifest"
 )
 
 // The cold pass brings the hot backup up to date with every kind of
@@ -238,7 +240,7 @@ func TestFinishResumesAfterCrashMidCommit(t *testing.T) {
 			// wrongly keep the replacement.
 			hotContent := "content of file 2\n"
 			overwriteInPlace(t, filepath.Join(src, "d", "f02"), hotContent)
-			m, err := readManifestFile(filepath.Join(root, "u1", finishingName))
+			m, err := manifest.ReadFile(filepath.Join(root, "u1", finishingName))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -313,7 +315,7 @@ func TestFinishSourceRemoved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := ReadManifest(b.Path)
+	m, err := manifest.Read(b.Path)
 	if err != nil {
 		t.Fatal(err)
 	}

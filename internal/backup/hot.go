@@ -11,18 +11,19 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/better-paas/updater/internal/backup/manifest"
 	"github.com/better-paas/updater/internal/fault"
 )
 
 // baseBackup is an earlier backup a pass compares the source with: the
 // previous backup for Create, the backup itself for Finish.
 type baseBackup struct {
-	m    *Manifest
+	m    *manifest.Manifest
 	data string
 	idx  map[string]int
 }
 
-func newBase(m *Manifest, data string) *baseBackup {
+func newBase(m *manifest.Manifest, data string) *baseBackup {
 	idx := make(map[string]int, len(m.Entries))
 	for i := range m.Entries {
 		idx[m.Entries[i].Path] = i
@@ -31,7 +32,7 @@ func newBase(m *Manifest, data string) *baseBackup {
 }
 
 // lookup returns the entry recorded for rel and its index, or nil and -1.
-func (b *baseBackup) lookup(rel string) (*Entry, int) {
+func (b *baseBackup) lookup(rel string) (*manifest.Entry, int) {
 	if b == nil {
 		return nil, -1
 	}
@@ -45,7 +46,7 @@ func (b *baseBackup) lookup(rel string) (*Entry, int) {
 // dirFD opens the base backup's copy of the folder rel for linkat, or
 // returns -1 when it has none.
 func (b *baseBackup) dirFD(rel string) int {
-	if be, _ := b.lookup(rel); be == nil || be.Type != TypeDir {
+	if be, _ := b.lookup(rel); be == nil || be.Type != manifest.TypeDir {
 		return -1
 	}
 	fd, err := openDirPath(joinRel(b.data, rel))
@@ -60,19 +61,19 @@ func (b *baseBackup) dirFD(rel string) int {
 // filled by the walk, any other entry's by the job that handles it, which
 // is why slots are pointers.
 type slot struct {
-	e    Entry
+	e    manifest.Entry
 	skip string
 	// checked: the entry's size and type were read back from the backup
 	// already (a hard link, checked right after linking).
 	checked bool
 }
 
-func collect(slots []*slot) ([]Entry, []Skipped) {
-	entries := make([]Entry, 0, len(slots))
-	var skipped []Skipped
+func collect(slots []*slot) ([]manifest.Entry, []manifest.Skipped) {
+	entries := make([]manifest.Entry, 0, len(slots))
+	var skipped []manifest.Skipped
 	for _, s := range slots {
 		if s.skip != "" {
-			skipped = append(skipped, Skipped{Path: s.e.Path, Reason: s.skip})
+			skipped = append(skipped, manifest.Skipped{Path: s.e.Path, Reason: s.skip})
 			continue
 		}
 		entries = append(entries, s.e)
@@ -82,8 +83,8 @@ func collect(slots []*slot) ([]Entry, []Skipped) {
 
 type counters struct{ copied, linked, hashed, removed atomic.Int64 }
 
-func (c *counters) stats() PassStats {
-	return PassStats{Copied: int(c.copied.Load()), Linked: int(c.linked.Load()), Hashed: int(c.hashed.Load()), Removed: int(c.removed.Load())}
+func (c *counters) stats() manifest.PassStats {
+	return manifest.PassStats{Copied: int(c.copied.Load()), Linked: int(c.linked.Load()), Hashed: int(c.hashed.Load()), Removed: int(c.removed.Load())}
 }
 
 // hotPass copies a source folder into a new backup folder, hard-linking
@@ -153,7 +154,7 @@ func (p *hotPass) run(partial string) error {
 // (after its entries were added, which would bump the mtime and which its
 // read-only mode would refuse a process that is not root) and, when each
 // file is synced on its own, syncs the folder too.
-func settleDir(path string, e *Entry, chown bool) error {
+func settleDir(path string, e *manifest.Entry, chown bool) error {
 	if err := setPathMeta(path, e, chown, readOnly); err != nil {
 		return err
 	}
@@ -174,10 +175,10 @@ func syncRest(syncer *os.File) error {
 
 // fill puts the entries, skipped list and counts into m and returns the
 // entries whose size and type are still to be read back.
-func (p *hotPass) fill(m *Manifest) (unchecked []Entry) {
+func (p *hotPass) fill(m *manifest.Manifest) (unchecked []manifest.Entry) {
 	m.Entries, m.Skipped = collect(p.slots)
 	m.Pass = p.counts.stats()
-	unchecked = make([]Entry, 0, len(m.Entries)-int(m.Pass.Linked))
+	unchecked = make([]manifest.Entry, 0, len(m.Entries)-int(m.Pass.Linked))
 	for _, s := range p.slots {
 		if s.skip == "" && !s.checked {
 			unchecked = append(unchecked, s.e)
@@ -187,7 +188,7 @@ func (p *hotPass) fill(m *Manifest) (unchecked []Entry) {
 }
 
 func (p *hotPass) newSlot(rel string) *slot {
-	s := &slot{e: Entry{Path: rel}}
+	s := &slot{e: manifest.Entry{Path: rel}}
 	p.slots = append(p.slots, s)
 	return s
 }
@@ -315,7 +316,7 @@ func (p *hotPass) openDirs(d *srcDir) (fds dirFDs, ok bool, err error) {
 func (p *hotPass) entry(d *srcDir, name string, st *stat, s *slot, fds dirFDs, buf []byte) error {
 	dstPath := joinRel(p.dst, s.e.Path)
 	switch s.e.Type {
-	case TypeFile:
+	case manifest.TypeFile:
 		pe, _ := p.base.lookup(s.e.Path)
 		v := judge(pe, st, p.chown)
 		if v == unchanged {
@@ -331,7 +332,7 @@ func (p *hotPass) entry(d *srcDir, name string, st *stat, s *slot, fds dirFDs, b
 			return nil // a free worker copies it while this one goes on
 		}
 		return p.file(name, v, s, fds, buf)
-	case TypeSymlink:
+	case manifest.TypeSymlink:
 		target, err := readlinkAt(fds.src, name)
 		if err != nil {
 			switch {
@@ -346,11 +347,11 @@ func (p *hotPass) entry(d *srcDir, name string, st *stat, s *slot, fds dirFDs, b
 		}
 		s.e.Target = target
 		return makeSymlinkAt(fds.dst, name, dstPath, &s.e, p.chown)
-	case TypeFIFO, TypeCharDevice, TypeBlockDevice:
+	case manifest.TypeFIFO, manifest.TypeCharDevice, manifest.TypeBlockDevice:
 		reason, err := makeSpecialAt(fds.dst, name, dstPath, &s.e, p.chown, readOnly)
 		s.skip = reason
 		return err
-	case TypeDir:
+	case manifest.TypeDir:
 		// A file replaced by a folder since the listing: the walk did
 		// not descend into it, so it is not in this backup.
 		s.skip = reasonChangedType
@@ -413,7 +414,7 @@ func (p *hotPass) file(name string, v verdict, s *slot, fds dirFDs, buf []byte) 
 
 // fileEntry is the manifest entry of a file copied from a source file
 // whose fstat st was taken no earlier than at.
-func fileEntry(rel string, st *stat, at time.Time, n int64, sum string) Entry {
+func fileEntry(rel string, st *stat, at time.Time, n int64, sum string) manifest.Entry {
 	e := entryFor(rel, st)
 	e.Size, e.SHA256 = n, sum
 	e.SrcIno, e.SrcCtime = identity(st, at)
@@ -425,7 +426,7 @@ func fileEntry(rel string, st *stat, at time.Time, n int64, sum string) Entry {
 // live file is never linked: a later write to it would change the backup.
 // ok is false, with a nil error, when the link cannot be made (no base
 // copy, or it is damaged or has too many links): the caller copies.
-func (p *hotPass) link(name string, pe *Entry, s *slot, fds dirFDs, ino uint64, ctime int64) (ok bool, err error) {
+func (p *hotPass) link(name string, pe *manifest.Entry, s *slot, fds dirFDs, ino uint64, ctime int64) (ok bool, err error) {
 	if fds.base < 0 {
 		return false, nil
 	}
@@ -487,8 +488,8 @@ func linkImpossible(err error) bool {
 // is on the update's critical path, so it works folder by folder in
 // parallel, with one descriptor per folder (the entries of a folder are
 // together in a manifest).
-func checkSizes(ctx context.Context, id, data string, entries []Entry) error {
-	type run struct{ dir, from, to int }
+func checkSizes(ctx context.Context, id, data string, entries []manifest.Entry) error {
+	type run struct{ from, to int }
 	var runs []run
 	var runDir string
 	for i := range entries {
@@ -524,7 +525,7 @@ func checkSizes(ctx context.Context, id, data string, entries []Entry) error {
 }
 
 // checkRun checks entries that share a folder.
-func checkRun(id, data string, entries []Entry) error {
+func checkRun(id, data string, entries []manifest.Entry) error {
 	first := &entries[0]
 	if first.Path == "." {
 		return checkEntry(id, first, func(st *unix.Stat_t) error { return unix.Lstat(data, st) })
@@ -547,7 +548,7 @@ func checkRun(id, data string, entries []Entry) error {
 	return nil
 }
 
-func checkEntry(id string, e *Entry, statFn func(*unix.Stat_t) error) error {
+func checkEntry(id string, e *manifest.Entry, statFn func(*unix.Stat_t) error) error {
 	var sys unix.Stat_t
 	if err := ignoringEINTR(func() error { return statFn(&sys) }); err != nil {
 		return newCorruptError(id, []Mismatch{{Path: e.Path, Problem: fmt.Sprintf("cannot inspect it: %v", err)}})
@@ -556,7 +557,7 @@ func checkEntry(id string, e *Entry, statFn func(*unix.Stat_t) error) error {
 	if got := entryFor(e.Path, &st).Type; got != e.Type {
 		return newCorruptError(id, []Mismatch{{Path: e.Path, Problem: fmt.Sprintf("it is a %s, manifest says %s", got, e.Type)}})
 	}
-	if e.Type == TypeFile && st.size != e.Size {
+	if e.Type == manifest.TypeFile && st.size != e.Size {
 		return newCorruptError(id, []Mismatch{{Path: e.Path, Problem: fmt.Sprintf("size %d, manifest says %d", st.size, e.Size)}})
 	}
 	return nil

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/better-paas/updater/internal/backup/manifest"
 )
 
 // A backup says whose data it holds and which update took it ("taken
@@ -59,8 +61,8 @@ func TestBackupSaysWhoseDataItHolds(t *testing.T) {
 	if list[1].DataOf != "" || list[1].TakenBefore != "" {
 		t.Errorf("List[1] = %+v, want no labels", list[1])
 	}
-	m, err := ReadManifest(filepath.Join(root, id))
+	m, err := manifest.Read(filepath.Join(root, id))
 	if err != nil || m.DataOf != "v1.2.0" || m.TakenBefore != "v1.3.0" {
-		t.Errorf("ReadManifest = %q, %q, %v", m.DataOf, m.TakenBefore, err)
+		t.Errorf("manifest.Read = %q, %q, %v", m.DataOf, m.TakenBefore, err)
 	}
 }

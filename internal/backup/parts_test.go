@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/better-paas/updater/internal/backup/manifest"
 )
 
 // install is an app's install for the extra-path tests: data/, a .env
@@ -399,7 +401,7 @@ func TestFinishResumesExtraPathAfterCrash(t *testing.T) {
 			envCopy := b.PathCopy(".env")
 			part := filepath.Dir(filepath.Dir(envCopy))
 			hotEnv := mustRead(t, filepath.Join(in.dir, ".env"))
-			m, err := readManifestFile(filepath.Join(part, ManifestName))
+			m, err := manifest.ReadFile(filepath.Join(part, ManifestName))
 			if err != nil {
 				t.Fatal(err)
 			}

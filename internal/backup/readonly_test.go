@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/better-paas/updater/internal/backup/manifest"
 )
 
 // storedMode is the mode a backup gives its copy of an entry whose
@@ -30,7 +32,7 @@ func storedModeOf(t *testing.T, recorded string) string {
 // source's (looked up in src when it still has the entry).
 func checkReadOnly(t *testing.T, b Backup, src string) {
 	t.Helper()
-	m, err := ReadManifest(b.Path)
+	m, err := manifest.Read(b.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +40,7 @@ func checkReadOnly(t *testing.T, b Backup, src string) {
 		t.Errorf("manifest of %s does not say its copies are read-only", b.ID)
 	}
 	for _, e := range m.Entries {
-		if e.Type == TypeSymlink {
+		if e.Type == manifest.TypeSymlink {
 			continue
 		}
 		st, err := lstat(joinRel(b.Data, e.Path))
@@ -285,7 +287,7 @@ func TestBackupFromBeforeReadOnlyCopies(t *testing.T) {
 		t.Fatal(err)
 	}
 	// As the code before wrote it: the recorded modes, no readOnly.
-	m, err := ReadManifest(old.Path)
+	m, err := manifest.Read(old.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +297,7 @@ func TestBackupFromBeforeReadOnlyCopies(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := m.write(old.Path); err != nil {
+	if err := m.Write(old.Path); err != nil {
 		t.Fatal(err)
 	}
 	if err := Verify(ctx, root, "old"); err != nil {

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/better-paas/updater/internal/atomicfile"
+	"github.com/better-paas/updater/internal/backup/manifest"
 )
 
 // testHookRestore, when set by a test, is called with the path of each
@@ -81,7 +82,7 @@ func Restore(ctx context.Context, root, id, dataDir string) (replaced string, er
 type restoreJob struct {
 	// part is the extra path, "" for the data folder.
 	part string
-	m    *Manifest
+	m    *manifest.Manifest
 	// from is the tree's data/ folder in the backup.
 	from string
 	// target is what the restore replaces; staging is where it copies
@@ -96,7 +97,7 @@ type restoreJob struct {
 
 // dataJob returns the job that restores the data folder of backup id
 // (manifest m) into dataDir, or the folder it points to.
-func dataJob(root, id, dataDir string, m *Manifest) (*restoreJob, error) {
+func dataJob(root, id, dataDir string, m *manifest.Manifest) (*restoreJob, error) {
 	target, err := restoreTarget(dataDir)
 	if err != nil {
 		return nil, err
@@ -281,45 +282,14 @@ func RestoreAll(ctx context.Context, root, id, dataDir, installDir string, paths
 	if err != nil {
 		return Restored{}, err
 	}
-	jobs := []*restoreJob{dj}
-	var res Restored
-	wanted := map[string]bool{}
-	for _, p := range paths {
-		wanted[p] = true
+	pjs, notHeld, err := partJobs(root, id, installDir, m, paths)
+	if err != nil {
+		return Restored{}, err
 	}
-	held := map[string]bool{}
-	if len(paths) > 0 && len(m.Parts) > 0 {
-		abs, err := filepath.Abs(installDir)
-		if err != nil {
-			return Restored{}, fmt.Errorf("cannot resolve %s: %w", installDir, err)
-		}
-		for _, p := range m.Parts {
-			held[p] = true
-			if !wanted[p] {
-				continue
-			}
-			j, err := partJob(root, id, abs, p)
-			if err != nil {
-				return Restored{}, err
-			}
-			jobs = append(jobs, j)
-		}
-	}
-	for _, p := range paths {
-		if !held[p] {
-			res.NotInBackup = append(res.NotInBackup, p)
-		}
-	}
-	for i, j := range jobs {
-		if err := j.stage(ctx); err != nil {
-			for _, k := range jobs[:i] {
-				_ = removeTree(k.staging)
-			}
-			if j.part != "" {
-				err = fmt.Errorf("cannot restore %s: %w", j.what(), err)
-			}
-			return Restored{}, err
-		}
+	jobs := append([]*restoreJob{dj}, pjs...)
+	res := Restored{NotInBackup: notHeld}
+	if err := stageAll(ctx, jobs); err != nil {
+		return Restored{}, err
 	}
 	for i, j := range jobs {
 		replaced, err := j.swap()
@@ -336,6 +306,59 @@ func RestoreAll(ctx context.Context, root, id, dataDir, installDir string, paths
 		}
 	}
 	return res, nil
+}
+
+// partJobs returns the jobs that restore the extra paths of backup id
+// (manifest m) that paths lists, below installDir, in the order the
+// backup lists them, and the paths it lists that the backup does not
+// hold, in their order.
+func partJobs(root, id, installDir string, m *manifest.Manifest, paths []string) (jobs []*restoreJob, notHeld []string, err error) {
+	wanted := map[string]bool{}
+	for _, p := range paths {
+		wanted[p] = true
+	}
+	held := map[string]bool{}
+	if len(paths) > 0 && len(m.Parts) > 0 {
+		abs, err := filepath.Abs(installDir)
+		if err != nil {
+			return nil, nil, fmt.Errorf("cannot resolve %s: %w", installDir, err)
+		}
+		for _, p := range m.Parts {
+			held[p] = true
+			if !wanted[p] {
+				continue
+			}
+			j, err := partJob(root, id, abs, p)
+			if err != nil {
+				return nil, nil, err
+			}
+			jobs = append(jobs, j)
+		}
+	}
+	for _, p := range paths {
+		if !held[p] {
+			notHeld = append(notHeld, p)
+		}
+	}
+	return jobs, notHeld, nil
+}
+
+// stageAll copies and verifies every job's tree beside its target
+// (restoreJob.stage). On an error it removes what it staged, and
+// nothing was swapped.
+func stageAll(ctx context.Context, jobs []*restoreJob) error {
+	for i, j := range jobs {
+		if err := j.stage(ctx); err != nil {
+			for _, k := range jobs[:i] {
+				_ = removeTree(k.staging)
+			}
+			if j.part != "" {
+				err = fmt.Errorf("cannot restore %s: %w", j.what(), err)
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // restoreTarget returns the folder to replace: dataDir, or the folder it
@@ -377,12 +400,12 @@ func asideName(parent, name string) (string, error) {
 // Every entry is created relative to a descriptor of its folder in to,
 // opened below to with openBeneath, and read relative to a descriptor of
 // from the same way: no path is resolved from the root and no symlink is
-// followed on the way, so even a manifest that got past checkPaths or a
-// folder of to swapped for a symlink while this runs cannot make it write
-// (or read) outside to (from). Symlinks from the backup are created, never
-// followed; modes, owners and times are set through descriptors or with
-// AT_SYMLINK_NOFOLLOW.
-func restoreInto(ctx context.Context, from, to string, m *Manifest) error {
+// followed on the way, so even a manifest that got past the path checks
+// of manifest.Decode or a folder of to swapped for a symlink while this
+// runs cannot make it write (or read) outside to (from). Symlinks from
+// the backup are created, never followed; modes, owners and times are
+// set through descriptors or with AT_SYMLINK_NOFOLLOW.
+func restoreInto(ctx context.Context, from, to string, m *manifest.Manifest) error {
 	if err := os.Mkdir(to, 0o700); err != nil {
 		return fmt.Errorf("cannot create restore folder %s: %w", to, err)
 	}
@@ -401,86 +424,109 @@ func restoreInto(ctx context.Context, from, to string, m *Manifest) error {
 		return fmt.Errorf("cannot open restore folder %s: %w", to, err)
 	}
 	defer unix.Close(dstRoot)
-	owners := m.Owners && os.Geteuid() == 0
-	p := newPool(ctx, "restore backup "+m.ID)
-	var dirs []*Entry
-	err = func() error {
-		// The folder the current run of entries goes into: entries of
-		// one folder are together in a manifest, so each is opened once.
-		var cur *dirHandle
-		var curRel string
-		defer func() { cur.release() }()
-		for i := range m.Entries {
-			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("cannot restore backup %s: %w", m.ID, err)
-			}
-			e := &m.Entries[i]
-			if e.Path == "." {
-				dirs = append(dirs, e)
-				continue
-			}
-			if testHookRestore != nil {
-				testHookRestore(e.Path)
-			}
-			dir, name := path.Dir(e.Path), path.Base(e.Path)
-			if cur == nil || curRel != dir {
-				cur.release()
-				cur = nil
-				fd, err := openBeneath(dstRoot, dir, dirHandleFlags)
-				if err != nil {
-					return fmt.Errorf("cannot open folder %s: %w", joinRel(to, dir), err)
-				}
-				cur, curRel = newDirHandle(fd), dir
-			}
-			dst := joinRel(to, e.Path)
-			switch e.Type {
-			case TypeDir:
-				if err := unix.Mkdirat(cur.fd, name, 0o700); err != nil {
-					return fmt.Errorf("cannot create folder %s: %w", dst, err)
-				}
-				dirs = append(dirs, e)
-			case TypeFile:
-				h := cur.acquire()
-				if err := p.submit(func([]byte) error {
-					defer h.release()
-					return restoreFile(p.ctx, srcRoot, from, h.fd, name, dst, e, owners)
-				}); err != nil {
-					h.release()
-					return err
-				}
-			case TypeSymlink:
-				if err := makeSymlinkAt(cur.fd, name, dst, e, owners); err != nil {
-					return err
-				}
-			default:
-				reason, err := makeSpecialAt(cur.fd, name, dst, e, owners, asRecorded)
-				if err != nil {
-					return err
-				}
-				if reason != "" {
-					return fmt.Errorf("cannot restore %s: %s", dst, reason)
-				}
-			}
-		}
-		return nil
-	}()
-	if err != nil {
-		p.fail(err)
+	r := &restoreRun{ctx: ctx, m: m, from: from, to: to, srcRoot: srcRoot, dstRoot: dstRoot,
+		owners: m.Owners && os.Geteuid() == 0, pool: newPool(ctx, "restore backup "+m.ID)}
+	if err := r.createAll(); err != nil {
+		r.pool.fail(err)
 	}
-	if err := p.wait(); err != nil {
+	if err := r.pool.wait(); err != nil {
 		return err
 	}
 	// Deepest first: a folder's mtime is set after its entries exist,
 	// and a read-only folder gets its mode after it was written into.
-	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := restoreDirMeta(dstRoot, to, dirs[i], owners); err != nil {
+	for i := len(r.dirs) - 1; i >= 0; i-- {
+		if err := restoreDirMeta(dstRoot, to, r.dirs[i], r.owners); err != nil {
 			return err
 		}
 	}
 	if err := syncFS(syncer); err != nil {
 		return err
 	}
-	return verifyTree(ctx, m.ID, to, m, owners, recordedMode)
+	return verifyTree(ctx, m.ID, to, m, r.owners, recordedMode)
+}
+
+// restoreRun is one restoreInto: the descriptors of from and to, and the
+// pool that copies files.
+type restoreRun struct {
+	ctx              context.Context
+	m                *manifest.Manifest
+	from, to         string
+	srcRoot, dstRoot int
+	owners           bool // set owners: the backup recorded them and this runs as root
+	pool             *pool
+	// dirs are the folders created (the root first), parents before
+	// children, whose metadata is set once their entries exist.
+	dirs []*manifest.Entry
+}
+
+// createAll creates every entry of the manifest in to, in manifest
+// order, handing files to the pool. It stops at the first error; files
+// already handed over may still be copying (the caller waits for them).
+func (r *restoreRun) createAll() error {
+	// The folder the current run of entries goes into: entries of one
+	// folder are together in a manifest, so each is opened once.
+	var cur *dirHandle
+	var curRel string
+	defer func() { cur.release() }()
+	for i := range r.m.Entries {
+		if err := r.ctx.Err(); err != nil {
+			return fmt.Errorf("cannot restore backup %s: %w", r.m.ID, err)
+		}
+		e := &r.m.Entries[i]
+		if e.Path == "." {
+			r.dirs = append(r.dirs, e)
+			continue
+		}
+		if testHookRestore != nil {
+			testHookRestore(e.Path)
+		}
+		dir := path.Dir(e.Path)
+		if cur == nil || curRel != dir {
+			cur.release()
+			cur = nil
+			fd, err := openBeneath(r.dstRoot, dir, dirHandleFlags)
+			if err != nil {
+				return fmt.Errorf("cannot open folder %s: %w", joinRel(r.to, dir), err)
+			}
+			cur, curRel = newDirHandle(fd), dir
+		}
+		if err := r.create(cur, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// create creates the entry e, other than the root, in its folder cur.
+func (r *restoreRun) create(cur *dirHandle, e *manifest.Entry) error {
+	name, dst := path.Base(e.Path), joinRel(r.to, e.Path)
+	switch e.Type {
+	case manifest.TypeDir:
+		if err := unix.Mkdirat(cur.fd, name, 0o700); err != nil {
+			return fmt.Errorf("cannot create folder %s: %w", dst, err)
+		}
+		r.dirs = append(r.dirs, e)
+	case manifest.TypeFile:
+		h := cur.acquire()
+		if err := r.pool.submit(func([]byte) error {
+			defer h.release()
+			return restoreFile(r.pool.ctx, r.srcRoot, r.from, h.fd, name, dst, e, r.owners)
+		}); err != nil {
+			h.release()
+			return err
+		}
+	case manifest.TypeSymlink:
+		return makeSymlinkAt(cur.fd, name, dst, e, r.owners)
+	default:
+		reason, err := makeSpecialAt(cur.fd, name, dst, e, r.owners, asRecorded)
+		if err != nil {
+			return err
+		}
+		if reason != "" {
+			return fmt.Errorf("cannot restore %s: %s", dst, reason)
+		}
+	}
+	return nil
 }
 
 // dirHandle is an open folder of a restore, shared by the walk and the
@@ -513,7 +559,7 @@ func (h *dirHandle) release() {
 // errors). The kernel copies the content (copy_file_range, a reflink where
 // the filesystem can share blocks copy-on-write), only the data ranges of
 // a sparse file, whose holes stay holes; verifyTree checks it afterwards.
-func restoreFile(ctx context.Context, srcRoot int, from string, dirfd int, name, dst string, e *Entry, owners bool) error {
+func restoreFile(ctx context.Context, srcRoot int, from string, dirfd int, name, dst string, e *manifest.Entry, owners bool) error {
 	src := joinRel(from, e.Path)
 	mode, err := parseMode(e.Mode)
 	if err != nil {
@@ -589,7 +635,7 @@ func restoreWhole(ctx context.Context, in, out *os.File) error {
 // restoreDirMeta gives the restored folder e, below the restore folder
 // open as root (to, for errors), its owner, mtime and mode through a
 // descriptor opened below root without following a symlink.
-func restoreDirMeta(root int, to string, e *Entry, owners bool) error {
+func restoreDirMeta(root int, to string, e *manifest.Entry, owners bool) error {
 	dst := joinRel(to, e.Path)
 	mode, err := parseMode(e.Mode)
 	if err != nil {

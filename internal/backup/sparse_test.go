@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/better-paas/updater/internal/backup/manifest"
 )
 
 // allocated is the disk space a file takes: st_blocks × 512.
@@ -112,7 +114,7 @@ func TestSparseFilesStaySparse(t *testing.T) {
 	}
 	t.Logf("Create (hot pass) of 1 GiB + 36 MiB of sparse files: %v", time.Since(start))
 	check("hot pass", b.Data, hot)
-	m, err := ReadManifest(b.Path)
+	m, err := manifest.Read(b.Path)
 	if err != nil {
 		t.Fatal(err)
 	}

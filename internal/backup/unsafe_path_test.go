@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/better-paas/updater/internal/backup/manifest"
 )
 
 // escapeLayout lays out an install the way an attacker who can write the
@@ -47,7 +50,7 @@ func newEscapeLayout(t *testing.T) *escapeLayout {
 // entryAt describes what is at p (not following a final symlink) as the
 // manifest entry rel, content hash included, so a tampered manifest
 // matches the disk and Verify has nothing else to complain about.
-func entryAt(t *testing.T, rel, p string) Entry {
+func entryAt(t *testing.T, rel, p string) manifest.Entry {
 	t.Helper()
 	st, err := lstat(p)
 	if err != nil {
@@ -55,14 +58,14 @@ func entryAt(t *testing.T, rel, p string) Entry {
 	}
 	e := entryFor(rel, &st)
 	switch e.Type {
-	case TypeFile:
+	case manifest.TypeFile:
 		data, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
 		}
 		sum := sha256.Sum256(data)
 		e.Size, e.SHA256 = int64(len(data)), hex.EncodeToString(sum[:])
-	case TypeSymlink:
+	case manifest.TypeSymlink:
 		if e.Target, err = os.Readlink(p); err != nil {
 			t.Fatal(err)
 		}
@@ -74,19 +77,23 @@ func entryAt(t *testing.T, rel, p string) Entry {
 // appends entries and records the data folder's current mtime (planting
 // files there changed it). With b64 the paths are written as pathBase64,
 // as for a name that is not UTF-8.
-func (l *escapeLayout) tamper(t *testing.T, b64 bool, add ...Entry) {
+func (l *escapeLayout) tamper(t *testing.T, b64 bool, add ...manifest.Entry) {
 	t.Helper()
-	m, err := ReadManifest(l.b.Path)
+	m, err := manifest.Read(l.b.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m.Entries[0] = entryAt(t, ".", l.b.Data)
 	m.Entries = append(m.Entries, add...)
-	m.computeTotals()
-	data := m.encode()
+	m.ComputeTotals()
+	data := m.Encode()
 	if b64 {
 		for _, e := range add {
-			plain := append([]byte(`"path":`), appendString(nil, e.Path)...)
+			quoted, err := json.Marshal(e.Path) // as the manifest's encoder writes it
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain := append([]byte(`"path":`), quoted...)
 			coded := []byte(`"pathBase64":"` + base64.StdEncoding.EncodeToString([]byte(e.Path)) + `"`)
 			if !bytes.Contains(data, plain) {
 				t.Fatalf("no %s in the manifest", plain)
@@ -116,31 +123,31 @@ var hostileManifests = []struct {
 	// lands is where the unfixed Restore wrote, "" when it did not.
 	lands string
 	b64   bool
-	setup func(t *testing.T, l *escapeLayout) []Entry
+	setup func(t *testing.T, l *escapeLayout) []manifest.Entry
 }{
-	{name: "dot-dot", path: "../../../../X", why: `".."`, lands: "X", setup: func(t *testing.T, l *escapeLayout) []Entry {
+	{name: "dot-dot", path: "../../../../X", why: `".."`, lands: "X", setup: func(t *testing.T, l *escapeLayout) []manifest.Entry {
 		src := filepath.Join(l.b.Data, "../../../../X") // <base>/top/mid/X
 		plant(t, src, "written by whoever can write the backup\n")
-		return []Entry{entryAt(t, "../../../../X", src)}
+		return []manifest.Entry{entryAt(t, "../../../../X", src)}
 	}},
-	{name: "dot-dot as pathBase64", path: "../../../../X", why: `".."`, lands: "X", b64: true, setup: func(t *testing.T, l *escapeLayout) []Entry {
+	{name: "dot-dot as pathBase64", path: "../../../../X", why: `".."`, lands: "X", b64: true, setup: func(t *testing.T, l *escapeLayout) []manifest.Entry {
 		src := filepath.Join(l.b.Data, "../../../../X")
 		plant(t, src, "written by whoever can write the backup\n")
-		return []Entry{entryAt(t, "../../../../X", src)}
+		return []manifest.Entry{entryAt(t, "../../../../X", src)}
 	}},
-	{name: "dot-dot inside a name", path: "f00/../../../../../X", why: `".."`, setup: func(t *testing.T, l *escapeLayout) []Entry {
-		return []Entry{{Path: "f00/../../../../../X", Type: TypeDir, Mode: "0755"}}
+	{name: "dot-dot inside a name", path: "f00/../../../../../X", why: `".."`, setup: func(t *testing.T, l *escapeLayout) []manifest.Entry {
+		return []manifest.Entry{{Path: "f00/../../../../../X", Type: manifest.TypeDir, Mode: "0755"}}
 	}},
-	{name: "absolute", path: "/etc/passwd-from-backup", why: "absolute", setup: func(t *testing.T, l *escapeLayout) []Entry {
-		return []Entry{{Path: "/etc/passwd-from-backup", Type: TypeFile, Mode: "0644"}}
+	{name: "absolute", path: "/etc/passwd-from-backup", why: "absolute", setup: func(t *testing.T, l *escapeLayout) []manifest.Entry {
+		return []manifest.Entry{{Path: "/etc/passwd-from-backup", Type: manifest.TypeFile, Mode: "0644"}}
 	}},
-	{name: "file below a symlink", path: "lnk/X", why: "symlink", lands: "top/X", setup: func(t *testing.T, l *escapeLayout) []Entry {
+	{name: "file below a symlink", path: "lnk/X", why: "symlink", lands: "top/X", setup: func(t *testing.T, l *escapeLayout) []manifest.Entry {
 		// A relative target: from the backup's data folder it reaches
 		// install/, from the restore folder top/.
 		link := filepath.Join(l.b.Data, "lnk")
 		mustSymlink(t, "../../..", link)
 		plant(t, filepath.Join(l.base, "top", "mid", "install", "X"), "read through the symlink\n")
-		return []Entry{entryAt(t, "lnk", link), entryAt(t, "lnk/X", filepath.Join(link, "X"))}
+		return []manifest.Entry{entryAt(t, "lnk", link), entryAt(t, "lnk/X", filepath.Join(link, "X"))}
 	}},
 }
 
@@ -238,7 +245,7 @@ func testRestoreNeverFollowsASymlinkOut(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := ReadManifest(b.Path)
+		m, err := manifest.Read(b.Path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -246,7 +253,7 @@ func testRestoreNeverFollowsASymlinkOut(t *testing.T) {
 		// out: what restoreInto would get if a check had a gap.
 		for i := range m.Entries {
 			if m.Entries[i].Path == "d" {
-				m.Entries[i].Type, m.Entries[i].Target, m.Entries[i].Mode = TypeSymlink, outside, "0777"
+				m.Entries[i].Type, m.Entries[i].Target, m.Entries[i].Mode = manifest.TypeSymlink, outside, "0777"
 			}
 		}
 		before := snapshot(t, outside)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/better-paas/updater/internal/backup/manifest"
 )
 
 // Verify re-reads backup id under root and compares it with its manifest:
@@ -67,7 +69,7 @@ func Verify(ctx context.Context, root, id string) error {
 }
 
 // storedModes is the mode Verify wants for the copies m describes.
-func storedModes(m *Manifest) modeCheck {
+func storedModes(m *manifest.Manifest) modeCheck {
 	if m.ReadOnly {
 		return readOnlyModes
 	}
@@ -101,7 +103,7 @@ const (
 // verifyTree compares the folder dir with the manifest m; owners says
 // whether to compare owners, modes which mode to want. It returns a
 // *CorruptError naming every entry that differs.
-func verifyTree(ctx context.Context, id, dir string, m *Manifest, owners bool, modes modeCheck) error {
+func verifyTree(ctx context.Context, id, dir string, m *manifest.Manifest, owners bool, modes modeCheck) error {
 	// problems[i] is what differs at entry i; a job hashing a file is
 	// the only writer of its entry's once submitted.
 	problems := make([][]string, len(m.Entries))
@@ -121,11 +123,11 @@ entries:
 			continue
 		}
 		switch e.Type {
-		case TypeSymlink:
+		case manifest.TypeSymlink:
 			if target, err := os.Readlink(path); err != nil || target != e.Target {
 				problems[i] = append(problems[i], fmt.Sprintf("symlink target %q, manifest says %q", target, e.Target))
 			}
-		case TypeFile:
+		case manifest.TypeFile:
 			if st.size != e.Size {
 				continue // compareMeta said so; the content differs too
 			}
@@ -164,7 +166,7 @@ entries:
 
 // hashProblem reads the file at path and says how its content differs
 // from the entry e, or "".
-func hashProblem(ctx context.Context, path string, e *Entry, buf []byte) string {
+func hashProblem(ctx context.Context, path string, e *manifest.Entry, buf []byte) string {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Sprintf("cannot open it: %v", err)
@@ -196,15 +198,15 @@ func hashProblem(ctx context.Context, path string, e *Entry, buf []byte) string 
 // compareMeta returns what differs between the entry and st, each
 // difference once; sameType is false when the type differs, and nothing
 // else is compared then.
-func compareMeta(e *Entry, st *stat, owners bool, modes modeCheck) (problems []string, sameType bool) {
+func compareMeta(e *manifest.Entry, st *stat, owners bool, modes modeCheck) (problems []string, sameType bool) {
 	got := entryFor(e.Path, st)
 	if got.Type != e.Type {
 		return []string{fmt.Sprintf("it is a %s, manifest says %s", got.Type, e.Type)}, false
 	}
-	if e.Type == TypeFile && st.size != e.Size {
+	if e.Type == manifest.TypeFile && st.size != e.Size {
 		problems = append(problems, fmt.Sprintf("size %d, manifest says %d", st.size, e.Size))
 	}
-	if e.Type != TypeSymlink {
+	if e.Type != manifest.TypeSymlink {
 		ro := readOnly.applyString(e.Mode)
 		switch {
 		case modes == recordedMode && got.Mode != e.Mode:
@@ -230,7 +232,7 @@ func compareMeta(e *Entry, st *stat, owners bool, modes modeCheck) (problems []s
 // checkExtras returns the entries below dir that the manifest does not
 // list, in walk order; the contents of an unlisted folder are not listed
 // again.
-func checkExtras(ctx context.Context, id, dir string, m *Manifest) ([]Mismatch, error) {
+func checkExtras(ctx context.Context, id, dir string, m *manifest.Manifest) ([]Mismatch, error) {
 	listed := make(map[string]bool, len(m.Entries))
 	for i := range m.Entries {
 		listed[m.Entries[i].Path] = true

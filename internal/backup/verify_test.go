@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/better-paas/updater/internal/backup/manifest"
 )
 
 // Verify re-reads everything: a single flipped byte, and every other kind
@@ -102,7 +104,7 @@ func TestVerifyDetectsDamage(t *testing.T) {
 // rel so a test damages only what it means to.
 func restoreMeta(t *testing.T, p, rel, data string) {
 	t.Helper()
-	m, err := ReadManifest(filepath.Dir(data))
+	m, err := manifest.Read(filepath.Dir(data))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,9 @@
-package backup
+package manifest
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
+	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -46,7 +46,7 @@ func TestManifestKeepsNamesLosslessly(t *testing.T) {
 	mtime := time.Date(2023, 1, 2, 3, 4, 5, 600_700_800, time.UTC)
 	ctime := mtime.UnixNano() + 1
 	m := Manifest{
-		Kind: ManifestKind, Version: ManifestVersion, ID: "u1", Source: "/srv/app/data", Owners: true,
+		Kind: Kind, Version: Version, ID: "u1", Source: "/srv/app/data", Owners: true,
 		CreatedAt: mtime, FinishedAt: &mtime, Base: "u0",
 		Entries: []Entry{
 			{Path: ".", Type: TypeDir, Mode: "0755", ModTime: mtime},
@@ -55,11 +55,11 @@ func TestManifestKeepsNamesLosslessly(t *testing.T) {
 			{Path: nameJSON, Type: TypeSymlink, Mode: "0777", ModTime: mtime, Target: "\xfe\xff\nx"},
 			{Path: "dev", Type: TypeCharDevice, Mode: "0620", ModTime: mtime, Rdev: 259},
 		},
-		Skipped: []Skipped{{Path: "gone-\xff", Reason: reasonVanished}},
+		Skipped: []Skipped{{Path: "gone-\xff", Reason: "vanished during backup"}},
 		Pass:    PassStats{Copied: 1, Linked: 2, Hashed: 3, Removed: 4},
 	}
-	m.computeTotals()
-	data := m.encode()
+	m.ComputeTotals()
+	data := m.Encode()
 	if !json.Valid(data) {
 		t.Fatalf("manifest is not valid JSON:\n%s", data)
 	}
@@ -74,7 +74,7 @@ func TestManifestKeepsNamesLosslessly(t *testing.T) {
 	if _, _, err := parseEntries(data[off:]); err != nil {
 		t.Errorf("the fast entry parser rejects our own output: %v", err)
 	}
-	fast, err := decodeManifest(data)
+	fast, err := Decode(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,11 +97,11 @@ func TestManifestKeepsNamesLosslessly(t *testing.T) {
 	}
 
 	// On disk, through a real backup, and with the header-only reader.
-	dir := tempDir(t)
-	if err := m.write(dir); err != nil {
+	dir := t.TempDir()
+	if err := m.Write(dir); err != nil {
 		t.Fatal(err)
 	}
-	h, err := readHeader(filepath.Join(dir, ManifestName))
+	h, err := ReadHeader(filepath.Join(dir, FileName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,74 +110,57 @@ func TestManifestKeepsNamesLosslessly(t *testing.T) {
 	}
 }
 
-// Manifests written before version 2 (encoding/json, entries before
-// totals, no identities) still list, verify and serve as a base.
-func TestVersion1ManifestStillWorks(t *testing.T) {
-	src, root := tempDir(t), tempDir(t)
-	writeFiles(t, src, 3)
-	b, err := Create(context.Background(), src, root, "old")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := ReadManifest(b.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	type v1Entry struct {
-		Path    string    `json:"path"`
-		Type    string    `json:"type"`
-		Size    int64     `json:"size,omitempty"`
-		Mode    string    `json:"mode"`
-		ModTime time.Time `json:"mtime"`
-		UID     int       `json:"uid"`
-		GID     int       `json:"gid"`
-		SHA256  string    `json:"sha256,omitempty"`
-	}
-	v1 := struct {
-		Kind      string    `json:"kind"`
-		Version   int       `json:"version"`
-		ID        string    `json:"id"`
-		Source    string    `json:"source"`
-		CreatedAt time.Time `json:"createdAt"`
-		Entries   []v1Entry `json:"entries"`
-		Totals    Totals    `json:"totals"`
-	}{ManifestKind, 1, "old", src, m.CreatedAt, nil, m.Totals}
-	for _, e := range m.Entries {
-		v1.Entries = append(v1.Entries, v1Entry{e.Path, e.Type, e.Size, e.Mode, e.ModTime, e.UID, e.GID, e.SHA256})
-	}
-	data, err := json.MarshalIndent(v1, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(b.Path, ManifestName), append(data, '\n'), 0o600); err != nil {
-		t.Fatal(err)
-	}
-
-	list, err := List(root)
-	if err != nil || len(list) != 1 || list[0].Files != 3 {
-		t.Fatalf("List = %+v, %v", list, err)
-	}
-	if err := Verify(context.Background(), root, "old"); err != nil {
-		t.Fatalf("Verify: %v", err)
-	}
-	b2, err := Create(context.Background(), src, root, "new")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b2.Base != "old" || b2.Hashed != 3 || b2.Linked != 3 || b2.Copied != 0 {
-		t.Errorf("incremental on a v1 base: %+v, want 3 files hashed and linked", b2)
+func TestReadManifestRejectsOtherKinds(t *testing.T) {
+	dir := t.TempDir()
+	for _, content := range []string{`{"kind":"Other","version":2}` + "\n", `{"kind":"BackupManifest","version":99}` + "\n"} {
+		if err := os.WriteFile(filepath.Join(dir, FileName), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Read(dir); err == nil || !strings.Contains(err.Error(), "cannot use manifest") {
+			t.Errorf("Read(%s) = %v", content, err)
+		}
+		if _, err := ReadHeader(filepath.Join(dir, FileName)); err == nil {
+			t.Errorf("ReadHeader(%s) accepted it", content)
+		}
 	}
 }
 
-func TestReadManifestRejectsOtherKinds(t *testing.T) {
-	dir := tempDir(t)
-	for _, content := range []string{`{"kind":"Other","version":2}` + "\n", `{"kind":"BackupManifest","version":99}` + "\n"} {
-		mustWrite(t, filepath.Join(dir, ManifestName), content, 0o600)
-		if _, err := ReadManifest(dir); err == nil || !strings.Contains(err.Error(), "cannot use manifest") {
-			t.Errorf("ReadManifest(%s) = %v", content, err)
+// Names a manifest must keep byte for byte: a newline, bytes that are not
+// UTF-8, JSON's special characters and a Unicode line separator.
+const (
+	nameNewline = "line\nbreak.txt"
+	nameBinary  = "bad-\xff\xfe\x80.bin"
+	nameJSON    = "quote\"back\\slash<&>\u2028.txt"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// Encode's bytes are the on-disk format: the fixtures encode to the
+// golden files byte for byte (go test -run TestEncodeGolden -update
+// rewrites them, for a deliberate change of format).
+func TestEncodeGolden(t *testing.T) {
+	for i, name := range []string{"data", "part-folder", "part-file", "source-missing"} {
+		m := fixtureManifests()[i]
+		got := m.Encode()
+		golden := filepath.Join("testdata", name+".golden.json")
+		if *update {
+			if err := os.WriteFile(golden, got, 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if _, err := readHeader(filepath.Join(dir, ManifestName)); err == nil {
-			t.Errorf("readHeader(%s) accepted it", content)
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: Encode differs from %s:\n%s", name, golden, got)
+		}
+		back, err := Decode(want)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if again := back.Encode(); !bytes.Equal(again, want) {
+			t.Errorf("%s: Encode(Decode(golden)) differs from the golden file:\n%s", name, again)
 		}
 	}
 }

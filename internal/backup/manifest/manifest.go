@@ -1,27 +1,21 @@
-package backup
+package manifest
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 	"unicode/utf8"
-
-	"github.com/better-paas/updater/internal/atomicfile"
 )
 
 const (
-	// ManifestKind is the kind written into every manifest.
-	ManifestKind = "BackupManifest"
-	// ManifestVersion is the manifest format this package writes. Version 2
+	// Kind is the kind written into every manifest.
+	Kind = "BackupManifest"
+	// Version is the manifest format this package writes. Version 2
 	// added source identities (for incremental backups), special files,
 	// lossless names and the cold pass; version 1 manifests are still read.
-	ManifestVersion = 2
+	Version = 2
 )
 
 // Entry types recorded in a manifest.
@@ -45,18 +39,18 @@ type Manifest struct {
 	Version int    `json:"version"`
 	// ID is the backup ID; it matches the folder name.
 	ID string `json:"id"`
-	// Source is the folder that was copied, as given to Create.
+	// Source is the folder that was copied, as given to backup.Create.
 	Source string `json:"source"`
 	// SourceMissing is true when the source folder did not exist, so a
 	// restore should not create it.
 	SourceMissing bool `json:"sourceMissing,omitempty"`
 	// Owners is true when file owners were copied (the backup ran as
-	// root); Verify checks owners only then.
+	// root); backup.Verify checks owners only then.
 	Owners bool `json:"owners,omitempty"`
-	// CreatedAt is when the hot pass (Create) started.
+	// CreatedAt is when the hot pass (backup.Create) started.
 	CreatedAt time.Time `json:"createdAt"`
-	// FinishedAt is when the last cold pass (Finish) started, nil when the
-	// backup never had one. The data reflects the source at that moment.
+	// FinishedAt is when the last cold pass (backup.Finish) started, nil
+	// when the backup never had one. The data reflects the source at that moment.
 	FinishedAt *time.Time `json:"finishedAt,omitempty"`
 	// Base is the ID of the earlier backup whose unchanged files the hot
 	// pass hard-linked, empty for a full copy.
@@ -64,23 +58,23 @@ type Manifest struct {
 	// DataOf is the version whose data the backup holds: the one that ran
 	// (and wrote data/) when it was taken. TakenBefore is the version the
 	// update that took it was about to install. Both are labels for
-	// humans, given to Create (see DataOf and TakenBefore); empty when
-	// unknown, and absent from manifests written before they existed.
+	// humans, given to backup.Create (see backup.DataOf and
+	// backup.TakenBefore); empty when unknown, and absent from manifests
+	// written before they existed.
 	DataOf      string `json:"dataOf,omitempty"`
 	TakenBefore string `json:"takenBefore,omitempty"`
 	// ReadOnly is true when every copy in data/ was written without
-	// write bits: its mode is the recorded Mode minus 0222 (see
-	// storedMode), so Verify accepts nothing else. Manifests written
-	// before backups were read-only lack it; their copies may have the
-	// recorded mode, or the read-only one once a later backup linked to
-	// them.
+	// write bits: its mode is the recorded Mode minus 0222, so
+	// backup.Verify accepts nothing else. Manifests written before
+	// backups were read-only lack it; their copies may have the recorded
+	// mode, or the read-only one once a later backup linked to them.
 	ReadOnly bool `json:"readOnly,omitempty"`
 	// Parts lists the extra paths backed up with the data folder (see
-	// Paths), relative to the install folder and slash-separated, in the
-	// order given. Each has a folder of its own, parts/<name>/ (see
-	// partName), holding its manifest and data/ as a backup folder holds
-	// them. Absent from backups without extra paths, and from all made
-	// before extra paths existed.
+	// backup.Paths), relative to the install folder and slash-separated,
+	// in the order given. Each has a folder of its own, parts/<name>/
+	// (see PartName), holding its manifest and data/ as a backup folder
+	// holds them. Absent from backups without extra paths, and from all
+	// made before extra paths existed.
 	Parts []string `json:"parts,omitempty"`
 	// Part is set in the manifest of an extra path's folder only: the
 	// extra path it holds. Its entries are then those of the folder that
@@ -280,42 +274,12 @@ type PassStats struct {
 	Removed int `json:"removed,omitempty"`
 }
 
-// ReadManifest reads and checks the manifest of the backup folder dir
-// (<root>/<id>). An error means the folder is not a complete backup
-// written by this package; one wrapping ErrUnsafePath means the manifest
-// lists a path outside the backup (see ErrUnsafePath).
-func ReadManifest(dir string) (Manifest, error) {
-	return readManifestFile(filepath.Join(dir, ManifestName))
-}
-
-func readManifestFile(path string) (Manifest, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return Manifest{}, fmt.Errorf("cannot read manifest %s: %w", path, err)
-	}
-	m, err := decodeManifest(data)
-	if errors.Is(err, ErrUnsafePath) {
-		return Manifest{}, fmt.Errorf("cannot use manifest %s: %w", path, err)
-	}
-	if err != nil {
-		return Manifest{}, fmt.Errorf("cannot decode manifest %s: %w", path, err)
-	}
-	if err := m.checkKind(path); err != nil {
-		return Manifest{}, err
-	}
-	return m, nil
-}
-
-func (m *Manifest) checkKind(path string) error {
-	if m.Kind != ManifestKind || m.Version < 1 || m.Version > ManifestVersion {
-		return fmt.Errorf("cannot use manifest %s: kind %q version %d, want %q version 1 to %d", path, m.Kind, m.Version, ManifestKind, ManifestVersion)
-	}
-	return nil
-}
-
-// encode returns the manifest as JSON, one entry per line so a human can
-// read and diff it, built by hand for speed (see Entry.MarshalJSON).
-func (m *Manifest) encode() []byte {
+// Encode returns the manifest as JSON, as Write stores it: one entry per
+// line so a human can read and diff it, header fields before the entries
+// (ReadHeader stops at them), built by hand for speed (see
+// Entry.MarshalJSON). The bytes are the on-disk format: they must not
+// change for a given manifest, which the golden and round-trip tests hold.
+func (m *Manifest) Encode() []byte {
 	b := make([]byte, 0, 512+len(m.Entries)*256)
 	b = append(b, "{\n  \"kind\": "...)
 	b = appendString(b, m.Kind)
@@ -381,7 +345,7 @@ func (m *Manifest) encode() []byte {
 		}
 		b = append(b, "\n  ]"...)
 	}
-	// Entries come last: readHeader stops at them.
+	// Entries come last: ReadHeader stops at them.
 	b = append(b, ",\n  \"entries\": ["...)
 	for i := range m.Entries {
 		if i > 0 {
@@ -394,50 +358,9 @@ func (m *Manifest) encode() []byte {
 	return append(b, "\n}\n"...)
 }
 
-// write stores the manifest in dir atomically and checks the stored bytes
-// by reading them back, so a manifest that exists is whole and durable.
-func (m *Manifest) write(dir string) error {
-	data := m.encode()
-	path := filepath.Join(dir, ManifestName)
-	if err := atomicfile.WriteFile(path, data, 0o600); err != nil {
-		return err
-	}
-	back, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("cannot read back manifest %s: %w", path, err)
-	}
-	if !bytes.Equal(back, data) {
-		return fmt.Errorf("cannot verify manifest %s: %w: it reads back different from what was written", path, ErrCorrupt)
-	}
-	return nil
-}
-
-func (m *Manifest) backup(root string) Backup {
-	dir := filepath.Join(root, m.ID)
-	b := Backup{
-		ID:          m.ID,
-		Path:        dir,
-		Data:        filepath.Join(dir, DataDir),
-		CreatedAt:   m.CreatedAt,
-		Base:        m.Base,
-		DataOf:      m.DataOf,
-		TakenBefore: m.TakenBefore,
-		Files:       m.Totals.Files,
-		Bytes:       m.Totals.Bytes,
-		Copied:      m.Pass.Copied,
-		Linked:      m.Pass.Linked,
-		Hashed:      m.Pass.Hashed,
-		Removed:     m.Pass.Removed,
-		Paths:       m.Parts,
-	}
-	if m.FinishedAt != nil {
-		b.FinishedAt = *m.FinishedAt
-	}
-	return b
-}
-
-// computeTotals recounts the totals from the entries and skipped lists.
-func (m *Manifest) computeTotals() {
+// ComputeTotals recounts Totals from the entries and skipped lists. A
+// writer calls it once the lists are final, before Write.
+func (m *Manifest) ComputeTotals() {
 	t := Totals{Skipped: len(m.Skipped)}
 	for i := range m.Entries {
 		switch e := &m.Entries[i]; e.Type {

@@ -1,4 +1,4 @@
-package backup
+package manifest
 
 import (
 	"fmt"
@@ -11,7 +11,7 @@ import (
 // writes it: the folders of one parent together, parents before children.
 func benchManifest(files, dirs int) *Manifest {
 	mtime := time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.UTC)
-	m := &Manifest{Kind: ManifestKind, Version: ManifestVersion, ID: "bench", Source: "/srv/app/data", Owners: true, CreatedAt: mtime}
+	m := &Manifest{Kind: Kind, Version: Version, ID: "bench", Source: "/srv/app/data", Owners: true, CreatedAt: mtime}
 	m.Entries = append(m.Entries, Entry{Path: ".", Type: TypeDir, Mode: "0755", ModTime: mtime})
 	for d := range dirs {
 		m.Entries = append(m.Entries, Entry{Path: fmt.Sprintf("d%03d", d), Type: TypeDir, Mode: "0755", ModTime: mtime})
@@ -25,7 +25,7 @@ func benchManifest(files, dirs int) *Manifest {
 			})
 		}
 	}
-	m.computeTotals()
+	m.ComputeTotals()
 	return m
 }
 
@@ -33,10 +33,10 @@ func benchManifest(files, dirs int) *Manifest {
 // process pays to read the manifest of a 50,000-file backup, path checks
 // included.
 func BenchmarkDecodeManifest(b *testing.B) {
-	data := benchManifest(50_000, 500).encode()
+	data := benchManifest(50_000, 500).Encode()
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
-		m, err := decodeManifest(data)
+		m, err := Decode(data)
 		if err != nil {
 			b.Fatal(err)
 		}
