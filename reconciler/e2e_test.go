@@ -39,8 +39,18 @@ type host struct {
 	events  []string
 }
 
+// skipEndToEnd skips a test that clones, builds and runs the example app for
+// real: `make test-fast` (go test -short) leaves those to `make test`.
+func skipEndToEnd(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end: real builds; run make test")
+	}
+}
+
 func newHost(t *testing.T, extra ...sandbox.Release) *host {
 	t.Helper()
+	skipEndToEnd(t)
 	dir := t.TempDir()
 	ctx := logr.NewContext(context.Background(), testr.New(t))
 	origin, err := sandbox.NewOrigin(ctx, filepath.Join(dir, "origin.git"), append(sandbox.DefaultReleases(), extra...))
@@ -57,8 +67,14 @@ func newHost(t *testing.T, extra ...sandbox.Release) *host {
 	mustWrite(t, filepath.Join(install, "data", "notes.txt"), "keep me\n")
 	mustWrite(t, filepath.Join(install, ".env"), "SECRET=1\n")
 
-	// The shipped example config, with a short health deadline.
-	raw, err := sandbox.Config(dir, install, freePort(t), sandbox.Timings{Interval: 200 * time.Millisecond, Deadline: 4 * time.Second, SuccessThreshold: 2})
+	// The shipped example config, with a short health gate: a healthy
+	// release passes in 2 answers 100 ms apart, and a release that never
+	// answers (or flaps) is given up on after 3 s, which still leaves a
+	// slow starter (faults_test.go, 1.5 s) room on a loaded machine.
+	raw, err := sandbox.ConfigWith(dir, install, freePort(t), sandbox.Options{
+		Timings:     sandbox.Timings{Interval: 100 * time.Millisecond, Deadline: 3 * time.Second, SuccessThreshold: 2},
+		ShareBuilds: true, // every test builds the same releases in its own folder
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

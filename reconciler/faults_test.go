@@ -79,7 +79,7 @@ func TestFaults(t *testing.T) {
 		name, tag, step, reason, message string
 	}{
 		{"app crashes on start", "v2.0.0", "health", reconciler.ReasonHealthCheckFailed, "process exited"},
-		{"app hangs on start", "v2.1.0", "health", reconciler.ReasonHealthCheckFailed, "within 4s"},
+		{"app hangs on start", "v2.1.0", "health", reconciler.ReasonHealthCheckFailed, "within " + h.cfg.Health.Deadline.Duration.String()},
 		{"app answers with the old version", "v2.2.0", "health", reconciler.ReasonHealthCheckFailed, `want "v2.2.0", got "v1.1.0"`},
 		{"app flaps", "v2.3.0", "health", reconciler.ReasonHealthCheckFailed, "HTTP 503"},
 		{"build hangs", "v2.4.0", "build-frontend", reconciler.ReasonBuildFailed, "timed out"},

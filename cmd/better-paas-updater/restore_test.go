@@ -24,6 +24,9 @@ import (
 // holds the lock, instead of being refused with "stop it or wait"; a
 // backup that has only its hot pass needs --force.
 func TestRestoreIsCarriedOutByTheRunningDaemon(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end: a real daemon and real builds; run make test")
+	}
 	dir := t.TempDir()
 	ctx := context.Background()
 	origin, err := sandbox.NewOrigin(ctx, filepath.Join(dir, "origin.git"), sandbox.DefaultReleases())
@@ -42,7 +45,10 @@ func TestRestoreIsCarriedOutByTheRunningDaemon(t *testing.T) {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	raw, err := sandbox.Config(dir, install, port, sandbox.Timings{Interval: 100 * time.Millisecond, Deadline: 10 * time.Second, SuccessThreshold: 2})
+	raw, err := sandbox.ConfigWith(dir, install, port, sandbox.Options{
+		Timings:     sandbox.Timings{Interval: 100 * time.Millisecond, Deadline: 10 * time.Second, SuccessThreshold: 2},
+		ShareBuilds: true,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

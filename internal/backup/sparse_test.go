@@ -67,6 +67,9 @@ func writeSparse(t *testing.T, p string, size int64, offsets ...int64) {
 // a restore: holes are recreated, not written as zeros. The sha256 in the
 // manifest is still that of the whole logical content, holes included.
 func TestSparseFilesStaySparse(t *testing.T) {
+	if testing.Short() {
+		t.Skip("hashes 1 GiB files several times; run make test")
+	}
 	const (
 		size  = 1 << 30
 		limit = 1 << 20 // what a copy may take on disk

@@ -15,11 +15,3 @@ type stepKey struct{}
 func WithStep(ctx context.Context, step string) context.Context {
 	return context.WithValue(ctx, stepKey{}, step)
 }
-
-// name is the full name of point in ctx.
-func name(ctx context.Context, point string) string {
-	if step, ok := ctx.Value(stepKey{}).(string); ok && step != "" {
-		return step + ":" + point
-	}
-	return point
-}

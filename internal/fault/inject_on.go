@@ -111,3 +111,11 @@ func signalSelf(point string, sig syscall.Signal) {
 	_ = syscall.Kill(os.Getpid(), sig)
 	<-ch
 }
+
+// name is the full name of point in ctx.
+func name(ctx context.Context, point string) string {
+	if step, ok := ctx.Value(stepKey{}).(string); ok && step != "" {
+		return step + ":" + point
+	}
+	return point
+}

@@ -22,6 +22,19 @@ type Timings struct {
 	SuccessThreshold   int
 }
 
+// Options adapts a sandbox's config beyond its folders and port.
+type Options struct {
+	Timings
+	// ShareBuilds adds -trimpath to the builds' GOFLAGS (after the user's
+	// own), so that one release built in many sandboxes compiles once: the
+	// Go cache keys the app's packages by their folder unless the path is
+	// trimmed, and every sandbox has its own. Tests that build the same
+	// releases in dozens of installs set it; the demo does not, as it
+	// builds each release once and a first -trimpath build compiles the
+	// standard library again.
+	ShareBuilds bool
+}
+
 // Config returns the shipped example updater.yaml (examples/config) adapted
 // to a sandbox under root: the install at install, state, backups, hooks and
 // desired.yaml under root, the app on 127.0.0.1:port, and the health gate
@@ -35,6 +48,12 @@ type Timings struct {
 // GOMODCACHE`) through build.env: a fresh cache per sandbox would compile
 // the standard library for every test.
 func Config(root, install string, port int, t Timings) ([]byte, error) {
+	return ConfigWith(root, install, port, Options{Timings: t})
+}
+
+// ConfigWith is Config with Options beyond the health gate timings.
+func ConfigWith(root, install string, port int, o Options) ([]byte, error) {
+	t := o.Timings
 	raw, err := fs.ReadFile(examples.Config, "updater.yaml")
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the example updater.yaml: %w", err)
@@ -55,7 +74,7 @@ func Config(root, install string, port int, t Timings) ([]byte, error) {
 			cfg.Service.Exec.Env[i] = "ADDR=" + addr
 		}
 	}
-	cfg.Build.Env = append(cfg.Build.Env, goCaches()...)
+	cfg.Build.Env = append(cfg.Build.Env, goEnv(o.ShareBuilds)...)
 	cfg.Health.Interval.Duration = t.Interval
 	cfg.Health.Deadline.Duration = t.Deadline
 	cfg.Health.SuccessThreshold = t.SuccessThreshold
@@ -74,16 +93,21 @@ func Config(root, install string, port int, t Timings) ([]byte, error) {
 	return out, nil
 }
 
-// goCaches returns GOCACHE= and GOMODCACHE= entries naming the Go caches of
-// the user running the sandbox, or none when go cannot say.
-func goCaches() []string {
-	out, err := exec.Command("go", "env", "GOCACHE", "GOMODCACHE").Output()
+// goEnv returns GOCACHE= and GOMODCACHE= entries naming the Go caches of
+// the user running the sandbox, and with trimPath a GOFLAGS= entry that adds
+// -trimpath to the user's GOFLAGS; none when go cannot say.
+func goEnv(trimPath bool) []string {
+	out, err := exec.Command("go", "env", "GOCACHE", "GOMODCACHE", "GOFLAGS").Output()
 	if err != nil {
 		return nil
 	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) != 2 || !filepath.IsAbs(lines[0]) || !filepath.IsAbs(lines[1]) {
+	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if len(lines) != 3 || !filepath.IsAbs(lines[0]) || !filepath.IsAbs(lines[1]) {
 		return nil
 	}
-	return []string{"GOCACHE=" + lines[0], "GOMODCACHE=" + lines[1]}
+	env := []string{"GOCACHE=" + lines[0], "GOMODCACHE=" + lines[1]}
+	if trimPath {
+		env = append(env, "GOFLAGS="+strings.TrimSpace(lines[2]+" -trimpath"))
+	}
+	return env
 }

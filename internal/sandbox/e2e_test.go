@@ -133,8 +133,13 @@ func TestBrokenReleasesFailToBuild(t *testing.T) {
 	}
 }
 
+// requireTools skips a test that builds and runs the example app when a
+// tool it needs is missing, or under go test -short (make test-fast).
 func requireTools(t *testing.T, tools ...string) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end: real builds; run make test")
+	}
 	requireGit(t)
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
