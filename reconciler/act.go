@@ -22,10 +22,11 @@ func (r *Reconciler) act(ctx context.Context, st *status.VersionStatus, o Observ
 		logr.FromContextOrDiscard(ctx).Info("Resuming update", "operation", op.ID, "step", op.Step, "phase", op.Phase)
 		return r.execute(ctx, st, op, repo)
 	case actRestore:
-		r.serveRestoreRequest(ctx, st)
+		r.serveRestoreRequest(ctx, st, o.Restore, o.RestoreErr)
 		return Result{Requeue: true}, nil // then the host is observed afresh
 	case actSettle:
-		return r.settle(ctx, st, dec.Err)
+		// Nothing happened since the host was observed: no need to read it again.
+		return r.settle(ctx, st, o.readHost(), dec.Err)
 	case actHold:
 		return Result{}, nil
 	case actMarkReady:
@@ -52,11 +53,11 @@ func (r *Reconciler) repair(ctx context.Context, st *status.VersionStatus, o Obs
 	if !o.Host.running {
 		log.Info("Starting service", "version", target.Version)
 		if err := r.svc.Start(ctx); err != nil {
-			return r.settle(ctx, st, failure(ReasonServiceFailed, fmt.Errorf("cannot start %s: %w", target.Version, err)))
+			return r.settle(ctx, st, nil, failure(ReasonServiceFailed, fmt.Errorf("cannot start %s: %w", target.Version, err)))
 		}
 	}
 	if _, err := h.gate(target.Version).Wait(ctx); err != nil {
-		return r.settle(ctx, st, failure(ReasonUnhealthy, fmt.Errorf("%s is installed but not healthy: %w", target.Version, err)))
+		return r.settle(ctx, st, nil, failure(ReasonUnhealthy, fmt.Errorf("%s is installed but not healthy: %w", target.Version, err)))
 	}
 	summarize(st, phaseReady, ReasonUpToDate, fmt.Sprintf("running %s (%s), healthy", target.Version, short(target.Commit)), r.now())
 	return Result{RequeueAfter: r.cfg.ResyncInterval.Duration}, nil
@@ -67,7 +68,7 @@ func (r *Reconciler) repair(ctx context.Context, st *status.VersionStatus, o Obs
 // journals a new operation and runs it.
 func (r *Reconciler) update(ctx context.Context, st *status.VersionStatus, o Observation, repo *gitrepo.Repo) (Result, error) {
 	if err := r.checkUpdate(ctx, repo, o); err != nil {
-		return r.settle(ctx, st, err)
+		return r.settle(ctx, st, o.readHost(), err)
 	}
 	// From is what a rollback returns to. Its commit is the tag of the
 	// version that runs, which differs from HEAD only after a crash left
@@ -75,7 +76,7 @@ func (r *Reconciler) update(ctx context.Context, st *status.VersionStatus, o Obs
 	from := status.Revision{Version: o.CurrentVersion, Commit: o.Host.head, BinarySHA256: o.Host.binarySHA}
 	var err error
 	if from.FrontendSHA256, err = frontendSHA256(r.cfg); err != nil {
-		return r.settle(ctx, st, err)
+		return r.settle(ctx, st, o.readHost(), err)
 	}
 	if commit, err := repo.ResolveTag(from.Version); from.Version != "" && err == nil {
 		from.Commit = commit
@@ -144,18 +145,25 @@ func untrackedState(c *config.Config, repo *gitrepo.Repo, v status.Revision) err
 // known good one and nothing runs it. It is what the daemon still does
 // in every state that holds an update back (an unusable desired.yaml, a
 // failed or refused version, a missing tag, an unreachable source): no
-// update, but no outage either.
-func (r *Reconciler) keepRunning(ctx context.Context, st *status.VersionStatus) {
+// update, but no outage either. host is what was observed, when nothing
+// acted on the host since; nil reads it afresh.
+func (r *Reconciler) keepRunning(ctx context.Context, st *status.VersionStatus, host *observation) {
 	lkg := st.LastKnownGood
 	if lkg == nil || ctx.Err() != nil {
 		return
 	}
-	repo, err := gitrepo.Open(r.cfg.InstallDir)
-	if err != nil {
-		return
+	if host == nil {
+		repo, err := gitrepo.Open(r.cfg.InstallDir)
+		if err != nil {
+			return
+		}
+		h, err := r.observeHost(ctx, repo)
+		if err != nil {
+			return
+		}
+		host = &h
 	}
-	host, err := r.observeHost(ctx, repo)
-	if err != nil || host.running || host.head != lkg.Commit || host.binarySHA != lkg.BinarySHA256 {
+	if host.running || host.head != lkg.Commit || host.binarySHA != lkg.BinarySHA256 {
 		return
 	}
 	log := logr.FromContextOrDiscard(ctx)
@@ -172,13 +180,13 @@ func (r *Reconciler) keepRunning(ctx context.Context, st *status.VersionStatus) 
 
 // settle writes a failure found before any step ran: terminal ones stall,
 // others are returned for a retry with backoff. Either way the last known
-// good version is kept running.
-func (r *Reconciler) settle(ctx context.Context, st *status.VersionStatus, err error) (Result, error) {
+// good version is kept running (host as in keepRunning).
+func (r *Reconciler) settle(ctx context.Context, st *status.VersionStatus, host *observation, err error) (Result, error) {
 	if ctx.Err() != nil {
 		// What failed was cut short by the stop; it says nothing about the host.
 		return Result{}, fmt.Errorf("%w (%v): %w", ErrInterrupted, context.Cause(ctx), err)
 	}
-	r.keepRunning(ctx, st)
+	r.keepRunning(ctx, st, host)
 	reason := reasonOf(err)
 	if KindOf(reason) == Transient {
 		summarize(st, phaseRetrying, reason, err.Error(), r.now())

@@ -123,7 +123,7 @@ func classify(o Observation) (State, error) {
 		return StateNotGitCheckout, failure(ReasonNotGitCheckout, fmt.Errorf("installDir %s: %w", o.InstallDir, o.RepoErr))
 	case st.Operation != nil:
 		return StateUpdateInFlight, nil
-	case o.RestoreRequested:
+	case o.RestoreRequested():
 		return StateRestoreRequested, nil
 	case errors.Is(o.DesiredErr, fs.ErrNotExist):
 		return StateDesiredMissing, failure(ReasonDesiredMissing, fmt.Errorf(

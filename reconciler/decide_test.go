@@ -72,7 +72,10 @@ func TestDecide(t *testing.T) {
 			o.DesiredErr, o.HostErr = errors.New("unreadable"), errors.New("unreadable")
 		}, StateUpdateInFlight, actResume, ""},
 		{"a restore request before desired.yaml", func(o *Observation) {
-			o.RestoreRequested, o.DesiredErr = true, fmt.Errorf("cannot load: %w", fs.ErrNotExist)
+			o.Restore, o.DesiredErr = &RestoreRequest{Backup: "b1"}, fmt.Errorf("cannot load: %w", fs.ErrNotExist)
+		}, StateRestoreRequested, actRestore, ""},
+		{"an unreadable restore request is answered too", func(o *Observation) {
+			o.RestoreErr = errors.New("cannot read restore request: invalid YAML")
 		}, StateRestoreRequested, actRestore, ""},
 		{"desired.yaml missing", func(o *Observation) { o.Desired, o.DesiredErr = nil, fmt.Errorf("cannot load: %w", fs.ErrNotExist) }, StateDesiredMissing, actSettle, ReasonDesiredMissing},
 		{"desired.yaml invalid", func(o *Observation) { o.Desired, o.DesiredErr = nil, errors.New("invalid YAML") }, StateInvalidSpec, actSettle, ReasonInvalidSpec},

@@ -446,21 +446,29 @@ func TestLoopFollowsSymlinkIntoAnotherFolder(t *testing.T) {
 	waitLog(t, c, "Re-established watch", []string{etc, filepath.Dir(web2)}, "for the new target's folder")
 }
 
-// A write through a hard link in another folder is reported by inotify to
-// that folder only, so the watch on desired.yaml's folder never sees it
-// (as with a bind mount of the file, or an overflowed event queue): the
-// poll must.
-func TestLoopPollCatchesWhatTheWatchMissed(t *testing.T) {
+// linkedElsewhere writes desired.yaml ("v1") and a hard link to it in a
+// folder the loop does not watch, through which a test can write unseen.
+func linkedElsewhere(t *testing.T) (desired, elsewhere string) {
+	t.Helper()
 	root := t.TempDir()
-	desired := filepath.Join(root, "etc", "desired.yaml")
+	desired = filepath.Join(root, "etc", "desired.yaml")
 	writeLoopFile(t, desired, "v1")
-	elsewhere := filepath.Join(root, "elsewhere", "desired.yaml")
+	elsewhere = filepath.Join(root, "elsewhere", "desired.yaml")
 	if err := os.Mkdir(filepath.Dir(elsewhere), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Link(desired, elsewhere); err != nil {
 		t.Fatal(err)
 	}
+	return desired, elsewhere
+}
+
+// A write through a hard link in another folder is reported by inotify to
+// that folder only, so the watch on desired.yaml's folder never sees it
+// (as with a bind mount of the file, or an overflowed event queue): the
+// poll must.
+func TestLoopPollCatchesWhatTheWatchMissed(t *testing.T) {
+	desired, elsewhere := linkedElsewhere(t)
 	hook, polls := pollRecorder()
 	l := &Loop{DesiredFile: desired, Resync: time.Hour, Poll: 50 * time.Millisecond, Debounce: 10 * time.Millisecond, pollHook: hook}
 	c, stop := startLoop(t, l)
@@ -475,16 +483,7 @@ func TestLoopPollCatchesWhatTheWatchMissed(t *testing.T) {
 }
 
 func TestLoopIdlePollDoesNotReconcile(t *testing.T) {
-	root := t.TempDir()
-	desired := filepath.Join(root, "etc", "desired.yaml")
-	writeLoopFile(t, desired, "v1")
-	elsewhere := filepath.Join(root, "elsewhere", "desired.yaml")
-	if err := os.Mkdir(filepath.Dir(elsewhere), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Link(desired, elsewhere); err != nil {
-		t.Fatal(err)
-	}
+	desired, elsewhere := linkedElsewhere(t)
 	hook, polls := pollRecorder()
 	l := &Loop{DesiredFile: desired, Resync: time.Hour, Poll: 20 * time.Millisecond, Debounce: 10 * time.Millisecond, pollHook: hook}
 	c, stop := startLoop(t, l)

@@ -19,7 +19,7 @@ import (
 // matter: with an operation in flight or a restore requested, neither
 // desired.yaml nor the network is read. repo is nil when RepoErr is set.
 func (r *Reconciler) observe(ctx context.Context, st *status.VersionStatus) (Observation, *gitrepo.Repo) {
-	o := Observation{Status: st, InstallDir: r.cfg.InstallDir, DesiredFile: r.cfg.DesiredFile, ConfigDigest: r.cfg.Digest(), Generation: st.ObservedGeneration}
+	o := Observation{Status: st, InstallDir: r.cfg.InstallDir, DesiredFile: r.cfg.DesiredFile, ConfigDigest: r.cfgDigest, Generation: st.ObservedGeneration}
 	repo, err := gitrepo.Open(r.cfg.InstallDir)
 	if err != nil {
 		o.RepoErr = err
@@ -28,8 +28,7 @@ func (r *Reconciler) observe(ctx context.Context, st *status.VersionStatus) (Obs
 	if st.Operation != nil {
 		return o, repo
 	}
-	if req, err := readRestoreRequest(RestoreRequestFile(r.cfg)); req != nil || err != nil {
-		o.RestoreRequested = true
+	if o.Restore, o.RestoreErr = readRestoreRequest(RestoreRequestFile(r.cfg)); o.RestoreRequested() {
 		return o, repo
 	}
 	o.Desired, o.DesiredErr = spec.Load(r.cfg.DesiredFile)
@@ -62,8 +61,10 @@ type Observation struct {
 	ConfigDigest string
 	// RepoErr is why installDir could not be opened as a git checkout.
 	RepoErr error
-	// RestoreRequested says `backups restore` left a request.
-	RestoreRequested bool
+	// Restore is the request `backups restore` left, RestoreErr why it
+	// cannot be read (an unusable request is answered too: it failed).
+	Restore    *RestoreRequest
+	RestoreErr error
 
 	// Desired is desired.yaml, nil when DesiredErr (wrapping
 	// fs.ErrNotExist when the file is missing) says why not.
@@ -87,6 +88,18 @@ type Observation struct {
 	TargetErr error
 	// Listing is the release list asked for, nil when none was needed.
 	Listing *releases.Listing
+}
+
+// RestoreRequested says `backups restore` left a request, usable or not.
+func (o *Observation) RestoreRequested() bool { return o.Restore != nil || o.RestoreErr != nil }
+
+// readHost returns the host as observed, nil when observe did not get to
+// read it (or could not).
+func (o *Observation) readHost() *observation {
+	if o.HostErr != nil || o.Host.head == "" {
+		return nil
+	}
+	return &o.Host
 }
 
 // observation is what Reconcile sees on the host, read afresh every time.

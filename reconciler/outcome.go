@@ -94,7 +94,7 @@ func (r *Reconciler) recordOutcome(ctx context.Context, st *status.VersionStatus
 		FailedStep: se.Step, Message: se.Error()}
 	st.CurrentVersion, st.CurrentCommit = op.From.Version, op.From.Commit
 	failedVersion := status.FailedVersion{Version: op.To.Version, Commit: op.To.Commit, Step: se.Step, Reason: reason,
-		Message: se.Err.Error(), FailedAt: now, Generation: st.ObservedGeneration, ConfigDigest: r.cfg.Digest()}
+		Message: se.Err.Error(), FailedAt: now, Generation: st.ObservedGeneration, ConfigDigest: r.cfgDigest}
 	if !se.RolledBack {
 		entry.Result = status.ResultRollbackFailed
 		st.AddHistory(entry)
@@ -121,12 +121,8 @@ func (r *Reconciler) recordOutcome(ctx context.Context, st *status.VersionStatus
 		// moves on to the next release that has not failed.
 		return Result{Requeue: true}, nil
 	}
-	msg := se.Error()
-	if reason == ReasonUntrackedInTheWay {
-		msg = untrackedInTheWay(op.To.Version, se.Err).Error()
-	}
 	// The host's own state refused the update; the check before the next
 	// one finds it again, without a backup.
-	summarize(st, phaseStalled, reason, msg, now)
+	summarize(st, phaseStalled, reason, se.Error(), now)
 	return Result{}, nil
 }

@@ -39,12 +39,14 @@ type Options struct {
 // Reconciler drives one install toward desired.yaml. Its methods are not
 // safe for concurrent use: one Loop owns it.
 type Reconciler struct {
-	cfg     *config.Config
-	svc     service.Manager
-	source  releases.Source
-	hooks   HookRunner
-	now     func() time.Time
-	onEvent func(string, Event)
+	cfg *config.Config
+	// cfgDigest is cfg.Digest(), computed once: failure records carry it.
+	cfgDigest string
+	svc       service.Manager
+	source    releases.Source
+	hooks     HookRunner
+	now       func() time.Time
+	onEvent   func(string, Event)
 }
 
 // Result tells the loop when to reconcile again, after controller-runtime.
@@ -65,7 +67,7 @@ func New(o Options) (*Reconciler, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Reconciler{cfg: o.Config, svc: o.Service, source: o.Source, hooks: o.Hooks, now: o.Now, onEvent: o.OnEvent}, nil
+	return &Reconciler{cfg: o.Config, cfgDigest: o.Config.Digest(), svc: o.Service, source: o.Source, hooks: o.Hooks, now: o.Now, onEvent: o.OnEvent}, nil
 }
 
 // StatusPath is where status.yaml lives: in the state folder.

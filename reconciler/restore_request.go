@@ -104,15 +104,12 @@ func readRestoreRequest(path string) (*RestoreRequest, error) {
 	return &req, nil
 }
 
-// serveRestoreRequest carries out the restore request waiting in the state
-// folder, if any, and records the outcome in st.Restore. It runs only
-// between operations. It reports whether there was a request.
-func (r *Reconciler) serveRestoreRequest(ctx context.Context, st *status.VersionStatus) bool {
+// serveRestoreRequest carries out req, the restore request observe read
+// from the state folder (err: why it could not be read, which is answered
+// as a failed restore), records the outcome in st.Restore and removes the
+// request. It runs only between operations.
+func (r *Reconciler) serveRestoreRequest(ctx context.Context, st *status.VersionStatus, req *RestoreRequest, err error) {
 	path := RestoreRequestFile(r.cfg)
-	req, err := readRestoreRequest(path)
-	if req == nil && err == nil {
-		return false
-	}
 	log := logr.FromContextOrDiscard(ctx)
 	now := r.now().UTC()
 	rec := &status.RestoreRecord{Phase: status.RestoreRunning, StartedAt: now}
@@ -145,5 +142,4 @@ func (r *Reconciler) serveRestoreRequest(ctx context.Context, st *status.Version
 	if rerr := os.Remove(path); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 		log.Error(rerr, "Cannot remove the restore request; it would run again", "path", path)
 	}
-	return true
 }

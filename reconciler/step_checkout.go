@@ -59,15 +59,14 @@ func (s checkoutStep) checkout(ctx context.Context, commit, version string) erro
 		return nil
 	}
 	if err := s.h.Repo.Checkout(ctx, commit); err != nil {
-		reason := ReasonCheckoutFailed
 		switch {
 		case errors.Is(err, gitrepo.ErrLocalModifications):
-			reason = ReasonLocalModifications
+			return failure(ReasonLocalModifications, fmt.Errorf("cannot check out %s (%s): %w", version, short(commit), err))
 		case errors.Is(err, gitrepo.ErrUntrackedInTheWay):
-			// A retry cannot move the file: a human must, so stall.
-			reason = ReasonUntrackedInTheWay
+			// A retry cannot move the file: a human must, so stall, saying how.
+			return failure(ReasonUntrackedInTheWay, untrackedInTheWay(version, err))
 		}
-		return failure(reason, fmt.Errorf("cannot check out %s (%s): %w", version, short(commit), err))
+		return failure(ReasonCheckoutFailed, fmt.Errorf("cannot check out %s (%s): %w", version, short(commit), err))
 	}
 	return nil
 }

@@ -12,6 +12,16 @@ import (
 	"github.com/better-paas/updater/status"
 )
 
+// backups counts the complete backups of the host.
+func (h *host) backups() int {
+	h.t.Helper()
+	list, err := backup.List(h.cfg.BackupDir)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return len(list)
+}
+
 // TestUntrackedFileInTheWayStalls: a file someone left where the release
 // adds a tracked one cannot go away by retrying. The update stalls naming
 // the path to move, takes no backup per try (retention would prune the real
@@ -23,14 +33,7 @@ func TestUntrackedFileInTheWayStalls(t *testing.T) {
 	if st := h.converge(); !st.IsTrue(status.TypeReady) {
 		t.Fatalf("setup: %s", condition(st, status.TypeReady))
 	}
-	backups := func() int {
-		list, err := backup.List(h.cfg.BackupDir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(list)
-	}
-	before := backups()
+	before := h.backups()
 	// v1.3.0 adds backend/release_note.go; an admin's copy is in the way.
 	blocker := filepath.Join(h.install, "backend", "release_note.go")
 	mustWrite(t, blocker, "package main\n\n// my local experiment\n")
@@ -48,7 +51,7 @@ func TestUntrackedFileInTheWayStalls(t *testing.T) {
 	if b, _ := os.ReadFile(blocker); !strings.Contains(string(b), "my local experiment") {
 		t.Errorf("the file in the way was touched: %q", b)
 	}
-	first := backups()
+	first := h.backups()
 	if first > before+1 {
 		t.Errorf("%d backups for one refused update", first-before)
 	}
@@ -62,7 +65,7 @@ func TestUntrackedFileInTheWayStalls(t *testing.T) {
 			t.Fatalf("steps ran while stalled: %v", h.events)
 		}
 	}
-	if n := backups(); n != first {
+	if n := h.backups(); n != first {
 		t.Errorf("backups grew from %d to %d while stalled", first, n)
 	}
 
@@ -126,14 +129,7 @@ func TestTrackedBackupPathIsRefused(t *testing.T) {
 	if st := h.converge(); !st.IsTrue(status.TypeReady) {
 		t.Fatalf("setup: %s", condition(st, status.TypeReady))
 	}
-	backups := func() int {
-		list, err := backup.List(h.cfg.BackupDir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(list)
-	}
-	before := backups()
+	before := h.backups()
 
 	stalls := func(version, path string) {
 		t.Helper()
@@ -151,7 +147,7 @@ func TestTrackedBackupPathIsRefused(t *testing.T) {
 		if h.head() != h.tagCommit("v1.1.0") {
 			t.Errorf("HEAD moved: %s", h.head())
 		}
-		if n := backups(); n != before {
+		if n := h.backups(); n != before {
 			t.Errorf("%d backups taken for a refused update", n-before)
 		}
 	}

@@ -235,7 +235,7 @@ func Load(path string) (*DesiredVersion, error) {
 	}
 	defer f.Close()
 	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > MaxFileSize {
-		return nil, fmt.Errorf("cannot load %s: %w: %s, limit %s", path, ErrTooLarge, bytesize.Format(fi.Size()), bytesize.Format(MaxFileSize))
+		return nil, fmt.Errorf("cannot load %s: %w: %s, limit %s", path, ErrTooLarge, bytesize.Format(uint64(fi.Size())), bytesize.Format(MaxFileSize))
 	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
@@ -261,7 +261,7 @@ func Write(path string, d *DesiredVersion) error {
 	// Marshal can spell a document out longer than it was read (block
 	// style, quoted scalars); a file Load refuses must not replace a good one.
 	if len(b) > MaxFileSize {
-		return fmt.Errorf("cannot write %s: %w: %s encoded, limit %s; shorten metadata.annotations", path, ErrTooLarge, bytesize.Format(int64(len(b))), bytesize.Format(MaxFileSize))
+		return fmt.Errorf("cannot write %s: %w: %s encoded, limit %s; shorten metadata.annotations", path, ErrTooLarge, bytesize.Format(uint64(len(b))), bytesize.Format(MaxFileSize))
 	}
 	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSymlink != 0 {
 		target, err := filepath.EvalSymlinks(path)

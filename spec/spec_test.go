@@ -140,7 +140,7 @@ func TestMessagesSayWhatIsWrongOnce(t *testing.T) {
 		t.Errorf("unknown field: %v; want `unknown field \"versoin\"` without the JSON decoder's words", err)
 	}
 	_, err = Load(write("big.yaml", strings.Repeat("a", 1<<20)))
-	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "1.0 MiB") || !strings.Contains(err.Error(), "limit 64 KiB") {
-		t.Errorf("too large: %v; want the true size (1.0 MiB) and the limit (64 KiB)", err)
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "1 MiB") || !strings.Contains(err.Error(), "limit 64 KiB") {
+		t.Errorf("too large: %v; want the true size (1 MiB) and the limit (64 KiB)", err)
 	}
 }

@@ -101,7 +101,7 @@ func Save(path string, s *VersionStatus) error {
 		return fmt.Errorf("cannot encode status: %w", err)
 	}
 	if len(b) > MaxFileSize {
-		return fmt.Errorf("cannot save %s: %w: %d bytes encoded (%s), Load accepts %d", path, ErrTooLarge, len(b), bytesize.Format(int64(len(b))), MaxFileSize)
+		return fmt.Errorf("cannot save %s: %w: %d bytes encoded (%s), Load accepts %d", path, ErrTooLarge, len(b), bytesize.Format(uint64(len(b))), MaxFileSize)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("cannot create folder for %s: %w", path, err)

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/better-paas/updater/internal/backup"
+	"github.com/better-paas/updater/internal/bytesize"
 	"github.com/better-paas/updater/internal/config"
 	"github.com/better-paas/updater/internal/lock"
 	"github.com/better-paas/updater/internal/preflight"
@@ -80,7 +81,7 @@ func printBackups(ctx context.Context, out io.Writer, list []backup.Backup, repl
 			consistent = b.FinishedAt.UTC().Format(time.RFC3339)
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", b.ID, b.CreatedAt.UTC().Format(time.RFC3339),
-			orDash(b.DataOf), orDash(b.TakenBefore), consistent, b.Files, preflight.FormatBytes(uint64(b.Bytes)))
+			orDash(b.DataOf), orDash(b.TakenBefore), consistent, b.Files, bytesize.Format(uint64(b.Bytes)))
 	}
 	if err := w.Flush(); err != nil {
 		return err
@@ -94,7 +95,7 @@ func printBackups(ctx context.Context, out io.Writer, list []backup.Backup, repl
 	for _, r := range replaced {
 		size := "?"
 		if n, err := preflight.DirSize(ctx, r.Path); err == nil {
-			size = preflight.FormatBytes(uint64(n))
+			size = bytesize.Format(uint64(n))
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\n", r.Path, r.ReplacedAt.UTC().Format(time.RFC3339), size)
 	}

@@ -1,15 +1,19 @@
-// Package bytesize writes byte counts the way people read them.
+// Package bytesize writes byte counts the way people read them, in every
+// message and listing of the updater.
 package bytesize
 
-import "fmt"
+import (
+	"strconv"
+	"strings"
+)
 
-// Format returns n in IEC units with one decimal above a KiB ("512 B",
-// "64 KiB", "1.0 MiB", "3.2 GiB"); whole KiB are written without a decimal
-// so limits such as 64 KiB read as they are configured.
-func Format(n int64) string {
+// Format renders n in binary units with at most one decimal: "512 B",
+// "1.5 KiB", "64 KiB", "300 MiB", "4 EiB". A value that rounds to 1024 of
+// a unit is written as 1 of the next ("1 GiB", not "1024 MiB").
+func Format(n uint64) string {
 	const unit = 1024
 	if n < unit {
-		return fmt.Sprintf("%d B", n)
+		return strconv.FormatUint(n, 10) + " B"
 	}
 	units := []string{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
 	v, i := float64(n)/unit, 0
@@ -17,8 +21,12 @@ func Format(n int64) string {
 		v /= unit
 		i++
 	}
-	if i == 0 && n%unit == 0 {
-		return fmt.Sprintf("%d KiB", n/unit)
+	s := strconv.FormatFloat(v, 'f', 1, 64)
+	if v >= 10 {
+		s = strconv.FormatFloat(v, 'f', 0, 64)
 	}
-	return fmt.Sprintf("%.1f %s", v, units[i])
+	if s == "1024" && i < len(units)-1 { // 1023.7 MiB rounds up to the next unit
+		s, i = "1", i+1
+	}
+	return strings.TrimSuffix(s, ".0") + " " + units[i]
 }

@@ -133,10 +133,9 @@ func Run(ctx context.Context, c Cmd) error {
 		Env:    append(os.Environ(), c.Env...),
 		Stdout: pw,
 		Stderr: pw,
-		// Setpgid: a timeout stops the whole group. Pdeathsig: a daemon
-		// that dies mid-build does not leave the build writing $(OUTPUT)
-		// behind the back of the daemon that resumes the update.
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
+		// Setpgid: a timeout stops the whole group. See procAttr for
+		// what else each OS adds.
+		SysProcAttr: procAttr(),
 	}
 	start := time.Now()
 	err = cmd.Start()

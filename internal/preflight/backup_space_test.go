@@ -18,7 +18,9 @@ import (
 // last 100 ms (a second write within one clock tick would not change it)
 // and compares content instead, which the space estimate does not do. It
 // waits for the clock, as data does between two updates, not for another
-// goroutine.
+// goroutine: there is no event to wait on, the property under test is the
+// age of a kernel timestamp (which cannot be set backwards), and the wait
+// is bounded (at most 250 ms after the newest change).
 func ctimesSettle(t *testing.T, dir string) {
 	t.Helper()
 	var newest time.Time

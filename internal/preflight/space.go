@@ -8,12 +8,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/better-paas/updater/internal/backup"
+	"github.com/better-paas/updater/internal/bytesize"
 )
 
 // ErrInsufficientSpace is wrapped by every *SpaceError.
@@ -40,35 +40,12 @@ type SpaceError struct {
 // have 300 MiB; free up 900 MiB)".
 func (e *SpaceError) Error() string {
 	return fmt.Sprintf("not enough free space on %s for %s (need %s, have %s; free up %s)",
-		e.Mount, strings.Join(e.For, " and "), FormatBytes(e.Need), FormatBytes(e.Have),
-		FormatBytes(e.Need-min(e.Have, e.Need)))
+		e.Mount, strings.Join(e.For, " and "), bytesize.Format(e.Need), bytesize.Format(e.Have),
+		bytesize.Format(e.Need-min(e.Have, e.Need)))
 }
 
 // Unwrap makes errors.Is(err, ErrInsufficientSpace) true.
 func (e *SpaceError) Unwrap() error { return ErrInsufficientSpace }
-
-// FormatBytes renders n in binary units with at most one decimal, as used
-// in messages: "512 B", "1.5 KiB", "300 MiB", "4 EiB".
-func FormatBytes(n uint64) string {
-	const unit = 1024
-	if n < unit {
-		return strconv.FormatUint(n, 10) + " B"
-	}
-	units := []string{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
-	v, i := float64(n)/unit, 0
-	for v >= unit && i < len(units)-1 {
-		v /= unit
-		i++
-	}
-	s := strconv.FormatFloat(v, 'f', 1, 64)
-	if v >= 10 {
-		s = strconv.FormatFloat(v, 'f', 0, 64)
-	}
-	if s == "1024" && i < len(units)-1 { // 1023.7 MiB rounds up to the next unit
-		s, i = "1", i+1
-	}
-	return strings.TrimSuffix(s, ".0") + " " + units[i]
-}
 
 // DirSize returns the apparent size (the sum of st_size) of the regular
 // files under dir: what a full copy of dir writes, which is the worst case
