@@ -6,7 +6,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 PKGS := ./...
 
-.PHONY: help deps build test test-crash-matrix test-race test-fast demo bench fuzz fmt vet lint verify release clean
+.PHONY: help deps build test test-crash-matrix test-race test-short-fuzz test-fast demo bench fuzz fmt vet lint verify release clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -25,7 +25,11 @@ build: ## Build bin/better-paas-updater
 RACE := $(GO) test -race -count=1 -timeout 15m -tags faultinject
 
 test: deps lint ## Run every test (CI): lint, -race, the crash matrix and fault tests (build tag faultinject), fuzz seeds
-	$(MAKE) --no-print-directory -j2 --output-sync=line test-crash-matrix test-race
+	$(MAKE) --no-print-directory -j2 --output-sync=line test-crash-matrix test-race test-short-fuzz
+
+# The fault points compiled out (no build tag), and 3 s of fuzzing each
+# parser: make test starts it when the first of the two long jobs ends.
+test-short-fuzz:
 	$(GO) test -count=1 ./internal/fault/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseDesired$$' -fuzztime 3s ./spec/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseStatus$$' -fuzztime 3s ./status/
@@ -33,8 +37,11 @@ test: deps lint ## Run every test (CI): lint, -race, the crash matrix and fault 
 test-crash-matrix:
 	$(RACE) -parallel 4 -run '^TestCrashMatrix$$' ./reconciler/
 
+# The two parsers' seed corpora (megabyte inputs, a single goroutine) run
+# in test-short-fuzz, where go test -fuzz fails on any seed that fails, so
+# the race detector does not run them a second time.
 test-race:
-	$(RACE) -skip '^TestCrashMatrix$$' ./reconciler/ $(PKGS)
+	$(RACE) -skip '^(TestCrashMatrix|FuzzParseDesired|FuzzParseStatus)$$' ./reconciler/ $(PKGS)
 
 test-fast: ## Unit, table and package tests in under a minute (go test -short: no real builds; make test runs all)
 	$(GO) test -short -count=1 -tags faultinject $(PKGS)

@@ -5,7 +5,9 @@ import (
 	"io/fs"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"sigs.k8s.io/yaml"
@@ -97,17 +99,34 @@ func ConfigWith(root, install string, port int, o Options) ([]byte, error) {
 // the user running the sandbox, and with trimPath a GOFLAGS= entry that adds
 // -trimpath to the user's GOFLAGS; none when go cannot say.
 func goEnv(trimPath bool) []string {
-	out, err := exec.Command("go", "env", "GOCACHE", "GOMODCACHE", "GOFLAGS").Output()
-	if err != nil {
+	u := userGoEnv()
+	if u.caches == nil {
 		return nil
 	}
-	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
-	if len(lines) != 3 || !filepath.IsAbs(lines[0]) || !filepath.IsAbs(lines[1]) {
-		return nil
-	}
-	env := []string{"GOCACHE=" + lines[0], "GOMODCACHE=" + lines[1]}
+	env := slices.Clone(u.caches)
 	if trimPath {
-		env = append(env, "GOFLAGS="+strings.TrimSpace(lines[2]+" -trimpath"))
+		env = append(env, "GOFLAGS="+strings.TrimSpace(u.flags+" -trimpath"))
 	}
 	return env
 }
+
+// goSettings is what `go env` says of the user running the sandbox.
+type goSettings struct {
+	caches []string // GOCACHE= and GOMODCACHE=, nil when go cannot say
+	flags  string   // GOFLAGS
+}
+
+// userGoEnv asks `go env` once per process: a test that prepares a
+// hundred sandboxes would otherwise start go a hundred times for the same
+// answer.
+var userGoEnv = sync.OnceValue(func() goSettings {
+	out, err := exec.Command("go", "env", "GOCACHE", "GOMODCACHE", "GOFLAGS").Output()
+	if err != nil {
+		return goSettings{}
+	}
+	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if len(lines) != 3 || !filepath.IsAbs(lines[0]) || !filepath.IsAbs(lines[1]) {
+		return goSettings{}
+	}
+	return goSettings{caches: []string{"GOCACHE=" + lines[0], "GOMODCACHE=" + lines[1]}, flags: lines[2]}
+})
