@@ -11,7 +11,7 @@ PKGS := ./...
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-deps: ## Install what the demo and tests need beyond Go and git (Node.js, npm, pnpm)
+deps: ## Install what the demo and tests need beyond Go and git (Node.js, npm, pnpm, Chromium)
 	@scripts/ensure-deps.sh
 
 build: ## Build bin/better-paas-updater

@@ -10,6 +10,7 @@ import (
 	"github.com/better-paas/updater/internal/config"
 	"github.com/better-paas/updater/internal/gitrepo"
 	"github.com/better-paas/updater/internal/preflight"
+	"github.com/better-paas/updater/spec"
 	"github.com/better-paas/updater/status"
 )
 
@@ -31,7 +32,7 @@ func (r *Reconciler) act(ctx context.Context, st *status.VersionStatus, o Observ
 		return Result{}, nil
 	case actMarkReady:
 		st.CurrentVersion = o.Target.Version
-		st.LastKnownGood = &status.Revision{Version: o.Target.Version, Commit: o.Target.Commit, BinarySHA256: o.Host.binarySHA}
+		st.SetLastKnownGood(status.Revision{Version: o.Target.Version, Commit: o.Target.Commit, BinarySHA256: o.Host.binarySHA})
 		st.ClearFailure(o.Target.Version) // it runs, healthy: whatever failed before is not this
 		summarize(st, phaseReady, ReasonUpToDate, fmt.Sprintf("running %s (%s), healthy%s",
 			o.Target.Version, short(o.Target.Commit), prereleaseNote(o.Desired.Spec, o.Target.Version)), r.now())
@@ -86,6 +87,7 @@ func (r *Reconciler) update(ctx context.Context, st *status.VersionStatus, o Obs
 	}
 	op := &status.Operation{
 		ID:        opID(r.now(), o.Target.Version),
+		Kind:      operationKind(o.Desired),
 		From:      from,
 		To:        o.Target,
 		Phase:     status.PhaseDo,
@@ -197,4 +199,14 @@ func (r *Reconciler) settle(ctx context.Context, st *status.VersionStatus, host 
 	}
 	summarize(st, phaseStalled, reason, err.Error(), r.now())
 	return Result{}, nil
+}
+
+// operationKind is KindRollback when desired.yaml records a requested
+// rollback (spec.RollbackAnnotation, written with the pinned version),
+// KindUpdate otherwise.
+func operationKind(d *spec.DesiredVersion) status.OperationKind {
+	if d != nil && d.Metadata.Annotations[spec.RollbackAnnotation] != "" {
+		return status.KindRollback
+	}
+	return status.KindUpdate
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"time"
 
 	"golang.org/x/mod/semver"
@@ -33,7 +34,31 @@ type CheckResult struct {
 	FetchedAt     time.Time `json:"fetchedAt"`
 	// Stale says why the answer is a cached one, when it is.
 	Stale string `json:"stale,omitempty"`
+	// Releases are the releases of the channel newer than the running
+	// version, and the running one, newest first (at most maxListed):
+	// what the dashboard shows with their notes. Failed ones included.
+	Releases []ReleaseInfo `json:"releases"`
 }
+
+// ReleaseInfo is one release as people read about it.
+type ReleaseInfo struct {
+	Version string `json:"version"`
+	// Name is the release's title, its version when it has none.
+	Name string `json:"name"`
+	// PublishedAt is when it was published (GitHub) or tagged (an
+	// annotated git tag); absent when unknown.
+	PublishedAt time.Time `json:"publishedAt,omitzero"`
+	// URL is its page (GitHub); "" for git tags.
+	URL string `json:"url"`
+	// Notes are its release notes as written: GitHub's body (markdown),
+	// or the annotated tag's message; "" when there are none.
+	Notes      string `json:"notes"`
+	Prerelease bool   `json:"prerelease"`
+}
+
+// maxListed bounds CheckResult.Releases, so a host far behind does not
+// get a listing of every release ever made with its notes.
+const maxListed = 100
 
 // Refresher is implemented by sources with a cache that can be bypassed.
 type Refresher interface {
@@ -98,5 +123,37 @@ func Check(ctx context.Context, c *config.Config, source releases.Source, refres
 	}
 	res.UpdateAvailable = res.LatestVersion != "" &&
 		(!semver.IsValid(res.CurrentVersion) || semver.Compare(res.LatestVersion, res.CurrentVersion) > 0)
+	res.Releases = listed(listing.Releases, sp.Prerelease(), st.CurrentVersion, up.Source, c.InstallDir)
 	return res, nil
+}
+
+// listed returns the releases of the channel at or above current (all of
+// the channel when current is unknown), newest first, with their notes:
+// for git tags, the annotated tags' messages, read from the remote when it
+// is a local repository and from the checkout installDir.
+func listed(rels []releases.Release, prerelease bool, current string, source releases.Source, installDir string) []ReleaseInfo {
+	rels = slices.Clone(rels)
+	releases.Sort(rels)
+	var keep []releases.Release
+	for _, r := range rels {
+		if len(keep) == maxListed {
+			break
+		}
+		if (r.InChannel(prerelease) || r.Version == current) &&
+			(!semver.IsValid(current) || semver.Compare(r.Version, current) >= 0) {
+			keep = append(keep, r)
+		}
+	}
+	if gt, ok := source.(releases.GitTags); ok {
+		releases.AddTagNotes(keep, releases.LocalPath(gt.URL), installDir)
+	}
+	out := make([]ReleaseInfo, 0, len(keep))
+	for _, r := range keep {
+		name := r.Name
+		if name == "" {
+			name = r.Version
+		}
+		out = append(out, ReleaseInfo{Version: r.Version, Name: name, PublishedAt: r.PublishedAt, URL: r.URL, Notes: r.Notes, Prerelease: r.Prerelease})
+	}
+	return out
 }

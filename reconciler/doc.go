@@ -17,6 +17,11 @@
 // success nor failure: the journal is left as it is and the next daemon
 // resumes it, except that an undo already begun finishes first.
 //
+// With Options.Events set, the reconciler also publishes a live view of
+// its work (package internal/events): each step's start and end, the first
+// lines of each build's output, condition changes once saved, and each
+// operation's outcome once status.yaml records it (events.go).
+//
 // Loop wraps Reconcile with fsnotify watches that follow desired.yaml
 // through its links and folder replacements, a cheap digest poll, and a
 // jittered periodic resync; events only enqueue a reconcile.

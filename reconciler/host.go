@@ -25,6 +25,8 @@ type Host struct {
 	Config  *config.Config
 	Repo    *gitrepo.Repo
 	Service service.Manager
+	// Events, if set, receives the lines builds print (see buildStep).
+	Events Publisher
 }
 
 // gate returns the health gate that accepts version; a crashed service

@@ -7,17 +7,20 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/better-paas/updater/internal/events"
 	"github.com/better-paas/updater/internal/gitrepo"
 	"github.com/better-paas/updater/status"
 )
 
-// execute runs (or resumes) op to its end and records the outcome.
+// execute runs (or resumes) op to its end and records the outcome. The
+// outcome is published (Options.Events) when Reconcile has saved it.
 func (r *Reconciler) execute(ctx context.Context, st *status.VersionStatus, op *status.Operation, repo *gitrepo.Repo) (Result, error) {
 	log := logr.FromContextOrDiscard(ctx)
 	succeeded, failed := backupOutcomes(st)
 	runner := &Runner{
-		Steps:            updateSteps(&Host{Config: r.cfg, Repo: repo, Service: r.svc}),
+		Steps:            updateSteps(&Host{Config: r.cfg, Repo: repo, Service: r.svc, Events: r.events}),
 		Hooks:            r.hooks,
+		Events:           r.events,
 		ProtectBackups:   lastKnownGoodBackups(st),
 		SucceededBackups: succeeded,
 		FailedBackups:    failed,
@@ -29,7 +32,7 @@ func (r *Reconciler) execute(ctx context.Context, st *status.VersionStatus, op *
 			}
 			summarize(st, phaseProgressing, ReasonProgressing, fmt.Sprintf("%s %s -> %s: step %s (attempt %d)",
 				verb, orNothing(op.From.Version), op.To.Version, op.Step, op.Attempt), r.now())
-			return status.Save(StatusPath(r.cfg), st)
+			return r.saveStatus(st)
 		},
 		OnEvent: func(step string, ev Event) {
 			log.Info("Step", "step", step, "event", ev, "operation", op.ID)
@@ -45,8 +48,10 @@ func (r *Reconciler) execute(ctx context.Context, st *status.VersionStatus, op *
 		if op.Phase == status.PhaseUndo {
 			verb = "rollback"
 		}
-		summarize(st, phaseProgressing, ReasonInterrupted, fmt.Sprintf("%s %s -> %s interrupted at step %s (%v); it resumes when the daemon starts again",
-			verb, orNothing(op.From.Version), op.To.Version, op.Step, context.Cause(ctx)), r.now())
+		msg := fmt.Sprintf("%s %s -> %s interrupted at step %s (%v); it resumes when the daemon starts again",
+			verb, orNothing(op.From.Version), op.To.Version, op.Step, context.Cause(ctx))
+		summarize(st, phaseProgressing, ReasonInterrupted, msg, r.now())
+		r.setOutcome(op, events.ResultInterrupted, nil, msg, nil)
 		log.Info("Stopping; the operation resumes from its journal at the next start", "operation", op.ID,
 			"step", op.Step, "phase", op.Phase, "attempt", op.Attempt, "cause", context.Cause(ctx).Error())
 		return Result{}, err
@@ -55,13 +60,44 @@ func (r *Reconciler) execute(ctx context.Context, st *status.VersionStatus, op *
 	if err != nil && !errors.As(err, &se) {
 		// The journal could not be written: the operation stays as it was
 		// last persisted and is resumed from there.
+		r.setOutcome(op, events.ResultFailed, &events.Failure{Step: op.Step, Reason: reasonOf(err), Message: err.Error()},
+			fmt.Sprintf("stopped at step %s: %v; it resumes from its journal at the next reconcile", op.Step, err), nil)
 		return Result{}, err
 	}
 	st.Operation = nil
 	if err == nil {
-		return r.recordSuccess(ctx, st, op)
+		res, err := r.recordSuccess(ctx, st, op)
+		if err != nil {
+			r.setOutcome(op, events.ResultFailed, &events.Failure{Step: op.Step, Reason: reasonOf(err), Message: err.Error()},
+				fmt.Sprintf("every step succeeded, but the result cannot be recorded: %v", err), nil)
+		} else {
+			r.setOutcome(op, events.ResultSucceeded, nil, "", nil)
+		}
+		return res, err
 	}
+	r.setFailedOutcome(op, se, runner)
 	return r.recordOutcome(ctx, st, op, se)
+}
+
+// setFailedOutcome keeps the outcome of op, which failed at a step: rolled
+// back or not, why, and the end of the failing step's log. The log was
+// read when the step failed; for a rollback resumed after a restart, a
+// build's log is read now (the file is still there) and the app's output
+// is not shown (the rollback has started the previous version since).
+func (r *Reconciler) setFailedOutcome(op *status.Operation, se *StepError, runner *Runner) {
+	f := &events.Failure{Step: se.Step, Reason: reasonOf(se.Err), Message: se.Err.Error()}
+	tail := runner.failureLog
+	if i := runner.index(se.Step); tail == nil && i >= 0 {
+		if b, ok := runner.Steps[i].(buildStep); ok {
+			tail = b.logTail()
+		}
+	}
+	if se.RolledBack {
+		r.setOutcome(op, events.ResultRolledBack, f, "", tail)
+		return
+	}
+	r.setOutcome(op, events.ResultRollbackFailed, f, fmt.Sprintf("rolling back to %s then failed at %s: %v; a human must look",
+		orNothing(op.From.Version), se.UndoStep, se.UndoErr), tail)
 }
 
 // recordSuccess records an operation whose every step succeeded.
@@ -73,8 +109,8 @@ func (r *Reconciler) recordSuccess(ctx context.Context, st *status.VersionStatus
 	}
 	st.CurrentVersion, st.CurrentCommit = op.To.Version, op.To.Commit
 	st.ClearFailure(op.To.Version) // it installed and passed its health check
-	st.LastKnownGood = &status.Revision{Version: op.To.Version, Commit: op.To.Commit, BinarySHA256: sha}
-	st.AddHistory(status.HistoryEntry{ID: op.ID, From: op.From.Version, To: op.To.Version, Result: status.ResultSucceeded,
+	st.SetLastKnownGood(status.Revision{Version: op.To.Version, Commit: op.To.Commit, BinarySHA256: sha})
+	st.AddHistory(status.HistoryEntry{ID: op.ID, Kind: op.Kind, From: op.From.Version, To: op.To.Version, Result: status.ResultSucceeded,
 		StartedAt: op.StartedAt, FinishedAt: now})
 	summarize(st, phaseReady, ReasonUpToDate, fmt.Sprintf("updated to %s (%s), healthy", op.To.Version, short(op.To.Commit)), now)
 	logr.FromContextOrDiscard(ctx).Info("Updated", "operation", op.ID, "version", op.To.Version, "durationMs", now.Sub(op.StartedAt).Milliseconds())
@@ -90,7 +126,7 @@ func (r *Reconciler) recordOutcome(ctx context.Context, st *status.VersionStatus
 	log := logr.FromContextOrDiscard(ctx)
 	now := r.now().UTC()
 	reason := reasonOf(se.Err)
-	entry := status.HistoryEntry{ID: op.ID, From: op.From.Version, To: op.To.Version, StartedAt: op.StartedAt, FinishedAt: now,
+	entry := status.HistoryEntry{ID: op.ID, Kind: op.Kind, From: op.From.Version, To: op.To.Version, StartedAt: op.StartedAt, FinishedAt: now,
 		FailedStep: se.Step, Message: se.Error()}
 	st.CurrentVersion, st.CurrentCommit = op.From.Version, op.From.Commit
 	failedVersion := status.FailedVersion{Version: op.To.Version, Commit: op.To.Commit, Step: se.Step, Reason: reason,

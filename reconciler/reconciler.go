@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/better-paas/updater/internal/config"
+	"github.com/better-paas/updater/internal/events"
 	"github.com/better-paas/updater/internal/layout"
 	"github.com/better-paas/updater/internal/releases"
 	"github.com/better-paas/updater/internal/service"
@@ -34,6 +35,9 @@ type Options struct {
 	Now func() time.Time
 	// OnEvent, if set, is told about every step as it runs.
 	OnEvent func(step string, ev Event)
+	// Events, if set, receives the live view of what the reconciler does:
+	// steps, build output, condition changes, outcomes (see Publisher).
+	Events Publisher
 }
 
 // Reconciler drives one install toward desired.yaml. Its methods are not
@@ -47,6 +51,13 @@ type Reconciler struct {
 	hooks     HookRunner
 	now       func() time.Time
 	onEvent   func(string, Event)
+	events    Publisher // nil: publish nothing
+	// saved is status.yaml's conditions as last read or saved: what a
+	// save's condition events are computed against.
+	saved []status.Condition
+	// outcome is the outcome of the operation that just ended, published
+	// once status.yaml records it.
+	outcome *events.Event
 }
 
 // Result tells the loop when to reconcile again, after controller-runtime.
@@ -67,7 +78,7 @@ func New(o Options) (*Reconciler, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Reconciler{cfg: o.Config, cfgDigest: o.Config.Digest(), svc: o.Service, source: o.Source, hooks: o.Hooks, now: o.Now, onEvent: o.OnEvent}, nil
+	return &Reconciler{cfg: o.Config, cfgDigest: o.Config.Digest(), svc: o.Service, source: o.Source, hooks: o.Hooks, now: o.Now, onEvent: o.OnEvent, events: o.Events}, nil
 }
 
 // StatusPath is where status.yaml lives: in the state folder.
@@ -86,20 +97,24 @@ func (r *Reconciler) Status() (*status.VersionStatus, error) { return status.Loa
 // It is observe, decide, act, after Flux's helm-controller: observe reads
 // (Observation), decide is the pure state -> action table (decide.go),
 // record writes what was observed into status, and act carries the action
-// out (act.go). status.yaml is saved when it changed.
+// out (act.go). status.yaml is saved when it changed; then the changes of
+// its conditions and the outcome of an operation that ended are published
+// (Options.Events).
 func (r *Reconciler) Reconcile(ctx context.Context) (Result, error) {
 	st, err := r.loadStatus(ctx)
 	if err != nil {
 		return Result{}, err
 	}
 	before, _ := yaml.Marshal(st)
+	r.saved = append(r.saved[:0:0], st.Conditions...)
+	defer r.publishOutcome() // after the save: the page reads the status it records
 	obs, repo := r.observe(ctx, st)
 	dec := decide(obs)
 	logr.FromContextOrDiscard(ctx).V(1).Info("Decided", "state", dec.State, "action", dec.Action.String())
 	r.record(ctx, st, obs)
 	res, err := r.act(ctx, st, obs, dec, repo)
 	if after, _ := yaml.Marshal(st); string(after) != string(before) {
-		if serr := status.Save(StatusPath(r.cfg), st); serr != nil {
+		if serr := r.saveStatus(st); serr != nil {
 			return Result{}, errors.Join(err, serr)
 		}
 	}

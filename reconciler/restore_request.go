@@ -119,7 +119,7 @@ func (r *Reconciler) serveRestoreRequest(ctx context.Context, st *status.Version
 	if err == nil {
 		log.Info("Restoring backup on request", "backup", req.Backup, "request", req.ID)
 		st.Restore = rec
-		if serr := status.Save(StatusPath(r.cfg), st); serr != nil {
+		if serr := r.saveStatus(st); serr != nil {
 			log.Error(serr, "Cannot record the restore in status")
 		}
 		var res backup.Restored

@@ -10,6 +10,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/better-paas/updater/hooks"
+	"github.com/better-paas/updater/internal/events"
 	"github.com/better-paas/updater/internal/fault"
 	"github.com/better-paas/updater/status"
 )
@@ -49,9 +50,20 @@ type Runner struct {
 	Journal Journal
 	Hooks   HookRunner          // optional
 	OnEvent func(string, Event) // optional
+	// Events, if set, is told of every step as it starts and ends, in
+	// both phases, with its duration (events.TypeStep). A Do is
+	// "started", then "succeeded", "skipped" (its Checker found it done)
+	// or "failed"; an Undo of a step that has one is "started", then
+	// "succeeded" or "failed". A step cut short by a stopping daemon is
+	// not ended: it runs again when the journal is resumed.
+	Events Publisher
 	// ProtectBackups, SucceededBackups and FailedBackups are passed to the
 	// steps in the Request's fields of those names.
 	ProtectBackups, SucceededBackups, FailedBackups []string
+
+	// failureLog is the end of the failing step's log (logTailer), read
+	// when it failed and Events is set; nil when it has none.
+	failureLog []string
 }
 
 // Run drives op from its journaled position to the end. op.Phase Do runs
@@ -94,13 +106,20 @@ func (r *Runner) Run(ctx context.Context, op *status.Operation) error {
 		if err := r.Journal(ctx, op); err != nil {
 			return err
 		}
-		if err := r.do(ctx, s, req, op.Attempt); err != nil {
+		began := time.Now()
+		r.publishStep(req.ID, s.Name(), events.PhaseDo, events.StateStarted, began, nil)
+		skipped, err := r.do(ctx, s, req, op.Attempt)
+		if err != nil {
 			// A step cut short by a stopping daemon did not fail: it runs
 			// again when the next daemon resumes the journal.
 			if ierr := interrupted(ctx, op); ierr != nil {
 				return ierr
 			}
 			r.event(s.Name(), EventError)
+			r.publishStep(req.ID, s.Name(), events.PhaseDo, events.StateFailed, began, err)
+			if t, ok := s.(logTailer); ok && r.Events != nil {
+				r.failureLog = t.logTail()
+			}
 			op.Failure = &status.StepFailure{Step: s.Name(), Reason: reasonOf(err), Message: err.Error()}
 			op.Phase = status.PhaseUndo
 			// The rollback is decided: journal it before anything else, so
@@ -113,48 +132,55 @@ func (r *Runner) Run(ctx context.Context, op *status.Operation) error {
 			}
 			return r.undo(ctx, op, req, err)
 		}
+		end := events.StateSucceeded
+		if skipped {
+			end = events.StateSkipped
+		}
+		r.publishStep(req.ID, s.Name(), events.PhaseDo, end, began, nil)
 		op.Done = append(op.Done, s.Name())
 	}
 	return nil
 }
 
-func (r *Runner) do(ctx context.Context, s Step, req *Request, attempt int) error {
+// do runs s's Do between its hooks; skipped reports that its Checker
+// found its effect already in place, so Do did not run.
+func (r *Runner) do(ctx context.Context, s Step, req *Request, attempt int) (skipped bool, err error) {
 	ctx = fault.WithStep(ctx, s.Name()+":do")
 	if err := fault.Inject(ctx, "before"); err != nil {
-		return err
+		return false, err
 	}
 	if attempt > MaxAttempts {
-		return failure(ReasonTooManyAttempts, fmt.Errorf("step started %d times without finishing", attempt-1))
+		return false, failure(ReasonTooManyAttempts, fmt.Errorf("step started %d times without finishing", attempt-1))
 	}
 	if err := r.hook(ctx, s.Name(), hooks.ActionEnter, req); err != nil {
-		return hookFailure(err)
+		return false, hookFailure(err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeoutOf(s))
 	defer cancel()
 	if c, ok := s.(Checker); ok {
 		done, err := c.Done(ctx, req)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if done {
 			r.event(s.Name(), EventSkip)
 			if err := hookFailure(r.hook(ctx, s.Name(), hooks.ActionLeave, req)); err != nil {
-				return err
+				return false, err
 			}
-			return fault.Inject(ctx, "after")
+			return true, fault.Inject(ctx, "after")
 		}
 	}
 	r.event(s.Name(), EventDo)
 	log := logr.FromContextOrDiscard(ctx)
 	began := time.Now()
 	if err := s.Do(ctx, req); err != nil {
-		return err
+		return false, err
 	}
 	log.Info("Step done", "step", s.Name(), "durationMs", time.Since(began).Milliseconds())
 	if err := hookFailure(r.hook(ctx, s.Name(), hooks.ActionLeave, req)); err != nil {
-		return err
+		return false, err
 	}
-	return fault.Inject(ctx, "after")
+	return false, fault.Inject(ctx, "after")
 }
 
 // undo reverses op.Done from the end. Each undo is journaled first; a
@@ -183,9 +209,18 @@ func (r *Runner) undo(ctx context.Context, op *status.Operation, req *Request, c
 		if err := r.Journal(ctx, op); err != nil {
 			return err
 		}
+		_, undoable := r.Steps[i].(Undoer)
+		began := time.Now()
+		if undoable {
+			r.publishStep(req.ID, name, events.PhaseUndo, events.StateStarted, began, nil)
+		}
 		if err := r.undoStep(ctx, r.Steps[i], req, op.Attempt); err != nil {
 			r.event(name, EventUndoError)
+			r.publishStep(req.ID, name, events.PhaseUndo, events.StateFailed, began, err)
 			return &StepError{Step: failed, Err: cause, UndoStep: name, UndoErr: err}
+		}
+		if undoable {
+			r.publishStep(req.ID, name, events.PhaseUndo, events.StateSucceeded, began, nil)
 		}
 		op.Done = op.Done[:len(op.Done)-1]
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,7 +27,9 @@ import (
 // daemon lacks them, then build.env) plus VERSION, COMMIT and OUTPUT, so
 // a daemon started without HOME does not fail a good release. Its output
 // goes to <stateDir>/logs/<step>.log, capped by command.LogFile at the
-// first and the last MiB; the status message quotes the last lines.
+// first and the last MiB; the status message quotes the last lines. With
+// Host.Events set, its first lines are also published as they come
+// (logLines).
 type buildStep struct {
 	h     *Host
 	name  string
@@ -71,14 +74,23 @@ func (s buildStep) Do(ctx context.Context, req *Request) error {
 	if err != nil {
 		return failure(ReasonBuildFailed, fmt.Errorf("cannot create build log: %w", err))
 	}
+	var output io.Writer = logFile
+	var lines *logLines
+	if s.h.Events != nil {
+		lines = newLogLines(s.h.Events, req.ID, s.name, logPath)
+		output = tee{logFile, lines}
+	}
 	err = command.Run(ctx, command.Cmd{
 		Argv:    command.Expand(s.build.Command, vars),
 		Dir:     s.h.Config.InstallDir,
 		Env:     env,
 		Timeout: s.build.Timeout.Duration,
-		Output:  logFile,
+		Output:  output,
 	})
 	_ = logFile.Close() // a log that failed must not fail the build
+	if lines != nil {
+		lines.Close() // Run has returned: nothing more is written
+	}
 	if err == nil {
 		_, err = os.Stat(out)
 		if err != nil {

@@ -2,7 +2,9 @@
 # Installs what `make demo` and `make test` need beyond Go and git: Node.js
 # runs the example app's frontend build, pnpm drives it (the toolchain the
 # product names: Go, Node, pnpm), npm installs pnpm and builds the frontend
-# in a few tests. Extra commands to install (by their Debian package name,
+# in a few tests, and Debian's Chromium runs the Software Updates page's
+# browser test (web/, driven from Go with chromedp; never a browser a test
+# tool downloads). Extra commands to install (by their Debian package name,
 # e.g. rsync for `make bench`) may be passed as arguments. Idempotent: it
 # installs only what is missing, and prints what it does.
 #
@@ -19,6 +21,8 @@ need=()
 command -v git >/dev/null || need+=(git)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
+# Debian names both the package and the command chromium.
+command -v chromium >/dev/null || need+=(chromium)
 for extra in "$@"; do
 	command -v "$extra" >/dev/null || need+=("$extra")
 done

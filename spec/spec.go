@@ -96,6 +96,13 @@ const RetryAnnotation = apiversion.Group + "/retry-at"
 // version. It counts only together with a new RetryAnnotation value.
 const RetryVersionAnnotation = apiversion.Group + "/retry-version"
 
+// RollbackAnnotation records when a rollback to the last known good
+// version was asked for (the API's POST /api/v1/rollback writes the time,
+// RFC 3339, beside a pinned spec with allowDowngrade). It is a record for
+// people and the history, not part of the digest: the pinned spec itself
+// is what changed.
+const RollbackAnnotation = apiversion.Group + "/rollback-requested-at"
+
 // RetryRequest returns the retry the annotations ask for: the retry-at
 // stamp ("" when none) and the version named, if any.
 func (d *DesiredVersion) RetryRequest() (stamp, version string) {
@@ -249,7 +256,12 @@ func Load(path string) (*DesiredVersion, error) {
 // and path is left as it was. When path is a symlink (into a config repo,
 // a ConfigMap-style ..data link), the file it leads to is replaced and the
 // link kept, so the next change there still reaches this host.
-func Write(path string, d *DesiredVersion) error {
+func Write(path string, d *DesiredVersion) error { return WriteIf(path, d, nil) }
+
+// WriteIf is Write with a precondition: check (when not nil) runs right
+// before the new file is renamed into place, and its error is returned as
+// it is, path left as it was (see atomicfile.WriteFileIf).
+func WriteIf(path string, d *DesiredVersion, check func() error) error {
 	d.Default()
 	if err := d.Validate(); err != nil {
 		return fmt.Errorf("cannot write %s: %w", path, err)
@@ -268,10 +280,10 @@ func Write(path string, d *DesiredVersion) error {
 		if err != nil {
 			return fmt.Errorf("cannot write %s: it is a symlink that leads nowhere: %w", path, err)
 		}
-		return atomicfile.WriteFile(target, b, 0o644)
+		return atomicfile.WriteFileIf(target, b, 0o644, check)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("cannot write %s: %w", path, err)
 	}
-	return atomicfile.WriteFile(path, b, 0o644)
+	return atomicfile.WriteFileIf(path, b, 0o644, check)
 }

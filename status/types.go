@@ -37,6 +37,10 @@ type VersionStatus struct {
 	CurrentVersion string    `json:"currentVersion,omitempty"`
 	CurrentCommit  string    `json:"currentCommit,omitempty"`
 	LastKnownGood  *Revision `json:"lastKnownGood,omitempty"`
+	// PreviousGood is the last known good version before LastKnownGood
+	// (set by SetLastKnownGood when the version changes): what a requested
+	// rollback goes back to once the running version is the good one.
+	PreviousGood *Revision `json:"previousGood,omitempty"`
 
 	// Operation is the update in flight, journaled before each step runs.
 	// Nil when idle.
@@ -83,9 +87,10 @@ const (
 
 // Operation is the journal of one update.
 type Operation struct {
-	ID   string   `json:"id"`
-	From Revision `json:"from"`
-	To   Revision `json:"to"`
+	ID   string        `json:"id"`
+	Kind OperationKind `json:"kind,omitempty"`
+	From Revision      `json:"from"`
+	To   Revision      `json:"to"`
 	// Step is the step about to run (or running) in Phase.
 	Step  string `json:"step"`
 	Phase Phase  `json:"phase"`
@@ -98,6 +103,21 @@ type Operation struct {
 	Failure   *StepFailure `json:"failure,omitempty"`
 	StartedAt time.Time    `json:"startedAt"`
 }
+
+// OperationKind says why an operation ran.
+type OperationKind string
+
+// Kinds of operation.
+const (
+	// KindUpdate is an operation desired.yaml asked for by naming a
+	// version; it is the default and is not written.
+	KindUpdate OperationKind = ""
+	// KindRollback is a rollback someone asked for (POST /api/v1/rollback,
+	// which writes spec.RollbackAnnotation): an update back to the
+	// previous good version, not one the updater did on its own after a
+	// failure (that is Result RolledBack).
+	KindRollback OperationKind = "Rollback"
+)
 
 // StepFailure records the step that failed and why.
 type StepFailure struct {
@@ -118,14 +138,15 @@ const (
 
 // HistoryEntry is one finished operation, newest first in History.
 type HistoryEntry struct {
-	ID         string    `json:"id"`
-	From       string    `json:"from,omitempty"`
-	To         string    `json:"to"`
-	Result     Result    `json:"result"`
-	FailedStep string    `json:"failedStep,omitempty"`
-	Message    string    `json:"message,omitempty"`
-	StartedAt  time.Time `json:"startedAt"`
-	FinishedAt time.Time `json:"finishedAt"`
+	ID         string        `json:"id"`
+	Kind       OperationKind `json:"kind,omitempty"`
+	From       string        `json:"from,omitempty"`
+	To         string        `json:"to"`
+	Result     Result        `json:"result"`
+	FailedStep string        `json:"failedStep,omitempty"`
+	Message    string        `json:"message,omitempty"`
+	StartedAt  time.Time     `json:"startedAt"`
+	FinishedAt time.Time     `json:"finishedAt"`
 }
 
 // RestorePhase is where a requested restore is.
@@ -173,6 +194,17 @@ type FailedVersion struct {
 // New returns an empty status document.
 func New() *VersionStatus {
 	return &VersionStatus{APIVersion: APIVersion, Kind: Kind}
+}
+
+// SetLastKnownGood records rev as the last known good version; the one it
+// replaces becomes PreviousGood when its version differs (a second healthy
+// start of the same version keeps PreviousGood as it was).
+func (s *VersionStatus) SetLastKnownGood(rev Revision) {
+	if old := s.LastKnownGood; old != nil && old.Version != "" && old.Version != rev.Version {
+		prev := *old
+		s.PreviousGood = &prev
+	}
+	s.LastKnownGood = &rev
 }
 
 // AddHistory prepends e and drops the oldest entries past MaxHistory.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +15,6 @@ import (
 	"github.com/better-paas/updater/internal/bytesize"
 	"github.com/better-paas/updater/internal/config"
 	"github.com/better-paas/updater/internal/lock"
-	"github.com/better-paas/updater/internal/preflight"
 	"github.com/better-paas/updater/reconciler"
 	"github.com/better-paas/updater/status"
 )
@@ -31,7 +31,8 @@ func newBackupsCommand(o *options) *cobra.Command {
 // newBackupsListCommand lists the backups, saying whose data each holds,
 // and the copies of data/ that restores set aside.
 func newBackupsListCommand(o *options) *cobra.Command {
-	return &cobra.Command{
+	var output string
+	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List complete backups, oldest first, and the data that restores replaced",
 		Long: `list shows every complete backup, oldest first: when it was taken, whose data
@@ -41,32 +42,34 @@ stopped), its files and size. A dash is a label the backup does not have
 (taken before labels existed, or before any version was installed).
 Then, under "Data replaced by restores", the copies of data/ (and of each
 of backup.paths) that restores set aside beside it, which retention
-prunes after each backup to the newest backupsToKeep.`,
+prunes after each backup to the newest backupsToKeep. -o json prints the
+same as the API's GET /api/v1/backups.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := o.cfg
-			list, err := backup.List(cfg.BackupDir)
+			if output != "text" && output != "json" {
+				return fmt.Errorf("-o %q: use text or json", output)
+			}
+			list, err := reconciler.ListBackups(cmd.Context(), o.cfg)
 			if err != nil {
 				return err
 			}
-			replaced, err := backup.ListReplaced(cfg.DataDir)
-			if err != nil {
-				return err
-			}
-			for _, p := range cfg.Backup.Paths {
-				more, err := backup.ListReplacedPath(cfg.InstallDir, p)
+			if output == "json" {
+				b, err := json.MarshalIndent(list, "", "  ")
 				if err != nil {
 					return err
 				}
-				replaced = append(replaced, more...)
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s\n", b)
+				return err
 			}
-			return printBackups(cmd.Context(), cmd.OutOrStdout(), list, replaced)
+			return printBackups(cmd.OutOrStdout(), list)
 		},
 	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return cmd
 }
 
 // printBackups writes the tables of `backups list`.
-func printBackups(ctx context.Context, out io.Writer, list []backup.Backup, replaced []backup.Replaced) error {
+func printBackups(out io.Writer, list reconciler.BackupList) error {
 	orDash := func(s string) string {
 		if s == "" {
 			return "-"
@@ -75,29 +78,29 @@ func printBackups(ctx context.Context, out io.Writer, list []backup.Backup, repl
 	}
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "ID\tCREATED\tDATA OF\tBEFORE INSTALLING\tCONSISTENT\tFILES\tSIZE")
-	for _, b := range list {
+	for _, b := range list.Backups {
 		consistent := "no (hot pass only)"
-		if !b.FinishedAt.IsZero() {
-			consistent = b.FinishedAt.UTC().Format(time.RFC3339)
+		if b.Consistent {
+			consistent = b.FinishedAt.Format(time.RFC3339)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", b.ID, b.CreatedAt.UTC().Format(time.RFC3339),
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", b.ID, b.CreatedAt.Format(time.RFC3339),
 			orDash(b.DataOf), orDash(b.TakenBefore), consistent, b.Files, bytesize.Format(uint64(b.Bytes)))
 	}
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	if len(replaced) == 0 {
+	if len(list.Replaced) == 0 {
 		return nil
 	}
 	fmt.Fprintln(out, "\nData replaced by restores:")
 	w = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "PATH\tREPLACED\tSIZE")
-	for _, r := range replaced {
+	for _, r := range list.Replaced {
 		size := "?"
-		if n, err := preflight.DirSize(ctx, r.Path); err == nil {
-			size = bytesize.Format(uint64(n))
+		if r.Bytes != nil {
+			size = bytesize.Format(uint64(*r.Bytes))
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\n", r.Path, r.ReplacedAt.UTC().Format(time.RFC3339), size)
+		fmt.Fprintf(w, "%s\t%s\t%s\n", r.Path, r.ReplacedAt.Format(time.RFC3339), size)
 	}
 	return w.Flush()
 }
@@ -159,7 +162,7 @@ A backup with only its hot pass (copied while the app ran) needs --force.`,
 				return err
 			}
 			defer l.Release()
-			r, err := newReconciler(cfg)
+			r, err := newReconciler(cfg, nil)
 			if err != nil {
 				return err
 			}

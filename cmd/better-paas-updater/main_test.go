@@ -64,6 +64,8 @@ build:
     command: ["go", "build", "-o", "$(OUTPUT)", "./backend"]
 health:
   url: http://127.0.0.1:8080/api/health
+api:
+  listen: "" # tests that start a daemon must not collide on 127.0.0.1:8079
 `
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)

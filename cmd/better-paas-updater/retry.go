@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/better-paas/updater/internal/desired"
 	"github.com/better-paas/updater/spec"
 )
 
@@ -23,26 +24,16 @@ If the version fails again it is skipped again.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg := o.cfg
-			d, err := spec.Load(cfg.DesiredFile)
-			if err != nil {
-				return fmt.Errorf("cannot retry: %w", err)
-			}
-			if d.Metadata.Annotations == nil {
-				d.Metadata.Annotations = map[string]string{}
-			}
-			d.Metadata.Annotations[spec.RetryAnnotation] = time.Now().UTC().Format(time.RFC3339Nano)
-			delete(d.Metadata.Annotations, spec.RetryVersionAnnotation)
-			what := d.Spec.Version
+			version := ""
 			if len(args) == 1 {
-				d.Metadata.Annotations[spec.RetryVersionAnnotation] = args[0]
-				what = args[0]
-			} else if d.Spec.IsLatest() {
-				what = "the newest release that failed (latest)"
+				version = args[0]
 			}
-			// Validate refuses a VERSION that is not a tag, or that is
-			// not the one a pinned spec asks for; nothing is written then.
-			if err := spec.Write(cfg.DesiredFile, d); err != nil {
-				return fmt.Errorf("cannot retry: %w", err)
+			// The same edit as the API's POST /api/v1/retry. A VERSION
+			// that is not a tag, or not the one a pinned spec asks for, is
+			// refused; nothing is written then.
+			_, what, err := desired.Retry(cfg.DesiredFile, "", version, time.Now())
+			if err != nil {
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: asked to retry %s once more\n", cfg.DesiredFile, what)
 			return nil

@@ -73,7 +73,7 @@ func newRootCommand() *cobra.Command {
 	f.StringVar(&o.configPath, "config", "/etc/better-paas/updater.yaml", "path of updater.yaml")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info or error")
 	f.StringVar(&o.logEncoding, "log-encoding", "console", "log encoding: console or json")
-	root.AddCommand(newRunCommand(o), newStatusCommand(o), newSetCommand(o), newRetryCommand(o), newCheckCommand(o), newRepoCommand(o), newBackupsCommand(o), newValidateCommand())
+	root.AddCommand(newRunCommand(o), newStatusCommand(o), newSetCommand(o), newRetryCommand(o), newRollbackCommand(o), newCheckCommand(o), newRepoCommand(o), newBackupsCommand(o), newTokenCommand(o), newValidateCommand())
 	return root
 }
 
@@ -106,14 +106,14 @@ func (o *options) logger() (logr.Logger, error) {
 	return zapr.NewLogger(zap.New(core)), nil
 }
 
-// newReconciler wires the reconciler for cfg: the embedded supervisor and
-// the hooks folder.
+// newReconciler wires the reconciler for cfg: the embedded supervisor, the
+// hooks folder, and events, the publisher of what it does (nil: none).
 //
 // The service's command and env come expanded from config.Load:
 // $(INSTALL_DIR), $(DATA_DIR) and $(STATE_DIR) are cfg's folders, so the
 // app's data folder is the one backed up. $(VERSION) is refused at load:
 // the supervisor is built once, before any version is known.
-func newReconciler(cfg *config.Config) (*reconciler.Reconciler, error) {
+func newReconciler(cfg *config.Config, events reconciler.Publisher) (*reconciler.Reconciler, error) {
 	l := layout.New(cfg)
 	svc, err := service.NewExec(service.ExecConfig{
 		Command:     cfg.Service.Exec.Command,
@@ -139,5 +139,6 @@ func newReconciler(cfg *config.Config) (*reconciler.Reconciler, error) {
 		Config:  cfg,
 		Service: svc,
 		Hooks:   hooks.Runner{Dir: cfg.HooksDir, Timeout: cfg.Timeouts.Hook.Duration},
+		Events:  events,
 	})
 }

@@ -4,15 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"net/http"
 	"os"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 
+	"github.com/better-paas/updater/api"
+	"github.com/better-paas/updater/internal/apitoken"
+	"github.com/better-paas/updater/internal/events"
 	"github.com/better-paas/updater/internal/lock"
 	"github.com/better-paas/updater/reconciler"
 	"github.com/better-paas/updater/status"
+	"github.com/better-paas/updater/web"
 )
 
 func newRunCommand(o *options) *cobra.Command {
@@ -37,7 +43,15 @@ is Ready (exit 0) or Stalled (exit 2), or errors persist (exit 1).`,
 				return err
 			}
 			defer l.Release()
-			r, err := newReconciler(cfg)
+			// What the reconciler does, step by step, for GET /api/v1/events
+			// and the page; nil in a run --once, which serves no API.
+			var broker *events.Broker
+			var pub reconciler.Publisher
+			if !once {
+				broker = events.NewBroker(0)
+				pub = broker
+			}
+			r, err := newReconciler(cfg, pub)
 			if err != nil {
 				return err
 			}
@@ -58,6 +72,15 @@ is Ready (exit 0) or Stalled (exit 2), or errors persist (exit 1).`,
 				fmt.Fprintf(os.Stdout, "Ready: %s\n", st.Get(status.TypeReady).Message)
 				return nil
 			}
+			// The API serves beside the loop, under the same context; if it
+			// fails, the daemon stops with its error.
+			loopCtx, stop := context.WithCancelCause(ctx)
+			defer stop(nil)
+			page := web.Handler(web.Options{FrameAncestors: cfg.API.FrameAncestors})
+			apiDone, err := startAPI(loopCtx, o, apiParts{Events: broker.Handler(), Page: page}, stop)
+			if err != nil {
+				return err
+			}
 			loop := &reconciler.Loop{
 				Reconciler:  lockedReconciler{r: r, lock: l},
 				DesiredFile: cfg.DesiredFile,
@@ -65,7 +88,12 @@ is Ready (exit 0) or Stalled (exit 2), or errors persist (exit 1).`,
 				Files:  []string{reconciler.RestoreRequestFile(cfg)},
 				Resync: cfg.ResyncInterval.Duration,
 			}
-			if err := loop.Run(ctx); err != nil {
+			loopErr := loop.Run(loopCtx)
+			// Streams have had the last outcome (Interrupted, say); closing
+			// the broker ends them, so the API's shutdown need not wait.
+			broker.Close()
+			stop(nil) // the loop ended: so does the API
+			if err := errors.Join(loopErr, apiDone()); err != nil {
 				return err
 			}
 			if cause := context.Cause(ctx); cause != nil {
@@ -95,4 +123,55 @@ func (lr lockedReconciler) Reconcile(ctx context.Context) (reconciler.Result, er
 		logr.FromContextOrDiscard(ctx).Info("Restored the lock file someone removed or replaced", "lock", lr.lock.Path())
 	}
 	return lr.r.Reconcile(ctx)
+}
+
+// apiParts are what other packages contribute to the API: the event
+// stream and the page. Either may be nil (api.Options says what is
+// answered then).
+type apiParts struct {
+	Events http.Handler
+	Page   http.Handler
+}
+
+// startAPI starts the HTTP API beside the loop when api.listen is set: it
+// listens now, so a bad or busy address is a start-up error naming
+// api.listen, then serves until ctx ends. A server that fails later stops
+// the daemon (stop) with its error. The returned function waits until the
+// server has shut down and returns that error, if any.
+func startAPI(ctx context.Context, o *options, parts apiParts, stop context.CancelCauseFunc) (wait func() error, err error) {
+	cfg, log := o.cfg, o.log
+	if !cfg.API.Enabled() {
+		log.Info("API off", "reason", `api.listen is ""`)
+		return func() error { return nil }, nil
+	}
+	ln, err := api.Listen(cfg)
+	if err != nil {
+		return nil, err
+	}
+	handler := api.New(api.Options{
+		Config:   cfg,
+		Layout:   o.layout,
+		Verifier: apitoken.NewVerifier(o.layout.APIToken),
+		Events:   parts.Events,
+		Page:     parts.Page,
+		Log:      log.WithName("api"),
+	})
+	kv := []any{"address", cfg.API.Address(), "tokenFile", o.layout.APIToken}
+	if cfg.API.SocketPath() == "" {
+		// The address bound, with the port 0 picked when api.listen asked for any.
+		kv = []any{"address", ln.Addr().String(), "url", baseURL(ln.Addr().String()) + "/", "tokenFile", o.layout.APIToken}
+	}
+	log.Info("API listening", kv...)
+	if _, err := os.Stat(o.layout.APIToken); errors.Is(err, fs.ErrNotExist) {
+		log.Info("No API token yet: every API request is refused until one is made with `better-paas-updater token create`")
+	}
+	done := make(chan error, 1)
+	go func() {
+		err := api.Serve(ctx, ln, handler)
+		if err != nil {
+			stop(err)
+		}
+		done <- err
+	}()
+	return func() error { return <-done }, nil
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/better-paas/updater/internal/desired"
 	"github.com/better-paas/updater/spec"
 )
 
@@ -21,19 +22,10 @@ A desired.yaml that is a symlink is written through, the link kept.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg := o.cfg
-			// Keep what else the file says (metadata written by Ansible or
-			// the dashboard); only an unreadable file is replaced whole.
-			d, err := spec.Load(cfg.DesiredFile)
-			if err != nil {
-				d = spec.New(args[0])
-			}
-			if channel == "" {
-				channel = d.Spec.Channel
-			}
-			d.Spec = spec.Spec{Version: args[0], Commit: commit, Channel: channel, AllowDowngrade: allowDowngrade}
-			// A retry was for the spec being replaced.
-			delete(d.Metadata.Annotations, spec.RetryVersionAnnotation)
-			if err := spec.Write(cfg.DesiredFile, d); err != nil {
+			// The same edit as the API's POST /api/v1/update.
+			if _, err := desired.Set(cfg.DesiredFile, "", desired.SetOptions{
+				Version: args[0], Commit: commit, Channel: channel, AllowDowngrade: allowDowngrade,
+			}); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: spec.version = %s\n", cfg.DesiredFile, args[0])

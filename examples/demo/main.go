@@ -25,6 +25,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/better-paas/updater/internal/health"
 	"github.com/better-paas/updater/internal/sandbox"
 	"github.com/better-paas/updater/internal/service"
@@ -42,6 +44,7 @@ func main() {
 
 type demo struct {
 	root, bin, config, statusPath, healthURL string
+	pageURL, token                           string
 }
 
 // run is the demo's script, one scene after the other, long on purpose:
@@ -79,11 +82,20 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	apiPort, err := freePort()
+	if err != nil {
+		return err
+	}
 	d.healthURL = fmt.Sprintf("http://127.0.0.1:%d/api/health", port)
+	d.pageURL = fmt.Sprintf("http://127.0.0.1:%d/", apiPort)
 	d.config = filepath.Join(root, "updater.yaml")
 	d.statusPath = filepath.Join(root, "state", "status.yaml")
-	// The shipped examples/config/updater.yaml, pointed at the sandbox.
-	cfg, err := sandbox.Config(root, install, port, sandbox.Timings{Interval: 500 * time.Millisecond, Deadline: 10 * time.Second, SuccessThreshold: 3})
+	// The shipped examples/config/updater.yaml, pointed at the sandbox,
+	// with the API and the Software Updates page on a free loopback port.
+	cfg, err := sandbox.ConfigWith(root, install, port, sandbox.Options{
+		Timings:   sandbox.Timings{Interval: 500 * time.Millisecond, Deadline: 10 * time.Second, SuccessThreshold: 3},
+		APIListen: fmt.Sprintf("127.0.0.1:%d", apiPort),
+	})
 	if err != nil {
 		return err
 	}
@@ -91,6 +103,11 @@ func run(ctx context.Context) error {
 		return err
 	}
 	fmt.Printf("  origin:  %s\n  install: %s (clone at v1.0.0, nothing built yet)\n  config:  %s\n", origin, install, d.config)
+
+	title("Making the API token (better-paas-updater token create)")
+	if d.token, err = d.createToken(ctx); err != nil {
+		return err
+	}
 
 	title("Asking for v1.0.0 and starting the daemon")
 	if err := d.cli(ctx, "set", "v1.0.0"); err != nil {
@@ -106,6 +123,7 @@ func run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	d.showPage()
 	if err := d.showHealth(ctx); err != nil {
 		return err
 	}
@@ -170,6 +188,48 @@ func run(ctx context.Context) error {
 		return err
 	}
 	fmt.Printf("\nDemo finished in %s. The sandbox stays in %s.\n", time.Since(began).Round(time.Second), root)
+	return d.keepServing(ctx)
+}
+
+// createToken runs `token create` and returns the token it printed once.
+func (d *demo) createToken(ctx context.Context) (string, error) {
+	out, err := exec.CommandContext(ctx, d.bin, "token", "create", "--config", d.config).Output()
+	if err != nil {
+		return "", fmt.Errorf("token create: %w", err)
+	}
+	for _, f := range strings.Fields(string(out)) {
+		if strings.HasPrefix(f, "bput_") {
+			fmt.Println("  a new token; the state folder keeps only its SHA-256")
+			return f, nil
+		}
+	}
+	return "", fmt.Errorf("token create printed no token:\n%s", out)
+}
+
+// showPage prints where the Software Updates page is and its token.
+func (d *demo) showPage() {
+	fmt.Printf(">> Software Updates page: %s  (token: %s)\n", d.pageURL, d.token)
+}
+
+// keepServing leaves the daemon and the page running for a person at a
+// terminal to click through an update and a rollback, until Enter or
+// Ctrl-C; without a terminal (CI, a pipe) it returns at once.
+func (d *demo) keepServing(ctx context.Context) error {
+	if !term.IsTerminal(int(os.Stdin.Fd())) {
+		return nil
+	}
+	title("Try it in a browser")
+	d.showPage()
+	fmt.Println("   Check for updates, Update now (v1.1.0 -> v1.2.0 rolls back), Roll back. Press Enter or Ctrl-C to stop.")
+	line := make(chan struct{})
+	go func() {
+		_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
+		close(line)
+	}()
+	select {
+	case <-ctx.Done():
+	case <-line:
+	}
 	return nil
 }
 

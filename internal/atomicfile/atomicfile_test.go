@@ -1,6 +1,8 @@
 package atomicfile
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -63,5 +65,54 @@ func TestRename(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(b); string(got) != "x" {
 		t.Errorf("new name holds %q", got)
+	}
+}
+
+// TestWriteFileIfChecksBeforeTheRename: a failing check leaves path as it
+// was and no temporary file behind; a passing one writes.
+func TestWriteFileIfChecksBeforeTheRename(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "desired.yaml")
+	if err := WriteFile(path, []byte("old\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stale := errors.New("stale")
+	if err := WriteFileIf(path, []byte("new\n"), 0o644, func() error { return stale }); !errors.Is(err, stale) {
+		t.Fatalf("WriteFileIf = %v, want the check's error", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "old\n" {
+		t.Errorf("content = %q after a failed check", b)
+	}
+	if err := WriteFileIf(path, []byte("new\n"), 0o644, func() error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "new\n" {
+		t.Errorf("content = %q after a passing check", b)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("folder holds %d entries, want only desired.yaml", len(entries))
+	}
+}
+
+// TestCreateFileRefusesAnExistingFile: the first create wins with its
+// mode, the second gets fs.ErrExist and changes nothing.
+func TestCreateFileRefusesAnExistingFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "api-token")
+	if err := CreateFile(path, []byte("first\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := CreateFile(path, []byte("second\n"), 0o600); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("second CreateFile = %v, want fs.ErrExist", err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("stat = %v %v, want mode 0600", fi, err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "first\n" {
+		t.Errorf("content = %q, want the first", b)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("folder holds %d entries, want only api-token", len(entries))
 	}
 }

@@ -89,6 +89,10 @@ type Config struct {
 	Build    Build    `json:"build"`
 	Service  Service  `json:"service"`
 	Health   Health   `json:"health,omitempty"`
+	// API is the HTTP API and page the daemon serves. Not part of Digest:
+	// where the dashboard reaches the daemon has no bearing on whether a
+	// release installs, so changing it lifts no failure record.
+	API API `json:"api,omitzero"`
 
 	// path is the file this was loaded from, for error messages.
 	path string
@@ -276,11 +280,15 @@ func (c *Config) folderVars() map[string]string {
 // Digest is the hex SHA-256 of the config as loaded (defaulted, paths
 // absolute, $(…) expanded), encoded as JSON with the fields in their
 // declared order. Comments, formatting and writing out a default leave
-// it alone; any change of a setting changes it, and so may a new updater
-// version that adds a setting or changes a default. A record made under
-// one digest (a failed version) can be lifted when it changes.
+// it alone; any change of a setting that can decide whether a release
+// installs changes it, and so may a new updater version that adds such a
+// setting or changes a default. A record made under one digest (a failed
+// version) can be lifted when it changes. The api block is left out: it
+// says how the daemon is reached, not how the app is built or run.
 func (c *Config) Digest() string {
-	b, err := json.Marshal(c)
+	cc := *c
+	cc.API = API{}
+	b, err := json.Marshal(&cc)
 	if err != nil {
 		// Config holds strings, numbers, booleans and durations only.
 		panic(fmt.Sprintf("config: cannot encode config: %v", err))
@@ -366,6 +374,7 @@ func (c *Config) Default(base string) {
 	if c.Health.FailureThreshold == 0 {
 		c.Health.FailureThreshold = 3
 	}
+	c.API.defaultAPI()
 }
 
 // healthURLFromEnv derives the health URL from the service's last ADDR=
@@ -481,6 +490,7 @@ func (c *Config) Validate() error {
 	c.validateRefs("service.exec.env", c.Service.Exec.Env, bad)
 	c.validateRefs("build.env", c.Build.Env, bad)
 	c.validateHealthURL(bad)
+	c.API.validateAPI(bad)
 	if c.Health.SuccessThreshold < 1 {
 		bad("health.successThreshold", "must be at least 1")
 	}

@@ -70,6 +70,10 @@ func TestExampleConfigLoads(t *testing.T) {
 	if c.Health.URL != "http://127.0.0.1:8080/api/health" {
 		t.Errorf("health.url = %q, want the one derived from ADDR", c.Health.URL)
 	}
+	// The API listens where the documentation says, on loopback.
+	if got := c.API.Address(); got != DefaultAPIListen {
+		t.Errorf("api.listen = %q, want %q", got, DefaultAPIListen)
+	}
 }
 
 func TestValidateNamesFieldAndFix(t *testing.T) {

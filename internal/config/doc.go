@@ -22,4 +22,9 @@
 // daemon was started with, and Config.Digest identifies the loaded
 // configuration, so a record made under one configuration can be lifted
 // when it changes.
+//
+// The api block says where the daemon serves its HTTP API and page:
+// 127.0.0.1:8079 unless it says otherwise (a unix socket, another
+// address, or "" for none), which Host names and Origins it accepts
+// besides its own, and who may frame the page. Digest leaves it out.
 package config

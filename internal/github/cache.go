@@ -36,8 +36,12 @@ type cacheFile struct {
 	FetchedAt  time.Time       `json:"fetchedAt,omitzero"`
 	// RateLimitedUntil is when a request may be sent again; absent when
 	// not rate-limited.
-	RateLimitedUntil time.Time      `json:"rateLimitedUntil,omitzero"`
-	Releases         []cacheRelease `json:"releases"`
+	RateLimitedUntil time.Time `json:"rateLimitedUntil,omitzero"`
+	// Details is true in files that keep each release's name, URL and
+	// notes. A file of an older updater lacks them, so its ETag is not
+	// used: a 304 would keep the listing without notes for good.
+	Details  bool           `json:"details,omitempty"`
+	Releases []cacheRelease `json:"releases"`
 }
 
 type cacheRepository struct {
@@ -53,6 +57,9 @@ type cacheRelease struct {
 	Prerelease  bool         `json:"prerelease,omitempty"`
 	PublishedAt time.Time    `json:"publishedAt,omitzero"`
 	Assets      []cacheAsset `json:"assets,omitempty"`
+	Name        string       `json:"name,omitempty"`
+	URL         string       `json:"url,omitempty"`
+	Notes       string       `json:"notes,omitempty"`
 }
 
 type cacheAsset struct {
@@ -88,10 +95,14 @@ func (c *Client) syncFromFile(ctx context.Context) {
 	st := &c.state
 	if f.FetchedAt.After(st.FetchedAt) {
 		st.ETag = f.ETag
+		if !f.Details {
+			st.ETag = ""
+		}
 		st.FetchedAt = f.FetchedAt
 		st.Releases = make([]releases.Release, 0, len(f.Releases))
 		for _, r := range f.Releases {
-			rel := releases.Release{Version: r.Version, Tag: r.Tag, Prerelease: r.Prerelease, PublishedAt: r.PublishedAt}
+			rel := releases.Release{Version: r.Version, Tag: r.Tag, Prerelease: r.Prerelease, PublishedAt: r.PublishedAt,
+				Name: r.Name, URL: safeReleaseURL(r.URL), Notes: releases.CapNotes(r.Notes)}
 			for _, a := range r.Assets {
 				rel.Assets = append(rel.Assets, releases.Asset(a))
 			}
@@ -152,10 +163,12 @@ func (c *Client) persist(ctx context.Context) {
 		ETag:             st.ETag,
 		FetchedAt:        st.FetchedAt.UTC().Round(0),
 		RateLimitedUntil: st.NotBefore.UTC().Round(0),
+		Details:          true,
 		Releases:         make([]cacheRelease, 0, len(st.Releases)),
 	}
 	for _, r := range st.Releases {
-		cr := cacheRelease{Version: r.Version, Tag: r.Tag, Prerelease: r.Prerelease, PublishedAt: r.PublishedAt.UTC()}
+		cr := cacheRelease{Version: r.Version, Tag: r.Tag, Prerelease: r.Prerelease, PublishedAt: r.PublishedAt.UTC(),
+			Name: r.Name, URL: r.URL, Notes: r.Notes}
 		for _, a := range r.Assets {
 			cr.Assets = append(cr.Assets, cacheAsset(a))
 		}

@@ -30,6 +30,9 @@ type fetchResult struct {
 // (GET /repos/{owner}/{repo}/releases, API version 2022-11-28).
 type ghRelease struct {
 	TagName     string     `json:"tag_name"`
+	Name        string     `json:"name"`
+	Body        string     `json:"body"`
+	HTMLURL     string     `json:"html_url"`
 	Draft       bool       `json:"draft"`
 	Prerelease  bool       `json:"prerelease"`
 	PublishedAt *time.Time `json:"published_at"`
@@ -327,6 +330,17 @@ func checkNext(base, page *url.URL, next string) (string, error) {
 	return u.String(), nil
 }
 
+// safeReleaseURL returns u when it is an http(s) URL, else "": the page
+// links to it, and a javascript: or data: URL from a compromised or
+// impersonated server must not become a link.
+func safeReleaseURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
+		return ""
+	}
+	return u
+}
+
 // convert keeps published, release-shaped tags (prereleases only when
 // asked) and sorts them, highest version first.
 func (c *Client) convert(in []ghRelease) []releases.Release {
@@ -341,7 +355,8 @@ func (c *Client) convert(in []ghRelease) []releases.Release {
 			continue
 		}
 		seen[g.TagName] = true
-		r := releases.Release{Version: g.TagName, Tag: g.TagName, Prerelease: pre}
+		r := releases.Release{Version: g.TagName, Tag: g.TagName, Prerelease: pre,
+			Name: g.Name, Notes: releases.CapNotes(g.Body), URL: safeReleaseURL(g.HTMLURL)}
 		if g.PublishedAt != nil {
 			r.PublishedAt = g.PublishedAt.UTC()
 		}

@@ -35,6 +35,9 @@ type Layout struct {
 	UpdateRepo string
 	// RestoreRequest is where `backups restore` asks a running daemon.
 	RestoreRequest string
+	// APIToken holds the SHA-256 of the API's bearer token, never the
+	// token itself (mode 0600); see internal/apitoken.
+	APIToken string
 }
 
 // New returns the layout of the install c describes. It touches nothing.
@@ -51,6 +54,7 @@ func New(c *config.Config) Layout {
 		ReleaseCache:   filepath.Join(s, "github-releases.json"),
 		UpdateRepo:     filepath.Join(s, "update-repo.yaml"),
 		RestoreRequest: filepath.Join(s, "restore-request.yaml"),
+		APIToken:       filepath.Join(s, "api-token"),
 	}
 }
 

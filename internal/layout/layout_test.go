@@ -23,7 +23,8 @@ func TestCreateMakesTheFoldersWithTheirModes(t *testing.T) {
 			t.Errorf("%s: %v %v, want a folder with mode %v", path, fi, err, want)
 		}
 	}
-	if l.Status != filepath.Join(c.StateDir, "status.yaml") || filepath.Dir(l.ServiceLog) != l.Logs || l.BuildLog("build-backend") != filepath.Join(l.Logs, "build-backend.log") {
+	if l.Status != filepath.Join(c.StateDir, "status.yaml") || filepath.Dir(l.ServiceLog) != l.Logs || l.BuildLog("build-backend") != filepath.Join(l.Logs, "build-backend.log") ||
+		l.APIToken != filepath.Join(c.StateDir, "api-token") {
 		t.Errorf("layout = %+v", l)
 	}
 	// A folder that exists keeps the mode its administrator chose.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/mod/semver"
 
@@ -32,6 +33,35 @@ type Release struct {
 	// Assets are the files published with the release (GitHub Releases);
 	// none for git tags.
 	Assets []Asset
+	// Name is the release's title (GitHub Releases); "" when it has none.
+	Name string
+	// URL is the release's page for people (GitHub's html_url); "" for
+	// git tags.
+	URL string
+	// Notes are the release notes as written, markdown for GitHub (the
+	// release's body), the annotated tag's message for git tags (see
+	// TagNotes); at most MaxNotes bytes (see CapNotes). "" when unknown.
+	Notes string
+}
+
+// MaxNotes bounds the release notes kept per release, so a listing of
+// many releases stays small enough to cache and to send to a page.
+const MaxNotes = 32 << 10
+
+// notesCut ends notes that CapNotes shortened.
+const notesCut = "\n\n[... cut: the full notes are on the release page]"
+
+// CapNotes returns notes, cut to at most MaxNotes bytes (on a character
+// boundary, with a line saying so) when longer.
+func CapNotes(notes string) string {
+	if len(notes) <= MaxNotes {
+		return notes
+	}
+	cut := MaxNotes - len(notesCut)
+	for cut > 0 && !utf8.RuneStart(notes[cut]) {
+		cut--
+	}
+	return notes[:cut] + notesCut
 }
 
 // Asset is one file published with a release.

@@ -35,6 +35,10 @@ type Options struct {
 	// builds each release once and a first -trimpath build compiles the
 	// standard library again.
 	ShareBuilds bool
+	// APIListen is the sandbox's api.listen. "" (the default) turns the
+	// API off, so sandboxes never collide on the shipped 127.0.0.1:8079;
+	// a test or demo that serves the API names a free port or a socket.
+	APIListen string
 }
 
 // Config returns the shipped example updater.yaml (examples/config) adapted
@@ -48,7 +52,8 @@ type Options struct {
 // derived from the sandbox's ADDR as it would be on a host. Builds share
 // the Go caches of the user running the sandbox (`go env GOCACHE
 // GOMODCACHE`) through build.env: a fresh cache per sandbox would compile
-// the standard library for every test.
+// the standard library for every test. The API is off (see
+// Options.APIListen).
 func Config(root, install string, port int, t Timings) ([]byte, error) {
 	return ConfigWith(root, install, port, Options{Timings: t})
 }
@@ -81,6 +86,7 @@ func ConfigWith(root, install string, port int, o Options) ([]byte, error) {
 	cfg.Health.Deadline.Duration = t.Deadline
 	cfg.Health.SuccessThreshold = t.SuccessThreshold
 	cfg.Service.StopTimeout.Duration = 5 * time.Second
+	cfg.API.Listen = &o.APIListen
 	out, err := yaml.Marshal(&cfg)
 	if err != nil {
 		return nil, fmt.Errorf("cannot encode sandbox config: %w", err)

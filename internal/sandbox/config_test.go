@@ -61,3 +61,24 @@ func TestConfigShareBuilds(t *testing.T) {
 		t.Errorf("build.env %q does not share GOCACHE=%s", shared, goenv[0])
 	}
 }
+
+// TestConfigAPIOffUnlessAsked: a sandbox does not serve the API on the
+// shipped 127.0.0.1:8079 (two sandboxes, or a sandbox beside a real
+// daemon, would collide) unless Options.APIListen names an address.
+func TestConfigAPIOffUnlessAsked(t *testing.T) {
+	root := t.TempDir()
+	timings := Timings{Interval: 100 * time.Millisecond, Deadline: 2 * time.Second, SuccessThreshold: 2}
+	for _, listen := range []string{"", "127.0.0.1:0", "unix:" + filepath.Join(root, "api.sock")} {
+		raw, err := ConfigWith(root, filepath.Join(root, "install"), 8080, Options{Timings: timings, APIListen: listen})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Parse(filepath.Join(root, "updater.yaml"), raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.API.Address(); got != listen {
+			t.Errorf("APIListen %q: api.listen = %q", listen, got)
+		}
+	}
+}

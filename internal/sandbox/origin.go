@@ -134,8 +134,28 @@ func commitRelease(ctx context.Context, work string, rel Release, n int) error {
 	if _, err := git(ctx, work, env, "commit", "--quiet", "--allow-empty", "--message", msg); err != nil {
 		return err
 	}
-	_, err := git(ctx, work, env, "tag", "--annotate", "--message", msg, rel.Tag)
+	// The tag's message carries the release's notes, as a maintainer's
+	// `git tag -a` would: what the git-tags source shows as release notes.
+	_, err := git(ctx, work, env, "tag", "--annotate", "--message", msg+releaseNotes(work, rel.Tag), rel.Tag)
 	return err
+}
+
+// releaseNotes returns "\n\n" and the section "## tag" of the work tree's
+// CHANGELOG.md, without its heading; "" when there is none.
+func releaseNotes(work, tag string) string {
+	b, err := os.ReadFile(filepath.Join(work, "CHANGELOG.md"))
+	if err != nil {
+		return ""
+	}
+	_, section, found := strings.Cut(string(b), "\n## "+tag+"\n")
+	if !found {
+		return ""
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	if section = strings.TrimSpace(section); section == "" {
+		return ""
+	}
+	return "\n\n" + section
 }
 
 // Clone installs tag from origin into installDir the way an installer

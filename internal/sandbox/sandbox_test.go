@@ -73,6 +73,13 @@ func TestNewOriginDefaultReleases(t *testing.T) {
 		t.Errorf("main = %s, want v1.2.0 (%s)", main, commits["v1.2.0"])
 	}
 
+	// Each tag's message carries its CHANGELOG section: the release notes
+	// of the git-tags source.
+	notes := run(t, origin, "tag", "--list", "--format=%(contents)", "v1.1.0")
+	if !strings.HasPrefix(notes, "Release v1.1.0\n\n- Web UI lists the notes") || strings.Contains(notes, "## v1.0.0") {
+		t.Errorf("v1.1.0's tag message = %q, want its CHANGELOG section", notes)
+	}
+
 	// Same releases, same commits and tags: tests can rely on the ids.
 	again := newDefaultOrigin(t)
 	if got2 := tags(t, again); strings.Join(got2, "\n") != strings.Join(got, "\n") {
