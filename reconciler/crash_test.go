@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -60,31 +59,14 @@ func matrixReleases() []sandbox.Release {
 	return append(rels, sandbox.Release{Tag: badTarget, Overlay: bad.Overlay})
 }
 
-var (
-	daemonOnce sync.Once
-	daemonBin  string
-	daemonErr  error
-)
-
 // daemonBinary builds better-paas-updater with fault points live.
 func daemonBinary(t *testing.T) string {
 	t.Helper()
-	daemonOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "crash-matrix-bin")
-		if err != nil {
-			daemonErr = err
-			return
-		}
-		daemonBin = filepath.Join(dir, "better-paas-updater")
-		out, err := exec.Command("go", "build", "-tags", "faultinject", "-o", daemonBin, "../cmd/better-paas-updater").CombinedOutput()
-		if err != nil {
-			daemonErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if daemonErr != nil {
-		t.Fatal(daemonErr)
+	bin, err := sandbox.UpdaterBinary("faultinject")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return daemonBin
+	return bin
 }
 
 // crashHost is one copy of the template: its own folder, port and daemon.

@@ -387,34 +387,17 @@ func writeReadmeScreenshot(t *testing.T, b *browser) {
 
 // ---- The host: a sandbox install, a real daemon, its token ----
 
-var (
-	daemonOnce sync.Once
-	daemonBin  string
-	daemonErr  error
-)
-
 // daemonBinary builds better-paas-updater once per test run, with its
 // fault points live (-tags faultinject, as the crash matrix does): the
 // rollback scenario makes an automatic rollback fail. Without
 // BETTER_PAAS_FAULTS the daemon behaves as a normal build.
 func daemonBinary(t *testing.T) string {
 	t.Helper()
-	daemonOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "web-test-bin")
-		if err != nil {
-			daemonErr = err
-			return
-		}
-		daemonBin = filepath.Join(dir, "better-paas-updater")
-		out, err := exec.Command("go", "build", "-tags", "faultinject", "-o", daemonBin, "../cmd/better-paas-updater").CombinedOutput()
-		if err != nil {
-			daemonErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if daemonErr != nil {
-		t.Fatal(daemonErr)
+	bin, err := sandbox.UpdaterBinary("faultinject")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return daemonBin
+	return bin
 }
 
 type host struct {

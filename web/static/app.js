@@ -1223,24 +1223,8 @@
       `If ${version} does not come up healthy, the update is rolled back to ${st.currentVersion || 'the running version'} automatically. Your data is never modified.`,
     ], 'Update now');
     if (!yes) return;
-    setBusy(button, true);
-    const gen = generation();
-    try {
-      await api('POST', 'update', { version, ifGeneration: gen });
-      clearNotice();
-      state.pendingTarget = version;
-      state.pendingSince = Date.now();
-      if (state.op && state.op.outcome) state.op = null;
-      resetLogIfIdle();
-      render();
+    if (await askFor('update', { version }, version, button)) {
       $('progress').scrollIntoView({ behavior: 'smooth', block: 'start' });
-      scheduleRefresh(false);
-    } catch (e) {
-      if (e.status === 409) await refused(e, gen);
-      else if (e.status !== 401) notify(e.message);
-    } finally {
-      setBusy(button, false);
-      render();
     }
   }
 
@@ -1256,25 +1240,7 @@
       `The updater pins ${target} in desired.yaml and installs it again in place of ${st.currentVersion || 'the running version'}, with a backup first and the same health check.`,
       'Your data is not restored from a backup: data/ stays as it is.',
     ], `Roll back to ${target}`, true);
-    if (!yes) return;
-    setBusy(button, true);
-    const gen = generation();
-    try {
-      await api('POST', 'rollback', { ifGeneration: gen });
-      clearNotice();
-      state.pendingTarget = target;
-      state.pendingSince = Date.now();
-      if (state.op && state.op.outcome) state.op = null;
-      resetLogIfIdle();
-      render();
-      scheduleRefresh(false);
-    } catch (e) {
-      if (e.status === 409) await refused(e, gen);
-      else if (e.status !== 401) notify(e.message);
-    } finally {
-      setBusy(button, false);
-      render();
-    }
+    if (yes) await askFor('rollback', {}, target, button);
   }
 
   async function retry(version, button) {
@@ -1283,21 +1249,30 @@
       `${version} failed at ${stepLabel(f.step)}: ${reasonWords(f.reason)}.`,
       `The updater tries to install it once more. If it fails again, it is rolled back again.`,
     ], `Retry ${version}`);
-    if (!yes) return;
+    if (yes) await askFor('retry', { version }, version, button);
+  }
+
+  // askFor posts a change of desired.yaml (update, rollback, retry) with the
+  // generation the page shows, so a change someone else made since is
+  // refused (409) rather than overwritten; then it waits for target to
+  // run. It returns whether the API took the request.
+  async function askFor(route, body, target, button) {
     setBusy(button, true);
     const gen = generation();
     try {
-      await api('POST', 'retry', { version, ifGeneration: gen });
+      await api('POST', route, { ...body, ifGeneration: gen });
       clearNotice();
-      state.pendingTarget = version;
+      state.pendingTarget = target;
       state.pendingSince = Date.now();
       if (state.op && state.op.outcome) state.op = null;
       resetLogIfIdle();
       render();
       scheduleRefresh(false);
+      return true;
     } catch (e) {
       if (e.status === 409) await refused(e, gen);
       else if (e.status !== 401) notify(e.message);
+      return false;
     } finally {
       setBusy(button, false);
       render();
