@@ -26,6 +26,9 @@ type Options struct {
 	// mounted at /api/v1/events behind the token; nil answers 503
 	// unavailable.
 	Events http.Handler
+	// Metrics serves the Prometheus metrics (package metrics), mounted at
+	// /metrics behind the token like every /api/v1 route; nil answers 404.
+	Metrics http.Handler
 	// Page serves the Software Updates page at / and /assets/ (package
 	// web), without a token; nil answers 404.
 	Page http.Handler
@@ -46,6 +49,7 @@ type server struct {
 	layout   layout.Layout
 	verifier *apitoken.Verifier
 	events   http.Handler
+	metrics  http.Handler
 	page     http.Handler
 	source   releases.Source
 	now      func() time.Time
@@ -70,7 +74,7 @@ func New(o Options) http.Handler {
 		panic("api.New: Options.Config, Layout and Verifier are required")
 	}
 	s := &server{
-		cfg: o.Config, layout: o.Layout, verifier: o.Verifier, events: o.Events, page: o.Page,
+		cfg: o.Config, layout: o.Layout, verifier: o.Verifier, events: o.Events, metrics: o.Metrics, page: o.Page,
 		source: o.Source, now: o.Now, log: o.Log,
 		hosts: newHostPolicy(o.Config.API), limiter: newFailureLimiter(),
 	}
@@ -90,7 +94,8 @@ func New(o Options) http.Handler {
 	return s
 }
 
-// ServeHTTP checks the Host, then dispatches: /healthz, /api/..., the page.
+// ServeHTTP checks the Host, then dispatches: /healthz, /metrics,
+// /api/..., the page.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("X-Content-Type-Options", "nosniff")
@@ -103,6 +108,8 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch p := r.URL.Path; {
 	case p == "/healthz":
 		s.healthz(w, r)
+	case p == "/metrics":
+		s.serveMetrics(w, r)
 	case p == "/api" || strings.HasPrefix(p, "/api/"):
 		s.serveAPI(w, r)
 	case s.page != nil:
@@ -128,6 +135,26 @@ func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// serveMetrics serves the Prometheus metrics behind the same Origin
+// rules, rate limit and token as /api/v1: they name versions, failures
+// and timings. Prometheus sends the token with `authorization` in its
+// scrape config.
+func (s *server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	if s.checkOrigin(w, r) || !s.authenticate(w, r) {
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "use GET /metrics")
+		return
+	}
+	if s.metrics == nil {
+		writeError(w, http.StatusNotFound, CodeNotFound, "this daemon serves no metrics")
+		return
+	}
+	s.metrics.ServeHTTP(w, r)
 }
 
 // serveAPI applies the Origin rules, the rate limit and the token, then

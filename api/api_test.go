@@ -26,6 +26,7 @@ var routes = []request{
 	{method: http.MethodGet, path: "/api/v1/backups"},
 	{method: http.MethodGet, path: "/api/v1/events"},
 	{method: http.MethodGet, path: "/api/v1/no-such-route"},
+	{method: http.MethodGet, path: "/metrics"},
 }
 
 // TestEveryRouteRefusesWithoutTheRightCredentials: without a token, with
@@ -86,6 +87,9 @@ func TestEveryRouteRefusesWithoutTheRightCredentials(t *testing.T) {
 	}
 	if n := f.events.Load(); n != 0 {
 		t.Errorf("refused requests reached the event stream %d times", n)
+	}
+	if n := f.scrapes.Load(); n != 0 {
+		t.Errorf("refused requests reached the metrics %d times", n)
 	}
 }
 

@@ -13,17 +13,18 @@
 //
 //  1. Host must be loopback, the listen address, or one of api.hosts,
 //     else 403 forbidden_host (DNS rebinding).
-//  2. Under /api/, a state-changing request (POST) with an Origin header
+//  2. Under /api/ and at /metrics, a state-changing request (POST) with an Origin header
 //     must come from the API's own origin or one of api.origins, else 403
 //     forbidden_origin. Only api.origins get CORS headers.
 //  3. A client (an IP address; all of a unix socket's clients are one)
 //     that sent 10 wrong tokens within the last minute gets 429
 //     rate_limited with Retry-After, whatever it sends, the right token
 //     included, until the first of them is a minute old.
-//  4. Under /api/, "Authorization: Bearer <token>" must carry the token
+//  4. Under /api/ and at /metrics, "Authorization: Bearer <token>" must carry the token
 //     of `better-paas-updater token create`, else 401 unauthorized.
 //
-// /healthz answers without a token; / and /assets/ are the page
+// /healthz answers without a token; /metrics is the Prometheus exporter
+// (Options.Metrics), behind the token; / and /assets/ are the page
 // (Options.Page). Every error is JSON:
 // {"error":{"code":"<stable code>","message":"<plain words naming the fix>"}}.
 package api

@@ -22,6 +22,7 @@ import (
 	"github.com/better-paas/updater/internal/apitoken"
 	"github.com/better-paas/updater/internal/config"
 	"github.com/better-paas/updater/internal/layout"
+	"github.com/better-paas/updater/internal/metrics"
 	"github.com/better-paas/updater/status"
 )
 
@@ -54,6 +55,8 @@ type fixture struct {
 	clock  *clock
 	srv    *httptest.Server
 	events atomic.Int64 // requests that reached Options.Events
+	// scrapes counts requests that reached Options.Metrics.
+	scrapes atomic.Int64
 }
 
 const initialDesired = `apiVersion: updates.better-paas.io/v1
@@ -69,9 +72,10 @@ spec:
 
 // fixtureOptions vary a fixture.
 type fixtureOptions struct {
-	install  string       // installDir; "" for a folder that is not a git checkout
-	page     http.Handler // Options.Page
-	noEvents bool         // leave Options.Events nil
+	install   string       // installDir; "" for a folder that is not a git checkout
+	page      http.Handler // Options.Page
+	noEvents  bool         // leave Options.Events nil
+	noMetrics bool         // leave Options.Metrics nil
 }
 
 // newFixture builds the server.
@@ -130,9 +134,17 @@ api:
 	if o.noEvents {
 		events = nil
 	}
+	var scrape http.Handler
+	if !o.noMetrics {
+		exporter := metrics.New(metrics.Options{Layout: f.layout, Version: "v9.9.9", Now: f.clock.Now, Log: testr.New(t)}).Handler()
+		scrape = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			f.scrapes.Add(1)
+			exporter.ServeHTTP(w, r)
+		})
+	}
 	h := api.New(api.Options{
 		Config: f.cfg, Layout: f.layout, Verifier: apitoken.NewVerifier(f.layout.APIToken),
-		Events: events, Page: o.page, Now: f.clock.Now, Log: testr.New(t),
+		Events: events, Metrics: scrape, Page: o.page, Now: f.clock.Now, Log: testr.New(t),
 	})
 	f.srv = httptest.NewServer(h)
 	t.Cleanup(f.srv.Close)

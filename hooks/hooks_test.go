@@ -98,7 +98,7 @@ func TestEnvName(t *testing.T) {
 func TestDiscoverOrdersAndIgnores(t *testing.T) {
 	dir := t.TempDir()
 	for _, n := range []string{
-		"Restart_Leave_00",
+		"Start_Leave_00",
 		"Backup_Enter_10_b",
 		"Backup_Enter_10_a",
 		"Backup_Enter_05",
@@ -126,7 +126,7 @@ func TestDiscoverOrdersAndIgnores(t *testing.T) {
 	for _, s := range got {
 		gotNames = append(gotNames, s.Name)
 	}
-	want := []string{"Restart_Leave_00", "Backup_Enter_05", "Backup_Enter_10", "Backup_Enter_10_a", "Backup_Enter_10_b", "Backup_Leave_50_linked", "BuildBackend_Error_99_page-ops"}
+	want := []string{"Start_Leave_00", "Backup_Enter_05", "Backup_Enter_10", "Backup_Enter_10_a", "Backup_Enter_10_b", "Backup_Leave_50_linked", "BuildBackend_Error_99_page-ops"}
 	if !reflect.DeepEqual(gotNames, want) {
 		t.Errorf("order = %v\nwant %v", gotNames, want)
 	}
@@ -231,7 +231,7 @@ func (l *lockedBuffer) String() string {
 
 func TestRunRunsMatchingScriptsInOrderWithEnv(t *testing.T) {
 	dir, logf := t.TempDir(), filepath.Join(t.TempDir(), "log")
-	for _, n := range []string{"Backup_Enter_20", "Backup_Enter_10_b", "Backup_Enter_10_a", "Backup_Leave_00", "Restart_Enter_00", "BuildBackend_Enter_05"} {
+	for _, n := range []string{"Backup_Enter_20", "Backup_Enter_10_b", "Backup_Enter_10_a", "Backup_Leave_00", "Start_Enter_00", "BuildBackend_Enter_05"} {
 		writeScript(t, dir, n, recorder(n, 0), 0o755)
 	}
 	out := &lockedBuffer{}
@@ -298,8 +298,8 @@ func TestRunEnterStopsAtFirstFailure(t *testing.T) {
 
 func TestRunRetryLater(t *testing.T) {
 	dir := t.TempDir()
-	writeScript(t, dir, "Restart_Enter_10_maintenance-window", "#!/bin/sh\necho 'users online'\nexit 21\n", 0o755)
-	err := Runner{Dir: dir}.Run(context.Background(), "restart", ActionEnter, nil)
+	writeScript(t, dir, "Backup_Enter_10_maintenance-window", "#!/bin/sh\necho 'users online'\nexit 21\n", 0o755)
+	err := Runner{Dir: dir}.Run(context.Background(), "backup", ActionEnter, nil)
 	if !errors.Is(err, ErrRetryLater) {
 		t.Fatalf("err = %v, want ErrRetryLater", err)
 	}
@@ -458,5 +458,117 @@ func TestRunRejectsInvalidEnv(t *testing.T) {
 	}
 	if got := readLog(t, logf); got != nil {
 		t.Errorf("ran %v with an invalid environment", got)
+	}
+}
+
+// TestDiscoverRefusesUnsafeScripts: each kind of script the updater must
+// not run is refused by Discover (so the daemon does not start and a step
+// runs no hook) and listed by Scan with the reason and the fix.
+func TestDiscoverRefusesUnsafeScripts(t *testing.T) {
+	outside := writeScript(t, t.TempDir(), "notify.sh", "#!/bin/sh\n", 0o755)
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, dir string) string // returns the hook's path
+		want  error
+		fix   string
+	}{
+		{"group-writable", func(t *testing.T, dir string) string {
+			return writeScript(t, dir, "Backup_Enter_10", "#!/bin/sh\n", 0o775)
+		}, ErrUnsafeMode, "chmod go-w"},
+		{"world-writable", func(t *testing.T, dir string) string {
+			return writeScript(t, dir, "Backup_Enter_10", "#!/bin/sh\n", 0o757)
+		}, ErrUnsafeMode, "chmod go-w"},
+		{"owned by another user", func(t *testing.T, dir string) string {
+			p := writeScript(t, dir, "Backup_Enter_10", "#!/bin/sh\n", 0o755)
+			if os.Geteuid() != 0 {
+				t.Skip("chown needs root")
+			}
+			if err := os.Chown(p, 65534, 65534); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}, ErrUnsafeOwner, "chown root"},
+		{"symlink out of the folder", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "Backup_Enter_10")
+			if err := os.Symlink(outside, p); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}, ErrOutsideFolder, "copy the script into the folder"},
+		{"relative symlink out through lib", func(t *testing.T, dir string) string {
+			if err := os.Mkdir(filepath.Join(dir, "lib"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			// lib/out -> outside, then the hook -> lib/out: the chain leaves.
+			if err := os.Symlink(outside, filepath.Join(dir, "lib", "out")); err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(dir, "Backup_Enter_10")
+			if err := os.Symlink("lib/out", p); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}, ErrOutsideFolder, "copy the script into the folder"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir, logf := t.TempDir(), filepath.Join(t.TempDir(), "log")
+			writeScript(t, dir, "Backup_Enter_05_fine", recorder("fine", 0), 0o755)
+			p := tt.setup(t, dir)
+
+			got, err := Discover(dir)
+			if !errors.Is(err, tt.want) || got != nil {
+				t.Fatalf("Discover = %v, %v; want no scripts and %v", got, err, tt.want)
+			}
+			if msg := err.Error(); !strings.Contains(msg, p) || !strings.Contains(msg, tt.fix) {
+				t.Errorf("error %q should name %s and the fix %q", msg, p, tt.fix)
+			}
+			entries, err := Scan(dir)
+			if err != nil || len(entries) != 2 {
+				t.Fatalf("Scan = %+v, %v; want two entries", entries, err)
+			}
+			if entries[0].Name != "Backup_Enter_05_fine" || entries[0].Refused != nil {
+				t.Errorf("first entry %+v, want the fine script, not refused", entries[0])
+			}
+			if e := entries[1]; e.Name != "Backup_Enter_10" || !errors.Is(e.Refused, tt.want) || e.State != "Backup" || e.Action != ActionEnter || e.Order != 10 {
+				t.Errorf("second entry %+v, want Backup_Enter_10 refused with %v", e, tt.want)
+			}
+			// A refused script stops every hook of the folder from running.
+			err = Runner{Dir: dir}.Run(context.Background(), "backup", ActionEnter, map[string]string{"log": logf})
+			if !errors.Is(err, tt.want) {
+				t.Errorf("Run = %v, want %v", err, tt.want)
+			}
+			if lines := readLog(t, logf); lines != nil {
+				t.Errorf("ran %v although the folder holds a refused script", lines)
+			}
+		})
+	}
+}
+
+// TestScanAcceptsALinkInsideTheFolder: a symlink to a file inside the
+// folder, also through a hooks folder that is itself a symlink, runs.
+func TestScanAcceptsALinkInsideTheFolder(t *testing.T) {
+	realDir := t.TempDir()
+	target := writeScript(t, realDir, "shared.sh", "#!/bin/sh\n", 0o755)
+	if err := os.Rename(target, filepath.Join(realDir, "shared.sh.sample")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("shared.sh.sample", filepath.Join(realDir, "Health_Leave_10_notify")); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "hooks")
+	if err := os.Symlink(realDir, dir); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := Scan(dir)
+	if err != nil || len(entries) != 1 || entries[0].Refused != nil {
+		t.Fatalf("Scan = %+v, %v; want the linked script, not refused", entries, err)
+	}
+	realPath, _ := filepath.EvalSymlinks(filepath.Join(realDir, "shared.sh.sample"))
+	if entries[0].Target != realPath {
+		t.Errorf("Target = %q, want %q", entries[0].Target, realPath)
+	}
+	if err := (Runner{Dir: dir}).Run(context.Background(), "health", ActionLeave, nil); err != nil {
+		t.Errorf("Run: %v", err)
 	}
 }

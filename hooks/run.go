@@ -15,9 +15,10 @@ import (
 	"github.com/better-paas/updater/internal/command"
 )
 
-// DefaultTimeout bounds one script when Runner.Timeout is zero. A hook
-// with no bound could hold an update (and the service it stopped) forever.
-const DefaultTimeout = 10 * time.Minute
+// DefaultTimeout bounds one script when Runner.Timeout is zero; it is also
+// the default of updater.yaml's timeouts.hook. A hook with no bound could
+// hold an update (and the service it stopped) forever.
+const DefaultTimeout = 5 * time.Minute
 
 // RetryLaterCode is the exit code by which a script says "not now, retry
 // later", as in Mender.
@@ -164,6 +165,20 @@ func (r Runner) Run(ctx context.Context, step string, action Action, env map[str
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// Check reports what would stop r's scripts from running, without running
+// any: Discover's refusals (a bad name, a script not executable, writable
+// by group or others, owned by another user, a symlink out of Dir) and,
+// when steps are given, ValidateStates' unknown states. The updater calls
+// it before it starts an update, so a refused hook stops the update before
+// any step rather than failing one halfway.
+func (r Runner) Check(steps ...string) error {
+	scripts, err := Discover(r.Dir)
+	if err != nil || len(steps) == 0 {
+		return err
+	}
+	return ValidateStates(scripts, steps...)
 }
 
 // scriptEnv builds the BETTER_PAAS_ variables of one run, sorted by name

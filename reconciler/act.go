@@ -52,7 +52,10 @@ func (r *Reconciler) repair(ctx context.Context, st *status.VersionStatus, o Obs
 	h := &Host{Config: r.cfg, Service: r.svc}
 	target := o.Target
 	if !o.Host.running {
-		log.Info("Starting service", "version", target.Version)
+		now := r.now().UTC()
+		st.ServiceRestarts++
+		st.LastServiceRestart = &now
+		log.Info("Starting service", "version", target.Version, "restarts", st.ServiceRestarts)
 		if err := r.svc.Start(ctx); err != nil {
 			return r.settle(ctx, st, nil, failure(ReasonServiceFailed, fmt.Errorf("cannot start %s: %w", target.Version, err)))
 		}
@@ -104,8 +107,9 @@ func (r *Reconciler) update(ctx context.Context, st *status.VersionStatus, o Obs
 // checkUpdate refuses an update that cannot succeed for reasons on the
 // host, before anything is touched: modified tracked files, git tracking
 // files in dataDir, untracked files where the release puts tracked ones
-// (a retry cannot move them, so they stall without a backup per try), and
-// the preflight (space, build environment, remote).
+// (a retry cannot move them, so they stall without a backup per try),
+// refused hook scripts, and the preflight (space, build environment,
+// remote).
 func (r *Reconciler) checkUpdate(ctx context.Context, repo *gitrepo.Repo, o Observation) error {
 	target := o.Target
 	if mods, err := repo.LocalModifications(); err != nil {
@@ -126,6 +130,15 @@ func (r *Reconciler) checkUpdate(ctx context.Context, repo *gitrepo.Repo, o Obse
 	// A target not fetched yet is checked by the checkout step.
 	if err := repo.CheckCheckout(ctx, target.Commit); errors.Is(err, gitrepo.ErrUntrackedInTheWay) {
 		return failure(ReasonUntrackedInTheWay, untrackedInTheWay(target.Version, err))
+	}
+	// A refused hook (unsafe mode or owner, a symlink out of the folder, a
+	// bad name or state) would fail the step it belongs to halfway through
+	// the update: refuse before the backup instead, until the folder is
+	// fixed.
+	if c, ok := r.hooks.(hookChecker); ok {
+		if err := c.Check(StepNames(r.cfg)...); err != nil {
+			return failure(ReasonHookRefused, fmt.Errorf("cannot update to %s: hooksDir %s: %w", target.Version, r.cfg.HooksDir, err))
+		}
 	}
 	return r.preflight(ctx, repo)
 }

@@ -56,6 +56,8 @@ const (
 	ReasonServiceFailed      = "ServiceFailed"
 	ReasonHealthCheckFailed  = "HealthCheckFailed"
 	ReasonHookFailed         = "HookFailed"
+	ReasonHookRetryLater     = "HookRetryLater"
+	ReasonHookRefused        = "HookRefused"
 	ReasonUnhealthy          = "Unhealthy"
 	ReasonVersionFailed      = "VersionFailed"
 	ReasonRollbackFailed     = "RollbackFailed"
@@ -99,9 +101,12 @@ var policies = map[string]policy{
 	ReasonSwapFailed:        {kind: Transient},
 	ReasonServiceFailed:     {kind: Transient},
 	ReasonHookFailed:        {kind: Transient},
-	ReasonUnhealthy:         {kind: Transient},
-	ReasonPreflightFailed:   {kind: Transient},
-	reasonUnknown:           {kind: Transient},
+	// Not a failure: a hook held the update (exit 21); it stays journaled
+	// at its step and is retried with backoff (HeldError).
+	ReasonHookRetryLater:  {kind: Transient},
+	ReasonUnhealthy:       {kind: Transient},
+	ReasonPreflightFailed: {kind: Transient},
+	reasonUnknown:         {kind: Transient},
 	// The host or its administrator must act: stall, blame nobody.
 	ReasonInvalidSpec:        {kind: Terminal},
 	ReasonDesiredMissing:     {kind: Terminal},
@@ -113,6 +118,7 @@ var policies = map[string]policy{
 	ReasonRollbackFailed:     {kind: Terminal},
 	ReasonDowngradeRefused:   {kind: Terminal},
 	ReasonInvalidUpdateRepo:  {kind: Terminal},
+	ReasonHookRefused:        {kind: Terminal},
 }
 
 // policyOf returns the policy of reason; a reason without a row (which the
@@ -134,6 +140,32 @@ func KindOf(reason string) Kind { return policyOf(reason).kind }
 // journaled and the next daemon resumes it, as after SIGKILL. Nothing is
 // recorded against the release.
 var ErrInterrupted = errors.New("interrupted: the daemon is stopping")
+
+// HeldError is returned by Runner.Run when a hook script of the operation's
+// current step exited with hooks.RetryLaterCode (21) and the operation had
+// been held fewer than its limit of times: waiting, not failing. The
+// operation stays journaled at Step with its completed steps (nothing is
+// undone, op.HookRetries counts the hold), so the next Run resumes it at
+// Step, running the step's Enter hooks again. It wraps the hook's error
+// (hooks.ErrRetryLater, *hooks.ScriptError) and has reason
+// ReasonHookRetryLater.
+type HeldError struct {
+	// Step is the step whose hook held the operation.
+	Step string
+	// Script is the file name of the hook that exited 21.
+	Script string
+	// Holds is how often the operation has been held, this hold included;
+	// Max is the limit (updater.yaml's hooks.maxRetries).
+	Holds, Max int
+	Err        error
+}
+
+func (e *HeldError) Error() string {
+	return fmt.Sprintf("update held at step %s: hook %s asked to retry later (exit 21; hold %d of at most %d, hooks.maxRetries); the completed steps are kept and the step is retried with backoff: %v",
+		e.Step, e.Script, e.Holds, e.Max, e.Err)
+}
+
+func (e *HeldError) Unwrap() error { return e.Err }
 
 // Failure is an error with a reason. Steps return them so the reconciler
 // can tell, with errors.As, what went wrong and what to do next without
@@ -159,6 +191,10 @@ const reasonUnknown = "Error"
 
 // reasonOf returns the reason of err, reasonUnknown when it carries none.
 func reasonOf(err error) string {
+	var h *HeldError
+	if errors.As(err, &h) {
+		return ReasonHookRetryLater
+	}
 	var f *Failure
 	if errors.As(err, &f) {
 		return f.Reason

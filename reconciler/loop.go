@@ -50,6 +50,12 @@ type Loop struct {
 	// MinBackoff and MaxBackoff bound the retry delay after an error.
 	// Defaults 1s and 5m.
 	MinBackoff, MaxBackoff time.Duration
+	// Wake, if set, enqueues a reconcile on every receive: the exec
+	// supervisor's Exits, so an app that crashed is started again at once
+	// (like systemd's Restart=on-failure) instead of at the next resync.
+	// While a failure is being retried with backoff a wake is ignored, so
+	// an app that keeps crashing cannot defeat the backoff.
+	Wake <-chan struct{}
 	// Reconciled, if set, is called after every reconcile (tests, demo).
 	Reconciled func(Result, error)
 
@@ -123,6 +129,15 @@ func (l *Loop) Run(ctx context.Context) error {
 			}
 			if l.pollHook != nil {
 				l.pollHook(changed)
+			}
+		case _, ok := <-l.Wake:
+			if !ok {
+				l.Wake = nil // closed: never ready again
+				continue
+			}
+			if failures == 0 {
+				log.V(1).Info("Woken; reconciling")
+				debounce.Reset(l.Debounce)
 			}
 		case <-debounce.C:
 			next.Reset(0)

@@ -530,3 +530,25 @@ func TestLoopWatchesAdditionalFiles(t *testing.T) {
 	}
 	waitContent(t, c, "v1|", "after the request file was removed")
 }
+
+// TestLoopWakesOnAppExitButNotDuringBackoff: a value on Wake (the exec
+// supervisor's Exits) enqueues a reconcile at once, long before the
+// resync; while a failure waits out its backoff a wake is ignored, so an
+// app that keeps crashing cannot make the loop spin.
+func TestLoopWakesOnAppExitButNotDuringBackoff(t *testing.T) {
+	wake := make(chan struct{}, 1)
+	l := &Loop{DesiredFile: filepath.Join(t.TempDir(), "desired.yaml"), Resync: time.Hour, Poll: time.Hour,
+		Debounce: 10 * time.Millisecond, MinBackoff: time.Hour, MaxBackoff: time.Hour, Wake: wake}
+	c, stop := startLoop(t, l)
+	defer stop()
+	waitCall(t, c, "on start")
+
+	wake <- struct{}{}
+	waitCall(t, c, "after a wake")
+
+	c.results <- errors.New("app crashed again")
+	wake <- struct{}{}
+	waitCall(t, c, "after the second wake (it fails: backoff of an hour)")
+	wake <- struct{}{}
+	noCall(t, c, 300*time.Millisecond, "after a wake during the backoff")
+}

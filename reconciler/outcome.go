@@ -24,6 +24,7 @@ func (r *Reconciler) execute(ctx context.Context, st *status.VersionStatus, op *
 		ProtectBackups:   lastKnownGoodBackups(st),
 		SucceededBackups: succeeded,
 		FailedBackups:    failed,
+		MaxHookRetries:   r.cfg.Hooks.MaxRetries,
 		Journal: func(ctx context.Context, op *status.Operation) error {
 			st.Operation = op
 			verb := "updating"
@@ -54,6 +55,17 @@ func (r *Reconciler) execute(ctx context.Context, st *status.VersionStatus, op *
 		r.setOutcome(op, events.ResultInterrupted, nil, msg, nil)
 		log.Info("Stopping; the operation resumes from its journal at the next start", "operation", op.ID,
 			"step", op.Step, "phase", op.Phase, "attempt", op.Attempt, "cause", context.Cause(ctx).Error())
+		return Result{}, err
+	}
+	var held *HeldError
+	if errors.As(err, &held) {
+		// Not an outcome either: a hook asked to wait. The journal keeps
+		// the operation at the step with its completed steps; the error
+		// makes the loop retry with backoff.
+		summarize(st, phaseRetrying, ReasonHookRetryLater, fmt.Sprintf("update %s -> %s: %v",
+			orNothing(op.From.Version), op.To.Version, held), r.now())
+		log.Info("Update held by a hook; it resumes at the step on the next attempt", "operation", op.ID,
+			"step", held.Step, "hook", held.Script, "holds", held.Holds, "maxRetries", held.Max)
 		return Result{}, err
 	}
 	var se *StepError

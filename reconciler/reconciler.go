@@ -52,6 +52,9 @@ type Reconciler struct {
 	now       func() time.Time
 	onEvent   func(string, Event)
 	events    Publisher // nil: publish nothing
+	// planning is set on the copy of a Reconciler that Plan observes
+	// with: it writes no release cache.
+	planning bool
 	// saved is status.yaml's conditions as last read or saved: what a
 	// save's condition events are computed against.
 	saved []status.Condition

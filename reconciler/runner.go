@@ -10,6 +10,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/better-paas/updater/hooks"
+	"github.com/better-paas/updater/internal/config"
 	"github.com/better-paas/updater/internal/events"
 	"github.com/better-paas/updater/internal/fault"
 	"github.com/better-paas/updater/status"
@@ -31,6 +32,9 @@ const (
 	EventError     Event = "error"
 	EventUndo      Event = "undo"
 	EventUndoError Event = "undo-error"
+	// EventHeld: a hook of the step exited 21 and the operation is held
+	// at the step (HeldError); nothing is undone.
+	EventHeld Event = "held"
 )
 
 // Journal persists op before the runner acts on it. An error stops the
@@ -41,6 +45,12 @@ type Journal func(ctx context.Context, op *status.Operation) error
 // HookRunner runs the administrator's hook scripts around a step.
 type HookRunner interface {
 	Run(ctx context.Context, step string, action hooks.Action, env map[string]string) error
+}
+
+// hookChecker is a HookRunner that can say, before an update starts, what
+// would stop its scripts from running (hooks.Runner.Check).
+type hookChecker interface {
+	Check(steps ...string) error
 }
 
 // Runner runs the steps of one operation, journaling before each, and undoes
@@ -60,6 +70,10 @@ type Runner struct {
 	// ProtectBackups, SucceededBackups and FailedBackups are passed to the
 	// steps in the Request's fields of those names.
 	ProtectBackups, SucceededBackups, FailedBackups []string
+	// MaxHookRetries bounds how often hooks may hold one operation with
+	// exit 21 (op.HookRetries); the exit 21 past it fails the step like
+	// any other hook failure. Zero means config.DefaultHookMaxRetries.
+	MaxHookRetries int
 
 	// failureLog is the end of the failing step's log (logTailer), read
 	// when it failed and Events is set; nil when it has none.
@@ -70,7 +84,11 @@ type Runner struct {
 // forward from op.Step (from the first step when empty); op.Phase Undo
 // continues a rollback. It returns nil when every step's Do succeeded, and
 // a *StepError otherwise: RolledBack true when all completed steps were
-// undone, false (with UndoErr) when an undo failed. A failing Journal is
+// undone, false (with UndoErr) when an undo failed. An Enter or Leave hook
+// that exits 21 holds the operation instead, while op.HookRetries is below
+// MaxHookRetries: op is journaled at the step with the hold counted (the
+// attempt is not), nothing is undone, and a *HeldError is returned; the
+// next Run resumes at the step. A failing Journal is
 // returned as is: nothing further was done. When ctx is cancelled (the
 // daemon is stopping) it returns an error wrapping ErrInterrupted and
 // leaves op as last journaled, so the next Run resumes it.
@@ -115,6 +133,14 @@ func (r *Runner) Run(ctx context.Context, op *status.Operation) error {
 			if ierr := interrupted(ctx, op); ierr != nil {
 				return ierr
 			}
+			if errors.Is(err, hooks.ErrRetryLater) {
+				held, herr := r.hold(ctx, op, s.Name(), err)
+				if held != nil || herr != nil {
+					return errors.Join(held, herr)
+				}
+				err = failure(ReasonHookFailed, fmt.Errorf("%w; the update was held %d times already, the limit set by hooks.maxRetries in updater.yaml (raise it to wait longer)",
+					err, op.HookRetries))
+			}
 			r.event(s.Name(), EventError)
 			r.publishStep(req.ID, s.Name(), events.PhaseDo, events.StateFailed, began, err)
 			if t, ok := s.(logTailer); ok && r.Events != nil {
@@ -130,6 +156,7 @@ func (r *Runner) Run(ctx context.Context, op *status.Operation) error {
 			if herr := r.hook(ctx, s.Name(), hooks.ActionError, req); herr != nil {
 				logr.FromContextOrDiscard(ctx).Error(herr, "Error hook failed", "step", s.Name())
 			}
+			r.rollbackHook(ctx, op, req, hooks.ActionEnter)
 			return r.undo(ctx, op, req, err)
 		}
 		end := events.StateSucceeded
@@ -140,6 +167,34 @@ func (r *Runner) Run(ctx context.Context, op *status.Operation) error {
 		op.Done = append(op.Done, s.Name())
 	}
 	return nil
+}
+
+// hold holds op at step after a hook's exit 21 (err), when the limit
+// allows: it journals op with the hold counted and returns a *HeldError
+// (or the journal's error). It returns nil, nil when op has been held
+// MaxHookRetries times already, so the caller fails the step.
+func (r *Runner) hold(ctx context.Context, op *status.Operation, step string, err error) (held, jerr error) {
+	limit := r.MaxHookRetries
+	if limit <= 0 {
+		limit = config.DefaultHookMaxRetries
+	}
+	if op.HookRetries >= limit {
+		return nil, nil
+	}
+	op.HookRetries++
+	// A hold is not an attempt: the step is resumed, not restarted after
+	// a crash, so it must not count towards MaxAttempts.
+	op.Attempt--
+	if err := r.Journal(ctx, op); err != nil {
+		return nil, err
+	}
+	r.event(step, EventHeld)
+	script := ""
+	var se *hooks.ScriptError
+	if errors.As(err, &se) {
+		script = se.Script
+	}
+	return &HeldError{Step: step, Script: script, Holds: op.HookRetries, Max: limit, Err: err}, nil
 }
 
 // do runs s's Do between its hooks; skipped reports that its Checker
@@ -217,6 +272,7 @@ func (r *Runner) undo(ctx context.Context, op *status.Operation, req *Request, c
 		if err := r.undoStep(ctx, r.Steps[i], req, op.Attempt); err != nil {
 			r.event(name, EventUndoError)
 			r.publishStep(req.ID, name, events.PhaseUndo, events.StateFailed, began, err)
+			r.rollbackHook(ctx, op, req, hooks.ActionError)
 			return &StepError{Step: failed, Err: cause, UndoStep: name, UndoErr: err}
 		}
 		if undoable {
@@ -224,6 +280,7 @@ func (r *Runner) undo(ctx context.Context, op *status.Operation, req *Request, c
 		}
 		op.Done = op.Done[:len(op.Done)-1]
 	}
+	r.rollbackHook(ctx, op, req, hooks.ActionLeave)
 	return &StepError{Step: failed, Err: cause, RolledBack: true}
 }
 
@@ -257,12 +314,34 @@ func (r *Runner) hook(ctx context.Context, step string, action hooks.Action, req
 	if r.Hooks == nil {
 		return nil
 	}
-	return r.Hooks.Run(ctx, step, action, map[string]string{
+	return r.Hooks.Run(ctx, step, action, hookEnv(req))
+}
+
+// hookEnv is what every hook is told about the operation.
+func hookEnv(req *Request) map[string]string {
+	return map[string]string{
 		"OPERATION":    req.ID,
 		"FROM_VERSION": req.From.Version,
 		"TO_VERSION":   req.To.Version,
 		"TO_COMMIT":    req.To.Commit,
-	})
+	}
+}
+
+// rollbackHook runs the hooks.StateRollback scripts of action, telling
+// them also the failed step and why (FAILED_STEP, FAILURE_REASON,
+// FAILURE_MESSAGE). Their failures are logged and change nothing: a
+// rollback must not be held or stopped by a notification.
+func (r *Runner) rollbackHook(ctx context.Context, op *status.Operation, req *Request, action hooks.Action) {
+	if r.Hooks == nil {
+		return
+	}
+	env := hookEnv(req)
+	if f := op.Failure; f != nil {
+		env["FAILED_STEP"], env["FAILURE_REASON"], env["FAILURE_MESSAGE"] = f.Step, f.Reason, f.Message
+	}
+	if err := r.Hooks.Run(ctx, "rollback", action, env); err != nil {
+		logr.FromContextOrDiscard(ctx).Error(err, "Rollback hook failed; the rollback goes on", "action", action)
+	}
 }
 
 // interrupted returns an error wrapping ErrInterrupted, naming where op
@@ -292,8 +371,9 @@ func timeoutOf(s Step) time.Duration {
 	return DefaultStepTimeout
 }
 
-// hookFailure classifies a hook error: exit 21 asks to retry later, any
-// other failure blames nobody in particular and is retried too.
+// hookFailure classifies a hook error: any failure blames nobody in
+// particular and is retried (exit 21 still matches hooks.ErrRetryLater, so
+// Run holds the operation instead while the limit allows).
 func hookFailure(err error) error {
 	return failure(ReasonHookFailed, err)
 }

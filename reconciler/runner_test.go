@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -232,7 +234,7 @@ type recordingHooks struct {
 func (h *recordingHooks) Run(_ context.Context, step string, a hooks.Action, env map[string]string) error {
 	h.calls = append(h.calls, step+":"+string(a))
 	if h.fail == step+":"+string(a) {
-		return fmt.Errorf("hook exited 21: %w", hooks.ErrRetryLater)
+		return fmt.Errorf("hook exited 3: %w", errors.New("disk almost full"))
 	}
 	return nil
 }
@@ -242,16 +244,97 @@ func TestRunnerRunsHooksAroundSteps(t *testing.T) {
 	h := &recordingHooks{fail: "stop:Enter"}
 	r := &Runner{Steps: steps(&trace, nil), Journal: func(context.Context, *status.Operation) error { return nil }, Hooks: h}
 	err := r.Run(context.Background(), &status.Operation{ID: "op", Phase: status.PhaseDo})
-	if !errors.Is(err, hooks.ErrRetryLater) || KindOf(reasonOf(err)) != Transient {
-		t.Fatalf("err = %v, want a transient failure wrapping ErrRetryLater", err)
+	var se *StepError
+	if !errors.As(err, &se) || !se.RolledBack || reasonOf(err) != ReasonHookFailed || KindOf(reasonOf(err)) != Transient {
+		t.Fatalf("err = %v, want a transient HookFailed, rolled back", err)
 	}
 	if slices.Contains(trace, "stop:do") {
-		t.Error("stop ran although its Enter hook refused")
+		t.Error("stop ran although its Enter hook failed")
 	}
 	for _, want := range []string{"backup:Enter", "backup:Leave", "stop:Enter", "stop:Error"} {
 		if !slices.Contains(h.calls, want) {
 			t.Errorf("hook %s not run; calls %v", want, h.calls)
 		}
+	}
+}
+
+// TestRunnerHoldsOnRetryLater runs a real script that exits 21 at the Enter
+// of stop: the operation is held there with its completed steps (no undo,
+// no attempt counted), resumes at stop, and the exit 21 past
+// MaxHookRetries fails the step like any other hook, with a rollback.
+func TestRunnerHoldsOnRetryLater(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "Stop_Enter_10_maintenance-window")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho 'users online' >&2\nexit 21\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Rollback scripts record that they ran and what they were told.
+	logf := filepath.Join(t.TempDir(), "rollback.log")
+	for _, name := range []string{"Rollback_Enter_10", "Rollback_Leave_10_notify", "Rollback_Error_10"} {
+		body := "#!/bin/sh\necho \"$BETTER_PAAS_STATE $BETTER_PAAS_ACTION $BETTER_PAAS_FAILED_STEP $BETTER_PAAS_FAILURE_REASON $BETTER_PAAS_TO_VERSION\" >> " + logf + "\n"
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var trace, evs []string
+	var journaled []status.Operation
+	r := &Runner{Steps: steps(&trace, nil), Hooks: hooks.Runner{Dir: dir}, MaxHookRetries: 2,
+		Journal: func(_ context.Context, op *status.Operation) error {
+			journaled = append(journaled, *op)
+			return nil
+		},
+		OnEvent: func(step string, ev Event) { evs = append(evs, step+":"+string(ev)) }}
+	op := &status.Operation{ID: "op", Phase: status.PhaseDo, To: status.Revision{Version: "v1.1.0"}}
+	ctx := context.Background()
+
+	want := "recover:do backup:do fetch:do checkout:do build-backend:do build-frontend:do"
+	for hold := 1; hold <= 2; hold++ {
+		trace, evs = nil, nil
+		err := r.Run(ctx, op)
+		var held *HeldError
+		if !errors.As(err, &held) || !errors.Is(err, hooks.ErrRetryLater) || reasonOf(err) != ReasonHookRetryLater {
+			t.Fatalf("hold %d: err = %v, want a HeldError", hold, err)
+		}
+		if held.Step != "stop" || held.Script != "Stop_Enter_10_maintenance-window" || held.Holds != hold || held.Max != 2 {
+			t.Errorf("hold %d: HeldError = %+v", hold, held)
+		}
+		if msg := err.Error(); !strings.Contains(msg, "Stop_Enter_10_maintenance-window") || !strings.Contains(msg, "hooks.maxRetries") {
+			t.Errorf("message %q should name the script and the setting", msg)
+		}
+		if hold == 2 {
+			want = "" // the completed steps are not run again
+		}
+		if got := strings.Join(trace, " "); got != want {
+			t.Errorf("hold %d: trace %q, want %q", hold, got, want)
+		}
+		if evs[len(evs)-1] != "stop:held" {
+			t.Errorf("hold %d: events %v, want stop:held last", hold, evs)
+		}
+		last := journaled[len(journaled)-1]
+		if last.Step != "stop" || last.Phase != status.PhaseDo || last.HookRetries != hold || last.Attempt != 0 ||
+			!slices.Equal(last.Done, []string{"recover", "backup", "fetch", "checkout", "build-backend", "build-frontend"}) {
+			t.Errorf("hold %d: journaled %+v, want held at stop with the completed steps kept", hold, last)
+		}
+	}
+	trace, evs = nil, nil
+	err := r.Run(ctx, op)
+	var se *StepError
+	if !errors.As(err, &se) || !se.RolledBack || se.Step != "stop" || reasonOf(err) != ReasonHookFailed {
+		t.Fatalf("third exit 21: err = %v, want HookFailed at stop, rolled back", err)
+	}
+	if !strings.Contains(err.Error(), "held 2 times already") {
+		t.Errorf("message %q should say the limit was reached", err)
+	}
+	if got, want := strings.Join(trace, " "), "build-frontend:undo build-backend:undo checkout:undo recover:undo"; got != want {
+		t.Errorf("trace %q, want %q", got, want)
+	}
+	if slices.Contains(evs, "stop:held") || !slices.Contains(evs, "stop:error") {
+		t.Errorf("events %v, want stop:error and no hold", evs)
+	}
+	// The holds ran no rollback script; the rollback ran Enter, then Leave.
+	log, _ := os.ReadFile(logf)
+	if got, want := string(log), "Rollback Enter stop HookFailed v1.1.0\nRollback Leave stop HookFailed v1.1.0\n"; got != want {
+		t.Errorf("rollback scripts wrote %q, want %q", got, want)
 	}
 }
 

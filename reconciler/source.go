@@ -46,8 +46,13 @@ type Upstream struct {
 // upstream picks the release source: the one given in Options (tests),
 // else GitHub Releases of UPDATE_REPO when it is on GitHub (or the config
 // says github), else the git tags of the checkout's remote.
+// A planning reconciler (Plan) reads the release cache but never writes it.
 func (r *Reconciler) upstream(repo *gitrepo.Repo, prerelease bool) (Upstream, error) {
-	return upstreamOf(r.cfg, r.source, repo, prerelease)
+	up, err := upstreamOf(r.cfg, r.source, repo, prerelease)
+	if gh, ok := up.Source.(*github.Client); ok && r.planning {
+		gh.ReadOnlyCache = true
+	}
+	return up, err
 }
 
 // upstreamOf is upstream for the install c describes; source, when set,

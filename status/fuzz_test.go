@@ -35,6 +35,9 @@ targetVersion: v1.2.0
 currentVersion: v1.1.0
 currentCommit: "1111111111111111111111111111111111111111"
 lastKnownGood: {version: v1.1.0, commit: "1111111111111111111111111111111111111111", binarySHA256: feed}
+previousGood: {version: v1.0.0, commit: "0000000000000000000000000000000000000000"}
+serviceRestarts: 2
+lastServiceRestart: "2026-11-29T08:00:00+01:00"
 operation:
   id: 20261129T120000Z-v1.2.0
   from: {version: v1.1.0}
@@ -260,6 +263,14 @@ func normalised(s *VersionStatus) VersionStatus {
 	if c.LastKnownGood != nil {
 		r := *c.LastKnownGood
 		c.LastKnownGood = &r
+	}
+	if c.PreviousGood != nil {
+		r := *c.PreviousGood
+		c.PreviousGood = &r
+	}
+	if c.LastServiceRestart != nil {
+		t := c.LastServiceRestart.UTC()
+		c.LastServiceRestart = &t
 	}
 	if c.Operation != nil {
 		op := *c.Operation

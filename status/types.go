@@ -41,6 +41,11 @@ type VersionStatus struct {
 	// (set by SetLastKnownGood when the version changes): what a requested
 	// rollback goes back to once the running version is the good one.
 	PreviousGood *Revision `json:"previousGood,omitempty"`
+	// ServiceRestarts counts the times the daemon started the app again
+	// after finding it stopped outside an update (a crash, a kill), as
+	// systemd counts NRestarts; LastServiceRestart is the latest.
+	ServiceRestarts    int64      `json:"serviceRestarts,omitempty"`
+	LastServiceRestart *time.Time `json:"lastServiceRestart,omitempty"`
 
 	// Operation is the update in flight, journaled before each step runs.
 	// Nil when idle.
@@ -99,6 +104,10 @@ type Operation struct {
 	Attempt int `json:"attempt"`
 	// Done lists the steps whose Do completed, in order; undo walks it backwards.
 	Done []string `json:"done,omitempty"`
+	// HookRetries counts how often a hook's exit code 21 ("retry later")
+	// has held this operation; each hold keeps Done and leaves Step as it
+	// is, and past updater.yaml's hooks.maxRetries the hook fails.
+	HookRetries int `json:"hookRetries,omitempty"`
 	// Failure is why the operation is undoing (empty while going forward).
 	Failure   *StepFailure `json:"failure,omitempty"`
 	StartedAt time.Time    `json:"startedAt"`

@@ -11,10 +11,6 @@ import (
 	"github.com/better-paas/updater/reconciler"
 )
 
-// exitUpdateAvailable is check's exit code when a newer version exists,
-// after `dnf check-update`.
-const exitUpdateAvailable = 100
-
 func newCheckCommand(o *options) *cobra.Command {
 	var output string
 	var refresh bool

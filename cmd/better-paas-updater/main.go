@@ -35,7 +35,7 @@ type stopSignal struct{ sig syscall.Signal }
 func (s stopSignal) Error() string { return s.sig.String() + " received" }
 
 // exitCode is the shell convention for a process ended by sig.
-func (s stopSignal) exitCode() int { return 128 + int(s.sig) }
+func (s stopSignal) exitCode() int { return exitSignal + int(s.sig) }
 
 func main() {
 	// The first SIGTERM or SIGINT cancels the context: the daemon finishes
@@ -66,5 +66,5 @@ func main() {
 	if errors.As(context.Cause(ctx), &stopped) && (errors.Is(err, context.Canceled) || errors.Is(err, reconciler.ErrInterrupted)) {
 		os.Exit(stopped.exitCode())
 	}
-	os.Exit(1)
+	os.Exit(exitFailure)
 }

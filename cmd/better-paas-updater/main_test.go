@@ -147,7 +147,7 @@ func TestStatusAndConfigErrors(t *testing.T) {
 	// A stall exits 2 and says why; status then shows the same reason.
 	os.WriteFile(filepath.Join(filepath.Dir(cfg), "desired.yaml"), []byte("apiVersion: updates.better-paas.io/v1\nkind: DesiredVersion\nspec:\n  version: v1.0.0\n"), 0o644)
 	out, code = runCLI(t, "run", "--once", "--config", cfg)
-	if code != 2 || !strings.Contains(out, "NotGitCheckout") {
+	if code != exitStalled || !strings.Contains(out, "NotGitCheckout") {
 		t.Errorf("run --once on a missing install: code %d, %s", code, out)
 	}
 	out, code = runCLI(t, "status", "-o", "json", "--config", cfg)
@@ -229,7 +229,7 @@ func TestCheckExitCodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, code := runCLI(t, "check", "--config", cfg)
-	if code != 100 || !strings.Contains(out, "newest:    v1.2.0") || !strings.Contains(out, "git tags of "+origin) {
+	if code != exitUpdateAvailable || !strings.Contains(out, "newest:    v1.2.0") || !strings.Contains(out, "git tags of "+origin) {
 		t.Errorf("check: code %d, %s", code, out)
 	}
 	// JSON is an answer for scripts: exit 100 says "update available", and

@@ -36,9 +36,15 @@ type options struct {
 // noConfig marks a command that reads no updater.yaml (validate).
 const noConfig = "better-paas-updater/no-config"
 
+// readOnly marks a command that only reads (plan, status, history): it
+// loads updater.yaml but does not create the state folder's layout, so
+// it writes nothing even on a new host.
+const readOnly = "better-paas-updater/read-only"
+
 // setUp builds the logger, loads updater.yaml and creates the state
 // folder's layout, once for every command: none of them fails on a new
-// host where the state folder does not exist yet.
+// host where the state folder does not exist yet. Commands marked readOnly
+// get the layout without creating it.
 func (o *options) setUp(cmd *cobra.Command) error {
 	log, err := o.logger()
 	if err != nil {
@@ -47,13 +53,19 @@ func (o *options) setUp(cmd *cobra.Command) error {
 	o.log = log
 	cmd.SetContext(logr.NewContext(cmd.Context(), log))
 	switch {
-	case cmd.Annotations[noConfig] != "", cmd.Name() == "help", cmd.Name() == "completion", cmd.HasParent() && cmd.Parent().Name() == "completion":
+	case cmd.Annotations[noConfig] != "", cmd.Name() == "help", cmd.Name() == "completion", cmd.HasParent() && cmd.Parent().Name() == "completion",
+		// The shell asks for completions through these hidden commands: they
+		// must answer on a host without updater.yaml and create nothing.
+		cmd.Name() == cobra.ShellCompRequestCmd, cmd.Name() == cobra.ShellCompNoDescRequestCmd:
 		return nil
 	}
 	if o.cfg, err = config.Load(o.configPath); err != nil {
 		return err
 	}
 	o.layout = layout.New(o.cfg)
+	if cmd.Annotations[readOnly] != "" {
+		return nil
+	}
 	return o.layout.Create()
 }
 
@@ -73,7 +85,8 @@ func newRootCommand() *cobra.Command {
 	f.StringVar(&o.configPath, "config", "/etc/better-paas/updater.yaml", "path of updater.yaml")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info or error")
 	f.StringVar(&o.logEncoding, "log-encoding", "console", "log encoding: console or json")
-	root.AddCommand(newRunCommand(o), newStatusCommand(o), newSetCommand(o), newRetryCommand(o), newRollbackCommand(o), newCheckCommand(o), newRepoCommand(o), newBackupsCommand(o), newTokenCommand(o), newValidateCommand())
+	root.AddCommand(newRunCommand(o), newStatusCommand(o), newSetCommand(o), newRetryCommand(o), newRollbackCommand(o), newCheckCommand(o), newRepoCommand(o), newBackupsCommand(o), newTokenCommand(o), newValidateCommand(),
+		newPlanCommand(o), newHistoryCommand(o), newVersionCommand(), newHooksCommand(o))
 	return root
 }
 

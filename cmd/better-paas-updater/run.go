@@ -16,6 +16,7 @@ import (
 	"github.com/better-paas/updater/internal/apitoken"
 	"github.com/better-paas/updater/internal/events"
 	"github.com/better-paas/updater/internal/lock"
+	"github.com/better-paas/updater/internal/metrics"
 	"github.com/better-paas/updater/reconciler"
 	"github.com/better-paas/updater/status"
 	"github.com/better-paas/updater/web"
@@ -44,12 +45,15 @@ is Ready (exit 0) or Stalled (exit 2), or errors persist (exit 1).`,
 			}
 			defer l.Release()
 			// What the reconciler does, step by step, for GET /api/v1/events
-			// and the page; nil in a run --once, which serves no API.
+			// and the page, seen on its way by the metrics (GET /metrics);
+			// nil in a run --once, which serves no API.
 			var broker *events.Broker
+			var collector *metrics.Collector
 			var pub reconciler.Publisher
 			if !once {
 				broker = events.NewBroker(0)
-				pub = broker
+				collector = metrics.New(metrics.Options{Layout: o.layout, Version: version, Next: broker, Log: log.WithName("metrics")})
+				pub = collector
 			}
 			r, err := newReconciler(cfg, pub)
 			if err != nil {
@@ -67,7 +71,7 @@ is Ready (exit 0) or Stalled (exit 2), or errors persist (exit 1).`,
 				}
 				if !st.IsTrue(status.TypeReady) {
 					c := st.Get(status.TypeStalled)
-					return &exitError{code: 2, err: fmt.Errorf("stalled: %s: %s", c.Reason, c.Message)}
+					return &exitError{code: exitStalled, err: fmt.Errorf("stalled: %s: %s", c.Reason, c.Message)}
 				}
 				fmt.Fprintf(os.Stdout, "Ready: %s\n", st.Get(status.TypeReady).Message)
 				return nil
@@ -77,16 +81,18 @@ is Ready (exit 0) or Stalled (exit 2), or errors persist (exit 1).`,
 			loopCtx, stop := context.WithCancelCause(ctx)
 			defer stop(nil)
 			page := web.Handler(web.Options{FrameAncestors: cfg.API.FrameAncestors})
-			apiDone, err := startAPI(loopCtx, o, apiParts{Events: broker.Handler(), Page: page}, stop)
+			apiDone, err := startAPI(loopCtx, o, apiParts{Events: broker.Handler(), Metrics: collector.Handler(), Page: page}, stop)
 			if err != nil {
 				return err
 			}
 			loop := &reconciler.Loop{
-				Reconciler:  lockedReconciler{r: r, lock: l},
+				Reconciler:  lockedReconciler{r: r, lock: l, metrics: collector},
 				DesiredFile: cfg.DesiredFile,
 				// `backups restore` leaves its request here for the daemon.
 				Files:  []string{reconciler.RestoreRequestFile(cfg)},
 				Resync: cfg.ResyncInterval.Duration,
+				// An app that crashed is started again at once.
+				Wake: r.ServiceExits(loopCtx),
 			}
 			loopErr := loop.Run(loopCtx)
 			// Streams have had the last outcome (Interrupted, say); closing
@@ -108,10 +114,12 @@ is Ready (exit 0) or Stalled (exit 2), or errors persist (exit 1).`,
 
 // lockedReconciler confirms before every reconcile that this daemon still
 // holds the state folder's lock, putting back a lock file someone removed,
-// so no second process can start driving the host meanwhile.
+// so no second process can start driving the host meanwhile. It times
+// each reconcile for the metrics (nil: not timed).
 type lockedReconciler struct {
-	r    reconciler.Interface
-	lock *lock.Lock
+	r       reconciler.Interface
+	lock    *lock.Lock
+	metrics *metrics.Collector
 }
 
 func (lr lockedReconciler) Reconcile(ctx context.Context) (reconciler.Result, error) {
@@ -122,15 +130,19 @@ func (lr lockedReconciler) Reconcile(ctx context.Context) (reconciler.Result, er
 	if restored {
 		logr.FromContextOrDiscard(ctx).Info("Restored the lock file someone removed or replaced", "lock", lr.lock.Path())
 	}
-	return lr.r.Reconcile(ctx)
+	began := time.Now()
+	res, err := lr.r.Reconcile(ctx)
+	lr.metrics.ObserveReconcile(time.Since(began), err)
+	return res, err
 }
 
 // apiParts are what other packages contribute to the API: the event
-// stream and the page. Either may be nil (api.Options says what is
-// answered then).
+// stream, the metrics and the page. Any may be nil (api.Options says what
+// is answered then).
 type apiParts struct {
-	Events http.Handler
-	Page   http.Handler
+	Events  http.Handler
+	Metrics http.Handler
+	Page    http.Handler
 }
 
 // startAPI starts the HTTP API beside the loop when api.listen is set: it
@@ -153,6 +165,7 @@ func startAPI(ctx context.Context, o *options, parts apiParts, stop context.Canc
 		Layout:   o.layout,
 		Verifier: apitoken.NewVerifier(o.layout.APIToken),
 		Events:   parts.Events,
+		Metrics:  parts.Metrics,
 		Page:     parts.Page,
 		Log:      log.WithName("api"),
 	})

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/better-paas/updater/hooks"
 	"github.com/better-paas/updater/internal/apiversion"
 	"github.com/better-paas/updater/internal/command"
 	"github.com/better-paas/updater/internal/strictyaml"
@@ -89,6 +90,10 @@ type Config struct {
 	Build    Build    `json:"build"`
 	Service  Service  `json:"service"`
 	Health   Health   `json:"health,omitempty"`
+	// Hooks says how hook scripts are treated. Not part of Digest: hooks
+	// never blame a release (HookFailed is retried), so no failure record
+	// depends on it.
+	Hooks Hooks `json:"hooks,omitzero"`
 	// API is the HTTP API and page the daemon serves. Not part of Digest:
 	// where the dashboard reaches the daemon has no bearing on whether a
 	// release installs, so changing it lifts no failure record.
@@ -96,6 +101,21 @@ type Config struct {
 
 	// path is the file this was loaded from, for error messages.
 	path string
+}
+
+// DefaultHookMaxRetries is hooks.maxRetries when unset.
+const DefaultHookMaxRetries = 10
+
+// Hooks configures the hook scripts in HooksDir; each script's timeout
+// is timeouts.hook.
+type Hooks struct {
+	// MaxRetries bounds how often exit code 21 ("retry later") may hold
+	// one update: each hold keeps the completed steps, journals the
+	// operation at the step and retries it with the loop's backoff (1 s
+	// doubling to 5 min). The next exit 21 past it fails the step like
+	// any other hook failure (HookFailed: rolled back, retried later).
+	// Default 10; at least 1.
+	MaxRetries int `json:"maxRetries,omitempty"`
 }
 
 // Backup says what each update backs up besides dataDir.
@@ -152,7 +172,7 @@ type Timeouts struct {
 	Backup   Duration `json:"backup,omitempty"`   // default 30m
 	Fetch    Duration `json:"fetch,omitempty"`    // default 5m
 	Checkout Duration `json:"checkout,omitempty"` // default 5m
-	Hook     Duration `json:"hook,omitempty"`     // each hook script; default 5m
+	Hook     Duration `json:"hook,omitempty"`     // each hook script; default hooks.DefaultTimeout (5m)
 }
 
 // Build says how to rebuild the app from the checkout.
@@ -284,10 +304,12 @@ func (c *Config) folderVars() map[string]string {
 // installs changes it, and so may a new updater version that adds such a
 // setting or changes a default. A record made under one digest (a failed
 // version) can be lifted when it changes. The api block is left out: it
-// says how the daemon is reached, not how the app is built or run.
+// says how the daemon is reached, not how the app is built or run; the
+// hooks block too: hook failures never blame a release.
 func (c *Config) Digest() string {
 	cc := *c
 	cc.API = API{}
+	cc.Hooks = Hooks{}
 	b, err := json.Marshal(&cc)
 	if err != nil {
 		// Config holds strings, numbers, booleans and durations only.
@@ -347,7 +369,10 @@ func (c *Config) Default(base string) {
 	setD(&c.Timeouts.Backup, 30*time.Minute)
 	setD(&c.Timeouts.Fetch, 5*time.Minute)
 	setD(&c.Timeouts.Checkout, 5*time.Minute)
-	setD(&c.Timeouts.Hook, 5*time.Minute)
+	setD(&c.Timeouts.Hook, hooks.DefaultTimeout)
+	if c.Hooks.MaxRetries == 0 {
+		c.Hooks.MaxRetries = DefaultHookMaxRetries
+	}
 
 	setS(&c.Build.Backend.Output, "server")
 	setD(&c.Build.Backend.Timeout, 10*time.Minute)
@@ -496,6 +521,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Health.FailureThreshold < 1 {
 		bad("health.failureThreshold", "must be at least 1 (the default is 3)")
+	}
+	if c.Hooks.MaxRetries < 1 {
+		bad("hooks.maxRetries", "must be at least 1 (the default is %d): it is how often a hook's exit 21 may hold one update before the hook counts as failed", DefaultHookMaxRetries)
 	}
 	if c.BackupsToKeep < 1 {
 		bad("backupsToKeep", "must be at least 1")

@@ -148,11 +148,11 @@ func (c *Client) loadCache() (cacheFile, error) {
 	return f, nil
 }
 
-// persist writes the state atomically. A failure is logged, not returned:
-// the answer in hand is still right, and the cache is only an
-// optimisation (the next call retries the write).
+// persist writes the state atomically (nothing with ReadOnlyCache). A
+// failure is logged, not returned: the answer in hand is still right, and
+// the cache is only an optimisation (the next call retries the write).
 func (c *Client) persist(ctx context.Context) {
-	if c.CacheFile == "" {
+	if c.CacheFile == "" || c.ReadOnlyCache {
 		return
 	}
 	st := &c.state

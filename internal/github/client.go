@@ -77,6 +77,10 @@ type Client struct {
 	// folder, for example "<stateDir>/github-releases.json"); its folder
 	// must exist. "" keeps the cache in memory only.
 	CacheFile string
+	// ReadOnlyCache reads CacheFile but never writes it: a fresh answer or
+	// a rate limit is kept in memory only. `plan`, which must change
+	// nothing, sets it.
+	ReadOnlyCache bool
 	// TTL is how long a fetched listing is answered without a request;
 	// DefaultTTL when zero.
 	TTL time.Duration

@@ -126,6 +126,7 @@ func (c *Client) fetchPage(ctx context.Context, rawURL, etag string, now time.Ti
 		_, _ = io.CopyN(io.Discard, resp.Body, 4<<10)
 		_ = resp.Body.Close()
 	}()
+	noteRateLimit(resp.Header, c.now())
 	p := pageResult{url: resp.Request.URL}
 	if rl := rateLimitFromHeaders(resp.Header, now, false); rl != nil && resp.StatusCode < 300 {
 		// The answer is good but the budget is spent: do not ask again

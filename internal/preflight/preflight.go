@@ -20,7 +20,7 @@ type Input struct {
 	// DataDir is the app's data folder. What its backup would copy must
 	// fit in BackupDir's filesystem: new and changed files, not those
 	// unchanged since the newest complete backup in BackupDir, which are
-	// hard-linked (see backupNeed for the margin). A DataDir that does
+	// hard-linked (see BackupNeed for the margin). A DataDir that does
 	// not exist needs no space (the backup records it as missing).
 	DataDir string
 	// BackupPaths are the extra paths backed up with DataDir (backup.paths

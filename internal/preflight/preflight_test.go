@@ -169,24 +169,24 @@ func TestSpaceErrorWhenNeedExceedsAnyDisk(t *testing.T) {
 }
 
 // backupBytes is what the backup of data needs when no backup was taken
-// yet (a full copy, margins included; see backupNeed).
+// yet (a full copy, margins included; see BackupNeed).
 func backupBytes(t *testing.T, data string) uint64 {
 	t.Helper()
 	est, err := backup.EstimateCreate(context.Background(), data, filepath.Join(t.TempDir(), "no-backups"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return backupNeed(est)
+	return BackupNeed(est)
 }
 
 func TestBackupNeed(t *testing.T) {
 	// 600 bytes in one file: a 4 KiB block, an eighth of it, the data
 	// folder's block, two manifest entries.
-	if got, want := backupNeed(backup.Estimate{CopyFiles: 1, CopyBytes: 4096, Dirs: 1, Entries: 2}), uint64(4096+512+4096+2*512); got != want {
-		t.Errorf("backupNeed = %d, want %d", got, want)
+	if got, want := BackupNeed(backup.Estimate{CopyFiles: 1, CopyBytes: 4096, Dirs: 1, Entries: 2}), uint64(4096+512+4096+2*512); got != want {
+		t.Errorf("BackupNeed = %d, want %d", got, want)
 	}
-	if got := backupNeed(backup.Estimate{CopyBytes: math.MaxInt64, Dirs: math.MaxInt, Entries: math.MaxInt}); got != math.MaxUint64 {
-		t.Errorf("backupNeed of huge estimates = %d, want it to saturate", got)
+	if got := BackupNeed(backup.Estimate{CopyBytes: math.MaxInt64, Dirs: math.MaxInt, Entries: math.MaxInt}); got != math.MaxUint64 {
+		t.Errorf("BackupNeed of huge estimates = %d, want it to saturate", got)
 	}
 }
 

@@ -97,7 +97,7 @@ func DirSize(ctx context.Context, dir string) (int64, error) {
 }
 
 // Room the backup needs besides the copies of new and changed files: the
-// estimate's margins (see backupNeed).
+// estimate's margins (see BackupNeed).
 const (
 	// dirRoom is a folder's block: every folder is created anew in a
 	// backup, even when all its files are hard links.
@@ -111,7 +111,7 @@ const (
 	copyMarginDiv = 8
 )
 
-// backupNeed is the room the backup of the data folder needs, given what
+// BackupNeed is the room the backup of the data folder needs, given what
 // its hot pass would do now (backup.EstimateCreate): the copies of new and
 // changed files (files unchanged since the newest complete backup are hard
 // links to its copies and take no room), plus a margin of an eighth of
@@ -119,7 +119,7 @@ const (
 // folders and manifests. Without a previous backup it is a full copy and
 // more: the estimate stays on the safe side, as running out of space in
 // the middle of a backup is worse than refusing early.
-func backupNeed(e backup.Estimate) uint64 {
+func BackupNeed(e backup.Estimate) uint64 {
 	n := addSat(uint64(e.CopyBytes), uint64(e.CopyBytes)/copyMarginDiv)
 	n = addSat(n, uint64(e.Dirs)*dirRoom)
 	return addSat(n, uint64(e.Entries)*entryRoom)
@@ -220,7 +220,7 @@ func spaceChecks(ctx context.Context, in Input, probe func(string) (filesystem, 
 			needs = append(needs, need{
 				what:  fmt.Sprintf("the backup of %s to %s", in.DataDir, in.BackupDir),
 				dir:   in.BackupDir,
-				bytes: backupNeed(est),
+				bytes: BackupNeed(est),
 			})
 		}
 	}

@@ -79,6 +79,11 @@ type Exec struct {
 	// start. It outlives own, so LogTail still works once the backend
 	// has exited.
 	logStart int64
+	// started is closed (and replaced) by every Start that starts a
+	// backend; Exits waits on it while nothing runs. Nil until asked for.
+	// starts counts those Starts.
+	started chan struct{}
+	starts  uint64
 }
 
 // child is a backend started by this Exec. A goroutine waits for it, which
@@ -227,6 +232,11 @@ func (e *Exec) Start(ctx context.Context) error {
 	}()
 	e.own = c
 	e.logStart = logStart
+	e.starts++
+	if e.started != nil {
+		close(e.started)
+		e.started = nil
+	}
 	return nil
 }
 
