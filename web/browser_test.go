@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -12,11 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -408,8 +405,8 @@ type host struct {
 	pageURL                string
 	token                  string
 	daemons                int
-	exited                 chan struct{} // closed when the running daemon exits
-	stop                   func()        // stops the running daemon
+	exited                 <-chan struct{} // closed when the running daemon exits
+	stop                   func()          // stops the running daemon
 }
 
 // startHost makes a sandbox install of the example app at v1.0.0 whose
@@ -500,29 +497,11 @@ func startHost(t *testing.T, ghURL string) *host {
 // token it prints.
 func (h *host) createToken(t *testing.T) string {
 	t.Helper()
-	cmd := exec.Command(h.bin, "token", "create", "--config", h.cfgPath)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("token create: %v\n%s%s", err, stdout.String(), stderr.String())
-	}
-	token := tokenIn(stdout.String())
-	if token == "" {
-		t.Fatalf("token create printed no token:\n%s", stdout.String())
+	token, err := sandbox.CreateToken(h.bin, h.cfgPath, false)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return token
-}
-
-// tokenIn finds the token in what `token create` printed: the longest word
-// of 20 or more token characters.
-func tokenIn(out string) string {
-	best := ""
-	for _, w := range regexp.MustCompile(`[A-Za-z0-9_\-.~+/=]{20,}`).FindAllString(out, -1) {
-		if len(w) > len(best) && !strings.Contains(w, "/") {
-			best = w
-		}
-	}
-	return best
 }
 
 // startDaemon runs the daemon with the fault points faults
@@ -532,38 +511,17 @@ func (h *host) startDaemon(t *testing.T, faults string) {
 	t.Helper()
 	h.daemons++
 	logPath := filepath.Join(artifactsDir(t), fmt.Sprintf("daemon-%d.log", h.daemons))
-	logFile, err := os.Create(logPath)
+	d, err := sandbox.StartDaemon(h.bin, logPath,
+		append(os.Environ(), "UPDATE_REPO=acme/app", "GITHUB_TOKEN=", "BETTER_PAAS_FAULTS="+faults),
+		"run", "--config", h.cfgPath, "--log-level", "debug")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(h.bin, "run", "--config", h.cfgPath, "--log-level", "debug")
-	cmd.Env = append(os.Environ(), "UPDATE_REPO=acme/app", "GITHUB_TOKEN=", "BETTER_PAAS_FAULTS="+faults)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	h.exited = exited
-	stopped := false
+	h.exited = d.Exited()
 	h.stop = func() {
-		if stopped {
-			return
+		if err := d.Stop(30 * time.Second); err != nil {
+			t.Error(err)
 		}
-		stopped = true
-		// SIGTERM, as systemctl stop sends.
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-			t.Errorf("the daemon did not stop within 30 s of SIGTERM; killed it")
-		}
-		logFile.Close()
 		if t.Failed() {
 			if out, err := os.ReadFile(logPath); err == nil {
 				t.Logf("daemon log (%s):\n%s", logPath, tail(string(out), 150))
@@ -608,13 +566,12 @@ func (h *host) alive() error {
 // token; the old one stops working at once.
 func (h *host) rotateToken(t *testing.T) string {
 	t.Helper()
-	out, err := exec.Command(h.bin, "token", "rotate", "--config", h.cfgPath).Output()
+	token, err := sandbox.CreateToken(h.bin, h.cfgPath, true)
 	if err != nil {
-		t.Fatalf("token rotate: %v", err)
+		t.Fatal(err)
 	}
-	token := tokenIn(string(out))
-	if token == "" || token == h.token {
-		t.Fatalf("token rotate printed no new token:\n%s", out)
+	if token == h.token {
+		t.Fatal("token rotate printed the old token")
 	}
 	return token
 }

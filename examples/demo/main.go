@@ -105,7 +105,7 @@ func run(ctx context.Context) error {
 	fmt.Printf("  origin:  %s\n  install: %s (clone at v1.0.0, nothing built yet)\n  config:  %s\n", origin, install, d.config)
 
 	title("Making the API token (better-paas-updater token create)")
-	if d.token, err = d.createToken(ctx); err != nil {
+	if d.token, err = d.createToken(); err != nil {
 		return err
 	}
 
@@ -192,18 +192,12 @@ func run(ctx context.Context) error {
 }
 
 // createToken runs `token create` and returns the token it printed once.
-func (d *demo) createToken(ctx context.Context) (string, error) {
-	out, err := exec.CommandContext(ctx, d.bin, "token", "create", "--config", d.config).Output()
-	if err != nil {
-		return "", fmt.Errorf("token create: %w", err)
+func (d *demo) createToken() (string, error) {
+	token, err := sandbox.CreateToken(d.bin, d.config, false)
+	if err == nil {
+		fmt.Println("  a new token; the state folder keeps only its SHA-256")
 	}
-	for _, f := range strings.Fields(string(out)) {
-		if strings.HasPrefix(f, "bput_") {
-			fmt.Println("  a new token; the state folder keeps only its SHA-256")
-			return f, nil
-		}
-	}
-	return "", fmt.Errorf("token create printed no token:\n%s", out)
+	return token, err
 }
 
 // showPage prints where the Software Updates page is and its token.

@@ -10,10 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -233,12 +231,8 @@ func startHost(t *testing.T) *host {
 	if err := spec.Write(h.cfg.DesiredFile, spec.New("v1.0.0")); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(bin, "token", "create", "--config", h.cfgPath).CombinedOutput()
-	if err != nil {
-		t.Fatalf("token create: %v\n%s", err, out)
-	}
-	if h.token = regexp.MustCompile(`bput_[A-Za-z0-9_\-]+`).FindString(string(out)); h.token == "" {
-		t.Fatalf("token create printed no token:\n%s", out)
+	if h.token, err = sandbox.CreateToken(bin, h.cfgPath, false); err != nil {
+		t.Fatal(err)
 	}
 	h.startDaemon(t)
 	t.Cleanup(func() { h.stopApp(t) })
@@ -254,40 +248,20 @@ func (h *host) startDaemon(t *testing.T) {
 	t.Helper()
 	h.daemons++
 	logPath := filepath.Join(t.TempDir(), fmt.Sprintf("daemon-%d.log", h.daemons))
-	logFile, err := os.Create(logPath)
+	var env []string
+	for _, e := range os.Environ() {
+		if !strings.HasPrefix(e, "UPDATE_REPO=") && !strings.HasPrefix(e, "GITHUB_TOKEN=") {
+			env = append(env, e)
+		}
+	}
+	d, err := sandbox.StartDaemon(h.bin, logPath, env, "run", "--config", h.cfgPath, "--log-level", "debug")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(h.bin, "run", "--config", h.cfgPath, "--log-level", "debug")
-	for _, e := range os.Environ() {
-		if !strings.HasPrefix(e, "UPDATE_REPO=") && !strings.HasPrefix(e, "GITHUB_TOKEN=") {
-			cmd.Env = append(cmd.Env, e)
-		}
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	stopped := false
 	h.stop = func() {
-		if stopped {
-			return
+		if err := d.Stop(30 * time.Second); err != nil {
+			t.Error(err)
 		}
-		stopped = true
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-			t.Errorf("the daemon did not stop within 30 s of SIGTERM; killed it")
-		}
-		logFile.Close()
 		if t.Failed() {
 			if out, err := os.ReadFile(logPath); err == nil {
 				t.Logf("daemon log:\n%s", lastLines(string(out), 120))
@@ -295,6 +269,12 @@ func (h *host) startDaemon(t *testing.T) {
 		}
 	}
 	t.Cleanup(h.stop)
+	h.waitForAPI(t, d)
+}
+
+// waitForAPI waits until the daemon's API answers /healthz.
+func (h *host) waitForAPI(t *testing.T, d *sandbox.Daemon) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if res, err := http.Get(h.apiURL + "/healthz"); err == nil {
@@ -303,16 +283,14 @@ func (h *host) startDaemon(t *testing.T) {
 				return
 			}
 		}
-		select {
-		case <-exited:
+		if err := d.Alive(); err != nil {
 			h.stop()
-			t.Fatal("the daemon exited")
-		default:
+			t.Fatal(err)
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the API did not answer within 30 s")
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // polling an address for a deadline, not synchronising
 	}
 }
 
