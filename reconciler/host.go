@@ -33,7 +33,7 @@ type Host struct {
 // fails it at once instead of at the deadline.
 func (h *Host) gate(version string) health.Gate {
 	c := h.Config.Health
-	return health.Gate{
+	g := health.Gate{
 		URL:              c.URL,
 		ExpectVersion:    version,
 		ProbeTimeout:     c.ProbeTimeout.Duration,
@@ -53,6 +53,20 @@ func (h *Host) gate(version string) health.Gate {
 		// ("bind: address already in use").
 		ExitDetail: func() string { return service.ExitDetail(h.Service) },
 	}
+	// A systemd unit restarts a crashed backend itself (Restart=), so a
+	// crash does not show as "not running": the manager watches for
+	// restarts and for a main process that is not the new binary.
+	if w, ok := h.Service.(service.GateWatcher); ok {
+		alive, detail := w.WatchGate(h.Config.BackendBinary())
+		g.Alive = func(ctx context.Context) (bool, error) {
+			if err := fault.Inject(ctx, "mid"); err != nil {
+				return false, err
+			}
+			return alive(ctx)
+		}
+		g.ExitDetail = detail
+	}
+	return g
 }
 
 // keepOutputs makes sure the previous version's live outputs can be put

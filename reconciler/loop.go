@@ -58,6 +58,20 @@ type Loop struct {
 	Wake <-chan struct{}
 	// Reconciled, if set, is called after every reconcile (tests, demo).
 	Reconciled func(Result, error)
+	// Heartbeat, if set with HeartbeatInterval, is called every
+	// HeartbeatInterval to say the loop is alive and not wedged: systemd's
+	// watchdog (WATCHDOG=1). Between reconciles it is a case of the
+	// loop's select, so it stops when the loop goroutine does. A reconcile
+	// runs on the loop goroutine and may legitimately take long (a build),
+	// so while one runs the heartbeat goes on from a helper goroutine, but
+	// only for WedgedAfter: a reconcile running longer than that is taken
+	// as wedged, the heartbeat stops, and the watchdog restarts the daemon.
+	// Heartbeat is never called concurrently with itself.
+	Heartbeat         func()
+	HeartbeatInterval time.Duration
+	// WedgedAfter bounds how long one reconcile keeps the heartbeat going.
+	// Default 1h; set it above the longest update the step timeouts allow.
+	WedgedAfter time.Duration
 
 	// pollHook, if set, is called after every poll with whether it found
 	// a change (tests).
@@ -94,7 +108,13 @@ func (l *Loop) Run(ctx context.Context) error {
 	poll := time.NewTicker(l.Poll)
 	defer poll.Stop()
 	debounce := stoppedTimer()
-	next := time.NewTimer(0) // reconcile at once on start
+	next := time.NewTimer(0)       // reconcile at once on start
+	var heartbeat <-chan time.Time // nil: never ready
+	if l.Heartbeat != nil && l.HeartbeatInterval > 0 {
+		t := time.NewTicker(l.HeartbeatInterval)
+		defer t.Stop()
+		heartbeat = t.C
+	}
 	failures := 0
 	for {
 		select {
@@ -139,13 +159,17 @@ func (l *Loop) Run(ctx context.Context) error {
 				log.V(1).Info("Woken; reconciling")
 				debounce.Reset(l.Debounce)
 			}
+		case <-heartbeat:
+			l.Heartbeat()
 		case <-debounce.C:
 			next.Reset(0)
 		case <-next.C:
 			// Read before Reconcile reads: a change made during the
 			// reconcile differs from it and is polled again.
 			seen = ws.digest()
+			stopBeating := l.beatDuring(log)
 			res, err := l.Reconciler.Reconcile(ctx)
+			stopBeating()
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -169,6 +193,37 @@ func (l *Loop) Run(ctx context.Context) error {
 				next.Reset(jitter(l.Resync))
 			}
 		}
+	}
+}
+
+// beatDuring keeps the heartbeat going while a reconcile runs, for at
+// most WedgedAfter. The returned function stops it and returns once no
+// call of Heartbeat is in progress.
+func (l *Loop) beatDuring(log logr.Logger) (stop func()) {
+	if l.Heartbeat == nil || l.HeartbeatInterval <= 0 {
+		return func() {}
+	}
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(l.HeartbeatInterval)
+		defer t.Stop()
+		wedged := time.After(l.WedgedAfter)
+		for {
+			select {
+			case <-done:
+				return
+			case <-wedged:
+				log.Error(nil, "Reconcile runs longer than it may; taken as wedged, the heartbeat stops", "wedgedAfter", l.WedgedAfter.String())
+				return
+			case <-t.C:
+				l.Heartbeat()
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
 	}
 }
 
@@ -205,6 +260,9 @@ func (l *Loop) defaults() {
 	}
 	if l.MaxBackoff <= 0 {
 		l.MaxBackoff = 5 * time.Minute
+	}
+	if l.WedgedAfter <= 0 {
+		l.WedgedAfter = time.Hour
 	}
 }
 

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/better-paas/updater/internal/config"
 	"github.com/better-paas/updater/internal/github"
 	"github.com/better-paas/updater/internal/gitrepo"
 	"github.com/better-paas/updater/internal/layout"
 	"github.com/better-paas/updater/internal/releases"
+	"github.com/better-paas/updater/internal/service"
 	"github.com/better-paas/updater/internal/updaterepo"
 )
 
@@ -24,12 +26,27 @@ func releaseCacheFile(c *config.Config) string {
 
 // RepoResolver resolves UPDATE_REPO for the install: the environment
 // variable, else the stored value, else the checkout's origin.
+//
+// Under service.manager: systemd, the unit's Environment= counts as the
+// environment when the updater's own has no UPDATE_REPO: the product page
+// pins it there.
 func RepoResolver(c *config.Config, repo *gitrepo.Repo) updaterepo.Resolver {
-	return updaterepo.Resolver{
+	res := updaterepo.Resolver{
 		StoreFile:       UpdateRepoFile(c),
 		RemoteURL:       func() (string, error) { return repo.RemoteURL(c.Remote) },
 		EnterpriseHosts: c.Releases.GitHub.EnterpriseHosts,
 	}
+	if c.Service.Manager == config.ManagerSystemd {
+		if sd, err := service.NewSystemd(service.SystemdConfig{Unit: c.Service.Systemd.Unit, StopTimeout: c.Service.StopTimeout.Duration}); err == nil {
+			res.Unit = sd.Unit()
+			res.UnitEnv = func() ([]string, error) {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				return sd.Environment(ctx)
+			}
+		}
+	}
+	return res
 }
 
 // Upstream is where versions come from, as decided for one reconcile.

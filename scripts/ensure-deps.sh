@@ -23,6 +23,7 @@ command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 # Debian names both the package and the command chromium.
 command -v chromium >/dev/null || need+=(chromium)
+command -v systemd-analyze >/dev/null || need+=(systemd) # verifies examples/systemd/
 for extra in "$@"; do
 	command -v "$extra" >/dev/null || need+=("$extra")
 done

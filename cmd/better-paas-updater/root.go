@@ -127,15 +127,7 @@ func (o *options) logger() (logr.Logger, error) {
 // app's data folder is the one backed up. $(VERSION) is refused at load:
 // the supervisor is built once, before any version is known.
 func newReconciler(cfg *config.Config, events reconciler.Publisher) (*reconciler.Reconciler, error) {
-	l := layout.New(cfg)
-	svc, err := service.NewExec(service.ExecConfig{
-		Command:     cfg.Service.Exec.Command,
-		Dir:         cfg.InstallDir,
-		Env:         cfg.Service.Exec.Env,
-		PIDFile:     l.PIDFile,
-		LogFile:     l.ServiceLog,
-		StopTimeout: cfg.Service.StopTimeout.Duration,
-	})
+	svc, err := newManager(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%s: service: %w", cfg.Path(), err)
 	}
@@ -153,5 +145,24 @@ func newReconciler(cfg *config.Config, events reconciler.Publisher) (*reconciler
 		Service: svc,
 		Hooks:   hooks.Runner{Dir: cfg.HooksDir, Timeout: cfg.Timeouts.Hook.Duration},
 		Events:  events,
+	})
+}
+
+// newManager returns the service manager updater.yaml chooses.
+func newManager(cfg *config.Config) (service.Manager, error) {
+	if cfg.Service.Manager == config.ManagerSystemd {
+		return service.NewSystemd(service.SystemdConfig{
+			Unit:        cfg.Service.Systemd.Unit,
+			StopTimeout: cfg.Service.StopTimeout.Duration,
+		})
+	}
+	l := layout.New(cfg)
+	return service.NewExec(service.ExecConfig{
+		Command:     cfg.Service.Exec.Command,
+		Dir:         cfg.InstallDir,
+		Env:         cfg.Service.Exec.Env,
+		PIDFile:     l.PIDFile,
+		LogFile:     l.ServiceLog,
+		StopTimeout: cfg.Service.StopTimeout.Duration,
 	})
 }

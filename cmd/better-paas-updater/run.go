@@ -50,12 +50,16 @@ is Ready (exit 0) or Stalled (exit 2), or errors persist (exit 1).`,
 			var broker *events.Broker
 			var collector *metrics.Collector
 			var pub reconciler.Publisher
+			// Under a Type=notify unit, systemd hears from the daemon
+			// (no-ops otherwise); r is set before anything is sent.
+			var r *reconciler.Reconciler
+			notify := newSystemdNotifier(log.WithName("sdnotify"), func() (*status.VersionStatus, error) { return r.Status() })
 			if !once {
 				broker = events.NewBroker(0)
 				collector = metrics.New(metrics.Options{Layout: o.layout, Version: version, Next: broker, Log: log.WithName("metrics")})
-				pub = collector
+				pub = notify.publisher(collector)
 			}
-			r, err := newReconciler(cfg, pub)
+			r, err = newReconciler(cfg, pub)
 			if err != nil {
 				return err
 			}
@@ -93,7 +97,14 @@ is Ready (exit 0) or Stalled (exit 2), or errors persist (exit 1).`,
 				Resync: cfg.ResyncInterval.Duration,
 				// An app that crashed is started again at once.
 				Wake: r.ServiceExits(loopCtx),
+				// systemd's watchdog is fed from the loop itself, so a
+				// wedged loop gets the daemon restarted.
+				Reconciled:        notify.reconciled,
+				Heartbeat:         notify.heartbeat,
+				HeartbeatInterval: notify.watchdogInterval(),
+				WedgedAfter:       wedgedAfter(cfg),
 			}
+			notify.stopOn(loopCtx)
 			loopErr := loop.Run(loopCtx)
 			// Streams have had the last outcome (Interrupted, say); closing
 			// the broker ends them, so the API's shutdown need not wait.

@@ -27,8 +27,16 @@ const (
 	Kind       = "UpdaterConfig"
 )
 
-// ManagerExec names the embedded supervisor, the only service manager so far.
-const ManagerExec = "exec"
+// Service managers: the embedded supervisor, or a systemd unit driven
+// through systemctl.
+const (
+	ManagerExec    = "exec"
+	ManagerSystemd = "systemd"
+)
+
+// DefaultSystemdUnit is the unit service.systemd.unit names by default, the
+// one the product page installs.
+const DefaultSystemdUnit = "better-paas-backend.service"
 
 // ErrInvalid is wrapped by every validation error.
 var ErrInvalid = errors.New("invalid config")
@@ -204,9 +212,10 @@ func (b BuildStep) Enabled() bool { return len(b.Command) > 0 }
 
 // Service says how the app runs.
 type Service struct {
-	Manager     string      `json:"manager,omitempty"` // "exec" (default)
-	Exec        ExecService `json:"exec,omitempty"`
-	StopTimeout Duration    `json:"stopTimeout,omitempty"` // default 10s
+	Manager     string         `json:"manager,omitempty"` // "exec" (default) or "systemd"
+	Exec        ExecService    `json:"exec,omitempty"`
+	Systemd     SystemdService `json:"systemd,omitzero"`
+	StopTimeout Duration       `json:"stopTimeout,omitempty"` // default 10s
 }
 
 // ExecService configures the embedded supervisor.
@@ -223,6 +232,16 @@ type ExecService struct {
 	// Env is NAME=value entries added to the daemon's environment. Its
 	// ADDR= or PORT= entry also gives the default health.url.
 	Env []string `json:"env,omitempty"`
+}
+
+// SystemdService configures service.manager: systemd. The unit itself
+// (ExecStart=, Environment=, Restart=) is the administrator's: the updater
+// only starts, stops and observes it through systemctl, and the unit must
+// run the install's backend binary.
+type SystemdService struct {
+	// Unit is the unit's name, default better-paas-backend.service; a
+	// name without a suffix gets ".service".
+	Unit string `json:"unit,omitempty"`
 }
 
 // Health configures the health gate on the app's health endpoint.
@@ -386,6 +405,12 @@ func (c *Config) Default(base string) {
 		c.Service.Exec.Command = []string{"./" + filepath.ToSlash(c.Build.Backend.Output)}
 	}
 	setD(&c.Service.StopTimeout, 10*time.Second)
+	if c.Service.Manager == ManagerSystemd {
+		setS(&c.Service.Systemd.Unit, DefaultSystemdUnit)
+		if !strings.Contains(c.Service.Systemd.Unit, ".") {
+			c.Service.Systemd.Unit += ".service"
+		}
+	}
 
 	if c.Health.URL == "" {
 		c.Health.URL, c.Health.derivedFrom = healthURLFromEnv(c.Service.Exec.Env)
@@ -500,8 +525,17 @@ func (c *Config) Validate() error {
 			bad("releases.github.apiURL", "%q is not an http(s) URL", a)
 		}
 	}
-	if c.Service.Manager != ManagerExec {
-		bad("service.manager", "%q is not supported; use %q", c.Service.Manager, ManagerExec)
+	switch c.Service.Manager {
+	case ManagerExec:
+		if c.Service.Systemd.Unit != "" {
+			bad("service.systemd.unit", "is only used with service.manager: %s", ManagerSystemd)
+		}
+	case ManagerSystemd:
+		if u := c.Service.Systemd.Unit; !validUnitName(u) {
+			bad("service.systemd.unit", "%q is not a unit name such as %s", u, DefaultSystemdUnit)
+		}
+	default:
+		bad("service.manager", "%q is not supported; use %q or %q", c.Service.Manager, ManagerExec, ManagerSystemd)
 	}
 	c.validateEnv("service.exec.env", c.Service.Exec.Env, bad)
 	c.validateEnv("build.env", c.Build.Env, bad)
@@ -692,6 +726,10 @@ func (c *Config) validateHealthURL(bad func(field, format string, a ...any)) {
 			bad("service.exec.env", "PORT=%s is not a fixed port (1-65535), so health.url cannot be derived from it; fix it or set health.url", v)
 			return
 		}
+		if c.Service.Manager == ManagerSystemd {
+			bad("health.url", "required with service.manager: systemd: set it to the health endpoint of the address the unit's backend listens on (e.g. http://127.0.0.1:8080/api/health)")
+			return
+		}
 		bad("health.url", "required: service.exec.env has no ADDR=host:port or PORT= entry to derive it from; set health.url to the app's health endpoint (e.g. http://127.0.0.1:8080/api/health) or add ADDR= to service.exec.env")
 		return
 	}
@@ -784,4 +822,19 @@ func containsOutput(argv []string) bool {
 		}
 	}
 	return false
+}
+
+// validUnitName reports whether u is a plausible systemd unit name: the
+// characters systemd allows, no leading "-" (it would read as an option),
+// and a unit type suffix.
+func validUnitName(u string) bool {
+	if u == "" || len(u) > 255 || strings.HasPrefix(u, "-") || strings.HasPrefix(u, ".") {
+		return false
+	}
+	for _, r := range u {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(":-_.\\@", r)) {
+			return false
+		}
+	}
+	return strings.HasSuffix(u, ".service")
 }

@@ -88,7 +88,11 @@ func TestValidateNamesFieldAndFix(t *testing.T) {
 		{"output escapes", minimal + "    output: ../server\n", "must be a relative path inside installDir"},
 		{"output in data", minimal + "    output: data/server\n", "inside dataDir"},
 		{"data outside", base + "dataDir: /var/data\n", "not inside installDir"},
-		{"manager", minimal + "service:\n  manager: systemd\n", `"systemd" is not supported`},
+		{"manager", minimal + "service:\n  manager: upstart\n", `"upstart" is not supported`},
+		{"unit name", minimal + "service:\n  manager: systemd\n  systemd:\n    unit: -x.service\n", "service.systemd.unit"},
+		{"unit type", minimal + "service:\n  manager: systemd\n  systemd:\n    unit: backend.timer\n", "service.systemd.unit"},
+		{"systemd health url", minimal + "service:\n  manager: systemd\n", "health.url: required with service.manager: systemd"},
+		{"unit without systemd", minimal + "service:\n  systemd:\n    unit: backend.service\n", "only used with service.manager: systemd"},
 		{"health url", base + "health:\n  url: localhost:8080\n", "health.url"},
 		{"release source", base + "releases:\n  source: gitlab\n", `releases.source: "gitlab" is not a source`},
 		{"api url", base + "releases:\n  github:\n    apiURL: api.github.com\n", "releases.github.apiURL"},
@@ -104,5 +108,22 @@ func TestValidateNamesFieldAndFix(t *testing.T) {
 				t.Errorf("error %q lacks %q or the file name", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestSystemdService(t *testing.T) {
+	const withURL = minimal + "health:\n  url: http://127.0.0.1:8080/api/health\n"
+	for _, tt := range []struct{ yaml, want string }{
+		{"service:\n  manager: systemd\n", DefaultSystemdUnit},
+		{"service:\n  manager: systemd\n  systemd:\n    unit: app\n", "app.service"},
+		{"service:\n  manager: systemd\n  systemd:\n    unit: app@blue.service\n", "app@blue.service"},
+	} {
+		c, err := Parse("/etc/bp/updater.yaml", []byte(withURL+tt.yaml))
+		if err != nil {
+			t.Fatalf("%q: %v", tt.yaml, err)
+		}
+		if c.Service.Manager != ManagerSystemd || c.Service.Systemd.Unit != tt.want {
+			t.Errorf("%q: manager %q unit %q, want systemd %q", tt.yaml, c.Service.Manager, c.Service.Systemd.Unit, tt.want)
+		}
 	}
 }

@@ -1,9 +1,11 @@
 // Package service starts, stops and observes the app's backend process.
 //
-// The reconciler talks to a Manager; the only implementation so far is
-// Exec, an embedded supervisor (`service.manager: exec`) for hosts without
-// systemd. A systemd implementation can come later behind the same
-// interface.
+// The reconciler talks to a Manager. Exec is an embedded supervisor
+// (`service.manager: exec`) for hosts without systemd; it also reports the
+// app's exits (Exits) so a crashed app is started again at once. Systemd
+// (`service.manager: systemd`) drives a unit through systemctl, and its
+// WatchGate lets the health gate fail at once when the unit crash-loops
+// under Restart= or its MainPID runs another binary than the new one.
 //
 // Exec starts the backend in a new session, so it keeps running when the
 // daemon is restarted or killed, and records it in a pidfile holding the

@@ -34,6 +34,13 @@ const (
 	FromRemote Origin = "git remote origin"
 )
 
+// FromUnit is the Origin of a value read from the Environment= of the
+// systemd unit named unit, the environment step when the updater's own
+// environment has no UPDATE_REPO.
+func FromUnit(unit string) Origin {
+	return Origin("environment variable UPDATE_REPO in Environment= of the systemd unit " + unit)
+}
+
 // fixHint lists the three ways to choose the repository.
 const fixHint = "set the environment variable UPDATE_REPO=OWNER/NAME (for example Environment=UPDATE_REPO=your-org/better-paas in the systemd unit), " +
 	"run better-paas-updater repo set OWNER/NAME, " +
@@ -54,6 +61,13 @@ type Resolver struct {
 	// returns is treated as "no remote" and kept in the ErrNoRepo error,
 	// so it must not quote credentials (gitrepo's RemoteURL does not).
 	RemoteURL func() (string, error)
+	// Unit names the systemd unit that runs the app, and UnitEnv returns
+	// its Environment= entries (NAME=value); with UnitEnv set, the unit's
+	// UPDATE_REPO is read when the updater's own environment has none,
+	// as part of the environment step (Origin FromUnit(Unit)). An error
+	// from UnitEnv counts as "not set there".
+	Unit    string
+	UnitEnv func() ([]string, error)
 	// EnterpriseHosts are GitHub Enterprise hosts ("ghe.example.com",
 	// optionally with a scheme or port); a repository on one of them gets
 	// GitHubEnterprise set, so IsGitHub reports true.
@@ -88,6 +102,15 @@ func (r Resolver) Resolve() (Repo, Origin, error) {
 				FromEnv, explicit(err, EnvVar))
 		}
 		return r.mark(repo), FromEnv, nil
+	}
+	if v := r.unitValue(); v != "" {
+		from := FromUnit(r.Unit)
+		repo, err := Parse(v)
+		if err != nil {
+			return Repo{}, from, fmt.Errorf("cannot use %s: %w; set it to OWNER/NAME or HOST/OWNER/NAME in the unit (then systemctl daemon-reload), or remove it to use the stored value or the git remote",
+				from, explicit(err, EnvVar))
+		}
+		return r.mark(repo), from, nil
 	}
 
 	repo, ok, err := r.Stored()
@@ -246,4 +269,23 @@ func normaliseHost(h string) string {
 		h = h[:i]
 	}
 	return strings.TrimSuffix(h, ":443")
+}
+
+// unitValue returns the last UPDATE_REPO= of the unit's environment,
+// trimmed; "" when there is none or it cannot be read.
+func (r Resolver) unitValue() string {
+	if r.UnitEnv == nil {
+		return ""
+	}
+	env, err := r.UnitEnv()
+	if err != nil {
+		return ""
+	}
+	v := ""
+	for _, kv := range env {
+		if name, val, ok := strings.Cut(kv, "="); ok && name == EnvVar {
+			v = val
+		}
+	}
+	return strings.TrimSpace(v)
 }

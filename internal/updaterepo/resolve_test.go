@@ -426,3 +426,38 @@ func assertOnlyEntry(t *testing.T, dir string, names ...string) {
 		t.Errorf("folder holds %v, want %v", got, names)
 	}
 }
+
+func TestResolveReadsTheUnitEnvironment(t *testing.T) {
+	store := filepath.Join(t.TempDir(), "update-repo.yaml")
+	unitEnv := func(entries ...string) func() ([]string, error) {
+		return func() ([]string, error) { return entries, nil }
+	}
+	r := Resolver{Getenv: env(nil), StoreFile: store, Unit: "bp.service",
+		UnitEnv:   unitEnv("ADDR=127.0.0.1:8080", "UPDATE_REPO=old/repo", "UPDATE_REPO= acme/bp "),
+		RemoteURL: func() (string, error) { return "https://github.com/remote/repo.git", nil }}
+	if err := r.Store(Repo{Owner: "stored", Name: "repo"}); err != nil {
+		t.Fatal(err)
+	}
+	repo, from, err := r.Resolve()
+	if err != nil || repo.String() != "acme/bp" || from != FromUnit("bp.service") {
+		t.Errorf("unit: got %v, %q, %v; want acme/bp from the unit", repo, from, err)
+	}
+	// The updater's own environment wins over the unit's.
+	r.Getenv = env(map[string]string{EnvVar: "own/repo"})
+	if repo, from, _ := r.Resolve(); repo.String() != "own/repo" || from != FromEnv {
+		t.Errorf("own environment: got %v, %q", repo, from)
+	}
+	// A unit without it, or one that cannot be read, falls through.
+	r.Getenv = env(nil)
+	for _, ue := range []func() ([]string, error){unitEnv("ADDR=x"), func() ([]string, error) { return nil, errors.New("no systemd") }} {
+		r.UnitEnv = ue
+		if repo, from, _ := r.Resolve(); repo.String() != "stored/repo" || from != FromStored {
+			t.Errorf("no unit value: got %v, %q", repo, from)
+		}
+	}
+	// A malformed value is an error naming the unit.
+	r.UnitEnv = unitEnv("UPDATE_REPO=not a repo")
+	if _, from, err := r.Resolve(); !errors.Is(err, ErrInvalid) || from != FromUnit("bp.service") || !strings.Contains(err.Error(), "bp.service") {
+		t.Errorf("malformed: from %q, err %v", from, err)
+	}
+}
