@@ -54,6 +54,7 @@ const (
 	ReasonBuildFailed        = "BuildFailed"
 	ReasonSwapFailed         = "SwapFailed"
 	ReasonServiceFailed      = "ServiceFailed"
+	ReasonCrashedOnStart     = "CrashedOnStart"
 	ReasonHealthCheckFailed  = "HealthCheckFailed"
 	ReasonHookFailed         = "HookFailed"
 	ReasonHookRetryLater     = "HookRetryLater"
@@ -90,9 +91,12 @@ var policies = map[string]policy{
 	// The release itself.
 	ReasonBuildFailed:       {kind: VersionBroken, blamesRelease: true},
 	ReasonHealthCheckFailed: {kind: VersionBroken, blamesRelease: true},
-	ReasonTooManyAttempts:   {kind: Terminal, blamesRelease: true},
-	ReasonTagMoved:          {kind: Terminal, blamesRelease: true},
-	ReasonTagNotFound:       {kind: Terminal, blamesRelease: true},
+	// The new version's process exited before it said it was ready (a
+	// Type=notify unit): the same verdict as a failed health check.
+	ReasonCrashedOnStart:  {kind: VersionBroken, blamesRelease: true},
+	ReasonTooManyAttempts: {kind: Terminal, blamesRelease: true},
+	ReasonTagMoved:        {kind: Terminal, blamesRelease: true},
+	ReasonTagNotFound:     {kind: Terminal, blamesRelease: true},
 	// The world around the host: retrying may fix it.
 	ReasonSourceUnavailable: {kind: Transient},
 	ReasonBackupFailed:      {kind: Transient},

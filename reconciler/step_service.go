@@ -2,10 +2,12 @@ package reconciler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/better-paas/updater/internal/fault"
+	"github.com/better-paas/updater/internal/service"
 )
 
 // stopStep stops the running version just before its files are swapped.
@@ -45,6 +47,9 @@ func (s startStep) Do(ctx context.Context, req *Request) error {
 	err := fault.Inject(ctx, "mid")
 	if err == nil {
 		err = s.h.Service.Start(ctx)
+	}
+	if errors.Is(err, service.ErrAppExited) {
+		return failure(ReasonCrashedOnStart, fmt.Errorf("%s did not start: %w", req.To.Version, err))
 	}
 	if err != nil {
 		return failure(ReasonServiceFailed, fmt.Errorf("cannot start %s: %w", req.To.Version, err))

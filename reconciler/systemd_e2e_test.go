@@ -139,7 +139,9 @@ Description=Better-PaaS backend (test)
 DefaultDependencies=no
 
 [Service]
-Type=exec
+# The example app sends READY=1 once it listens, so systemctl start
+# returns when it can take requests.
+Type=notify
 ExecStart=%s
 WorkingDirectory=%s
 Environment=%s
@@ -245,7 +247,13 @@ func TestSystemdUnitUpdateAndRollback(t *testing.T) {
 	}
 }
 
-func TestSystemdCrashLoopFailsTheGateAtOnce(t *testing.T) {
+// TestSystemdCrashingReleaseIsRolledBackAtOnce: the example app's unit is
+// Type=notify (it sends READY=1 once it listens), so a release that exits
+// on start makes systemctl start fail; the updater blames the release
+// (CrashedOnStart, as a failed health check would) instead of retrying the
+// host, and rolls back well before the health deadline. The gate's own
+// watch of a crash-looping Type=exec unit is TestWatchGate's.
+func TestSystemdCrashingReleaseIsRolledBackAtOnce(t *testing.T) {
 	const deadline = 40 * time.Second
 	rels := append(sandbox.DefaultReleases()[:1], sandbox.CrashOnStart("v1.1.0"))
 	h := newSystemdHost(t, rels, deadline)
@@ -264,8 +272,8 @@ func TestSystemdCrashLoopFailsTheGateAtOnce(t *testing.T) {
 	}
 	h.mustRun("v1.0.0")
 	f := h.status().FailedVersions
-	if len(f) != 1 || f[0].Version != "v1.1.0" || f[0].Step != "health" {
-		t.Fatalf("failedVersions = %+v, want v1.1.0 failing its health", f)
+	if len(f) != 1 || f[0].Version != "v1.1.0" || f[0].Step != "start" || f[0].Reason != reconciler.ReasonCrashedOnStart {
+		t.Fatalf("failedVersions = %+v, want v1.1.0 crashed on start", f)
 	}
 	t.Logf("v1.1.0 rolled back after %s: %s", took, f[0].Message)
 	if !strings.Contains(f[0].Message, h.unit) {

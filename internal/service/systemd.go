@@ -83,6 +83,12 @@ func (u UnitState) String() string {
 var _ Manager = (*Systemd)(nil)
 var _ GateWatcher = (*Systemd)(nil)
 
+// ErrAppExited is matched (errors.Is) by Start's error when systemctl
+// start failed because the app's main process exited while starting (a
+// Type=notify unit that crashed before READY=1): the version started is
+// at fault, not the host.
+var ErrAppExited = errors.New("the app exited while starting")
+
 // NewSystemd returns a Manager for cfg.Unit. It checks nothing on the
 // host: a missing unit or systemctl is reported by the first call.
 func NewSystemd(cfg SystemdConfig) (*Systemd, error) {
@@ -104,6 +110,9 @@ func (s *Systemd) Unit() string { return s.cfg.Unit }
 func (s *Systemd) Start(ctx context.Context) error {
 	_, _ = s.systemctl(ctx, "reset-failed", s.cfg.Unit) // fails harmlessly for a unit that is not failed
 	if _, err := s.systemctl(ctx, "start", s.cfg.Unit); err != nil {
+		if u, showErr := s.Show(ctx); showErr == nil && (u.CrashLooping() || u.Result != "" && u.Result != "success") {
+			return fmt.Errorf("cannot start %s: %w: systemd reports %s: %w", s.cfg.Unit, ErrAppExited, u, err)
+		}
 		return fmt.Errorf("cannot start %s: %w", s.cfg.Unit, err)
 	}
 	restarts := -1

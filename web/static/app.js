@@ -58,6 +58,9 @@
   const REASONS = {
     BuildFailed: 'the build failed',
     HealthCheckFailed: 'the new version did not pass its health check',
+    CrashedOnStart: 'the new version exited while starting',
+    HookRetryLater: 'a hook script asked to wait; the update goes on later',
+    HookRefused: 'a hook script is refused (unsafe permissions or owner)',
     BackupFailed: 'the backup of your data failed',
     FetchFailed: 'the release could not be downloaded',
     CheckoutFailed: 'the release could not be checked out',

@@ -77,6 +77,9 @@ func run(ctx context.Context, cfg config) error {
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	// The listener is open: a connection now waits in its backlog rather
+	// than being refused, so systemd may consider the app started.
+	notifyReady()
 
 	select {
 	case err := <-serveErr:
