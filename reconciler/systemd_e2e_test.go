@@ -92,6 +92,15 @@ type systemdHost struct {
 // install's ./server with the exec config's environment plus unitEnv.
 func newSystemdHost(t *testing.T, rels []sandbox.Release, deadline time.Duration, unitEnv ...string) *systemdHost {
 	t.Helper()
+	return newSystemdHostOfType(t, "notify", rels, deadline, unitEnv...)
+}
+
+// newSystemdHostOfType is newSystemdHost with the unit's Type= (notify: the
+// example app sends READY=1 once it listens, so systemctl start returns
+// when it takes requests; exec: systemctl start returns once the program
+// runs, and the health gate watches the unit).
+func newSystemdHostOfType(t *testing.T, unitType string, rels []sandbox.Release, deadline time.Duration, unitEnv ...string) *systemdHost {
+	t.Helper()
 	ctx := context.Background()
 	root, err := os.MkdirTemp("/var/tmp", "bpu-systemd-")
 	if err != nil {
@@ -139,15 +148,13 @@ Description=Better-PaaS backend (test)
 DefaultDependencies=no
 
 [Service]
-# The example app sends READY=1 once it listens, so systemctl start
-# returns when it can take requests.
-Type=notify
+Type=%s
 ExecStart=%s
 WorkingDirectory=%s
 Environment=%s
 Restart=on-failure
 RestartSec=200ms
-`, h.cfg.BackendBinary(), install, strings.Join(env, " ")))
+`, unitType, h.cfg.BackendBinary(), install, strings.Join(env, " ")))
 
 	bin, err := sandbox.UpdaterBinary()
 	if err != nil {
@@ -293,4 +300,32 @@ func TestSystemdUnitEnvironmentGivesUpdateRepo(t *testing.T) {
 	if !strings.HasPrefix(out, "own/repo (from the environment variable UPDATE_REPO)") {
 		t.Errorf("repo show with UPDATE_REPO set: %q", out)
 	}
+}
+
+// TestSystemdCrashLoopFailsTheGateAtOnce: under a Type=exec unit,
+// systemctl start succeeds as soon as the program runs; a release that
+// then exits is restarted by Restart=on-failure, and the health gate, which
+// watches the unit (NRestarts, auto-restart), fails at once instead of at
+// its deadline.
+func TestSystemdCrashLoopFailsTheGateAtOnce(t *testing.T) {
+	const deadline = 40 * time.Second
+	rels := append(sandbox.DefaultReleases()[:1], sandbox.CrashOnStart("v1.1.0"))
+	h := newSystemdHostOfType(t, "exec", rels, deadline)
+	if code, out, _ := h.reconcile("v1.0.0"); code != 0 {
+		t.Fatalf("install v1.0.0: exit %d\n%s", code, out)
+	}
+	h.mustRun("v1.0.0")
+	code, out, took := h.reconcile("v1.1.0")
+	if code == 1 {
+		t.Fatalf("update to v1.1.0: exit %d\n%s", code, out)
+	}
+	if took > deadline/2 {
+		t.Errorf("the update took %s: the crash loop was not noticed before the %s deadline", took, deadline)
+	}
+	h.mustRun("v1.0.0")
+	f := h.status().FailedVersions
+	if len(f) != 1 || f[0].Version != "v1.1.0" || f[0].Step != "health" || !strings.Contains(f[0].Message, h.unit) {
+		t.Fatalf("failedVersions = %+v, want v1.1.0 failing its health, naming what systemd saw", f)
+	}
+	t.Logf("v1.1.0 rolled back after %s: %s", took, f[0].Message)
 }
