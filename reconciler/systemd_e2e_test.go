@@ -254,37 +254,56 @@ func TestSystemdUnitUpdateAndRollback(t *testing.T) {
 	}
 }
 
-// TestSystemdCrashingReleaseIsRolledBackAtOnce: the example app's unit is
-// Type=notify (it sends READY=1 once it listens), so a release that exits
-// on start makes systemctl start fail; the updater blames the release
-// (CrashedOnStart, as a failed health check would) instead of retrying the
-// host, and rolls back well before the health deadline. The gate's own
-// watch of a crash-looping Type=exec unit is TestWatchGate's.
-func TestSystemdCrashingReleaseIsRolledBackAtOnce(t *testing.T) {
+// crashingRelease installs v1.0.0 in a unit of unitType, asks for a
+// release that exits on start, and returns its failure record once the
+// update was rolled back, failing the test unless that happened well
+// before the health deadline and v1.0.0 runs again.
+func crashingRelease(t *testing.T, unitType string) (*systemdHost, status.FailedVersion) {
+	t.Helper()
 	const deadline = 40 * time.Second
 	rels := append(sandbox.DefaultReleases()[:1], sandbox.CrashOnStart("v1.1.0"))
-	h := newSystemdHost(t, rels, deadline)
-
+	h := newSystemdHostOfType(t, unitType, rels, deadline)
 	if code, out, _ := h.reconcile("v1.0.0"); code != 0 {
 		t.Fatalf("install v1.0.0: exit %d\n%s", code, out)
 	}
 	h.mustRun("v1.0.0")
-
 	code, out, took := h.reconcile("v1.1.0")
 	if code == 1 {
 		t.Fatalf("update to v1.1.0: exit %d\n%s", code, out)
 	}
 	if took > deadline/2 {
-		t.Errorf("the update took %s: the crash loop was not noticed before the %s deadline", took, deadline)
+		t.Errorf("the update took %s: the crash was not noticed before the %s deadline", took, deadline)
 	}
 	h.mustRun("v1.0.0")
 	f := h.status().FailedVersions
-	if len(f) != 1 || f[0].Version != "v1.1.0" || f[0].Step != "start" || f[0].Reason != reconciler.ReasonCrashedOnStart {
-		t.Fatalf("failedVersions = %+v, want v1.1.0 crashed on start", f)
+	if len(f) != 1 || f[0].Version != "v1.1.0" {
+		t.Fatalf("failedVersions = %+v, want v1.1.0", f)
 	}
 	t.Logf("v1.1.0 rolled back after %s: %s", took, f[0].Message)
-	if !strings.Contains(f[0].Message, h.unit) {
-		t.Errorf("the failure does not say what systemd saw: %s", f[0].Message)
+	return h, f[0]
+}
+
+// TestSystemdCrashingReleaseIsRolledBackAtOnce: the example app's unit is
+// Type=notify (it sends READY=1 once it listens), so a release that exits
+// on start makes systemctl start fail; the updater blames the release
+// (CrashedOnStart, as a failed health check would) instead of retrying the
+// host, and rolls back well before the health deadline.
+func TestSystemdCrashingReleaseIsRolledBackAtOnce(t *testing.T) {
+	h, f := crashingRelease(t, "notify")
+	if f.Step != "start" || f.Reason != reconciler.ReasonCrashedOnStart || !strings.Contains(f.Message, h.unit) {
+		t.Errorf("failure %+v, want v1.1.0 crashed on start, naming what systemd saw", f)
+	}
+}
+
+// TestSystemdCrashLoopFailsTheGateAtOnce: under a Type=exec unit,
+// systemctl start succeeds as soon as the program runs; a release that
+// then exits is restarted by Restart=on-failure, and the health gate, which
+// watches the unit (NRestarts, auto-restart), fails at once instead of at
+// its deadline.
+func TestSystemdCrashLoopFailsTheGateAtOnce(t *testing.T) {
+	h, f := crashingRelease(t, "exec")
+	if f.Step != "health" || !strings.Contains(f.Message, h.unit) {
+		t.Errorf("failure %+v, want v1.1.0 failing its health, naming what systemd saw", f)
 	}
 }
 
@@ -300,32 +319,4 @@ func TestSystemdUnitEnvironmentGivesUpdateRepo(t *testing.T) {
 	if !strings.HasPrefix(out, "own/repo (from the environment variable UPDATE_REPO)") {
 		t.Errorf("repo show with UPDATE_REPO set: %q", out)
 	}
-}
-
-// TestSystemdCrashLoopFailsTheGateAtOnce: under a Type=exec unit,
-// systemctl start succeeds as soon as the program runs; a release that
-// then exits is restarted by Restart=on-failure, and the health gate, which
-// watches the unit (NRestarts, auto-restart), fails at once instead of at
-// its deadline.
-func TestSystemdCrashLoopFailsTheGateAtOnce(t *testing.T) {
-	const deadline = 40 * time.Second
-	rels := append(sandbox.DefaultReleases()[:1], sandbox.CrashOnStart("v1.1.0"))
-	h := newSystemdHostOfType(t, "exec", rels, deadline)
-	if code, out, _ := h.reconcile("v1.0.0"); code != 0 {
-		t.Fatalf("install v1.0.0: exit %d\n%s", code, out)
-	}
-	h.mustRun("v1.0.0")
-	code, out, took := h.reconcile("v1.1.0")
-	if code == 1 {
-		t.Fatalf("update to v1.1.0: exit %d\n%s", code, out)
-	}
-	if took > deadline/2 {
-		t.Errorf("the update took %s: the crash loop was not noticed before the %s deadline", took, deadline)
-	}
-	h.mustRun("v1.0.0")
-	f := h.status().FailedVersions
-	if len(f) != 1 || f[0].Version != "v1.1.0" || f[0].Step != "health" || !strings.Contains(f[0].Message, h.unit) {
-		t.Fatalf("failedVersions = %+v, want v1.1.0 failing its health, naming what systemd saw", f)
-	}
-	t.Logf("v1.1.0 rolled back after %s: %s", took, f[0].Message)
 }

@@ -24,6 +24,7 @@ command -v npm >/dev/null || need+=(npm)
 # Debian names both the package and the command chromium.
 command -v chromium >/dev/null || need+=(chromium)
 command -v systemd-analyze >/dev/null || need+=(systemd) # verifies examples/systemd/
+command -v sqlite3 >/dev/null || need+=(sqlite3) # runs examples/hooks/ SQLite backup hook in its test
 for extra in "$@"; do
 	command -v "$extra" >/dev/null || need+=("$extra")
 done

@@ -185,9 +185,15 @@ func TestUpdaterAsNotifyUnit(t *testing.T) {
 		return strings.HasPrefix(sd.show(unit, "StatusText")["StatusText"], "Ready: running v1.0.0")
 	})
 
-	// Three watchdog timeouts later, the same process still runs: the
-	// loop pings.
-	time.Sleep(6 * time.Second)
+	// Three watchdog timeouts later (by systemd's own record of the last
+	// ping), the same process still runs: the loop pings.
+	first := sd.show(unit, "WatchdogTimestampMonotonic")["WatchdogTimestampMonotonic"]
+	waitFor(t, "systemd to record pings over three WatchdogSec=2s", func() bool {
+		now := sd.show(unit, "WatchdogTimestampMonotonic")["WatchdogTimestampMonotonic"]
+		a, errA := strconv.ParseUint(first, 10, 64)
+		b, errB := strconv.ParseUint(now, 10, 64)
+		return errA == nil && errB == nil && b >= a+6_000_000
+	})
 	q := sd.show(unit, props...)
 	if q["ActiveState"] != "active" || q["MainPID"] != p["MainPID"] || q["NRestarts"] != "0" {
 		t.Fatalf("after 3 WatchdogSec=2s: %v, want the same process active (the watchdog was not fed)", q)

@@ -56,6 +56,21 @@ func (s *notifySocket) all() []notifyMsg {
 }
 
 // has reports whether a message starting with prefix came.
+// pingsAfter counts the WATCHDOG=1 messages received after the first
+// message starting with prefix.
+func (s *notifySocket) pingsAfter(prefix string) int {
+	n, seen := 0, false
+	for _, m := range s.all() {
+		switch {
+		case !seen:
+			seen = strings.HasPrefix(m.text, prefix)
+		case m.text == "WATCHDOG=1":
+			n++
+		}
+	}
+	return n
+}
+
 func (s *notifySocket) has(prefix string) bool {
 	for _, m := range s.all() {
 		if strings.HasPrefix(m.text, prefix) {
@@ -91,7 +106,7 @@ func TestDaemonNotifiesSystemd(t *testing.T) {
 		}
 	})
 	waitFor(t, "STATUS=Ready", func() bool { return sock.has("STATUS=Ready: ") })
-	time.Sleep(4 * interval) // pings while idle
+	waitFor(t, "four pings while idle", func() bool { return sock.pingsAfter("STATUS=Ready: ") >= 4 })
 	// SIGTERM, as `systemctl stop` sends.
 	if err := d.Stop(30 * time.Second); err != nil {
 		t.Fatal(err)
