@@ -108,6 +108,11 @@ type edit func(d *spec.DesiredVersion, loadErr error) (*spec.DesiredVersion, err
 func apply(path, ifGeneration string, change edit) (State, error) {
 	mu.Lock()
 	defer mu.Unlock()
+	unlock, err := lockFolder(path)
+	if err != nil {
+		return Read(path), err
+	}
+	defer unlock()
 	before, d, loadErr := read(path)
 	if before.Generation == "" {
 		return before, loadErr

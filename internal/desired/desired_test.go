@@ -1,8 +1,12 @@
 package desired
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -248,6 +252,83 @@ func TestConcurrentSetsWithOneGeneration(t *testing.T) {
 	}
 	if ok != 1 {
 		t.Errorf("%d edits succeeded, want 1", ok)
+	}
+	if _, err := spec.Load(path); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestConcurrentSetsAcrossProcesses: edits from several processes (two
+// `set`s, `set` and the API, scripts), each reading the generation and
+// writing with it, many times over: no two edits may both succeed from the
+// same generation (a lost update). Without the folder lock two processes
+// can both pass the check before the rename.
+func TestConcurrentSetsAcrossProcesses(t *testing.T) {
+	if path := os.Getenv("DESIRED_TEST_SET"); path != "" {
+		_, _ = io.ReadAll(os.Stdin) // the start signal: the parent closes stdin
+		for i := range 300 {
+			gen := Read(path).Generation
+			_, err := Set(path, gen, SetOptions{Version: fmt.Sprintf("v1.%s.%d", os.Getenv("DESIRED_TEST_CHILD"), i)})
+			switch {
+			case err == nil:
+				fmt.Println("written", gen)
+			case errors.Is(err, ErrConflict):
+			default:
+				fmt.Println("error:", err)
+			}
+		}
+		return
+	}
+	path := filepath.Join(t.TempDir(), "desired.yaml")
+	write(t, path, pinned)
+	type child struct {
+		cmd   *exec.Cmd
+		start io.WriteCloser
+		out   *bytes.Buffer
+	}
+	var children []child
+	for i := range 4 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestConcurrentSetsAcrossProcesses$")
+		cmd.Env = append(os.Environ(), "DESIRED_TEST_SET="+path, "DESIRED_TEST_CHILD="+strconv.Itoa(i))
+		start, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := &bytes.Buffer{}
+		cmd.Stdout = out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		children = append(children, child{cmd, start, out})
+	}
+	for _, c := range children {
+		c.start.Close()
+	}
+	from := map[string]int{} // generation -> successful edits made from it
+	writes := 0
+	for _, c := range children {
+		if err := c.cmd.Wait(); err != nil {
+			t.Fatalf("child: %v\n%s", err, c.out)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(c.out.String()), "\n") {
+			if strings.HasPrefix(line, "error:") {
+				t.Fatalf("child: %s", line)
+			}
+			gen, ok := strings.CutPrefix(line, "written ")
+			if !ok {
+				continue // the test framework's own lines
+			}
+			from[gen]++
+			writes++
+		}
+	}
+	for gen, n := range from {
+		if n > 1 {
+			t.Errorf("%d edits succeeded from generation %s: a lost update", n, gen)
+		}
+	}
+	if writes == 0 {
+		t.Error("no edit succeeded")
 	}
 	if _, err := spec.Load(path); err != nil {
 		t.Error(err)
