@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/better-paas/updater/internal/health"
 	"github.com/better-paas/updater/reconciler"
@@ -99,7 +100,7 @@ func waitGone(t *testing.T, h *host) {
 		}
 		// The kernel reaps a SIGKILLed process within microseconds; a
 		// short yield keeps this a bounded wait, not a timing guess.
-		syscall.Nanosleep(&syscall.Timespec{Nsec: 1e6}, nil)
+		time.Sleep(time.Millisecond)
 	}
 	t.Fatal("the killed backend is still running")
 }

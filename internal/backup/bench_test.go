@@ -248,13 +248,14 @@ func timeCmd(b *testing.B, name string, args ...string) time.Duration {
 	})
 }
 
+// syncfsOf syncs the filesystem of dir the way a backup does (syncFS).
 func syncfsOf(dir string) error {
-	f, err := os.Open(dir)
+	f, err := openSyncFS(dir)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	return unix.Syncfs(int(f.Fd()))
+	return syncFS(f)
 }
 
 // settle flushes dirty pages so the next measurement does not pay for

@@ -6,10 +6,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// beneathWalkOnly makes openBeneath use openBeneathWalk even where
-// openat2 exists, so tests cover the fallback on Linux too.
-var beneathWalkOnly bool
-
 // openBeneathWalk opens rel, a slash-separated path, below the folder
 // dirfd one component at a time and never through a symlink: every folder
 // on the way is opened relative to the one before it with O_NOFOLLOW and

@@ -11,6 +11,10 @@ import (
 // with *at calls: O_PATH needs no read permission on it.
 const dirHandleFlags = unix.O_PATH | unix.O_DIRECTORY
 
+// beneathWalkOnly makes openBeneath use openBeneathWalk even where
+// openat2 exists, so tests cover the fallback on Linux too.
+var beneathWalkOnly bool
+
 // openat2Missing is set once openat2 failed with ENOSYS (Linux before
 // 5.6): the kernel will not grow it while this process runs.
 var openat2Missing atomic.Bool

@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/better-paas/updater/internal/backup/manifest"
 )
@@ -33,8 +34,8 @@ type fileID struct {
 }
 
 func statID(path string) (fileID, error) {
-	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
 		return fileID{}, err
 	}
 	return fileID{ino: st.Ino, size: uint64(st.Size), mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano()}, nil

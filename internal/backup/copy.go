@@ -37,8 +37,9 @@ import (
 // is as safe: the descriptor it is called on is opened before the first
 // copy, and since Linux 5.8 syncfs reports any write-back error on the
 // filesystem since that descriptor was opened. Its cost is that it also
-// waits for other processes' dirty data on that filesystem.
-var syncEachFile = false
+// waits for other processes' dirty data on that filesystem. Systems
+// without syncfs (darwin) default to true (syncEachFileDefault).
+var syncEachFile = syncEachFileDefault
 
 // testHookWriter, when set by a test, wraps the writer of every copied file
 // so a test can inject a write failure (a full disk) or cancel the context
@@ -195,13 +196,13 @@ type stat struct {
 
 func fromSys(st *unix.Stat_t) stat {
 	return stat{
-		mode:   fileMode(st.Mode),
+		mode:   fileMode(uint32(st.Mode)), // uint16 on darwin
 		size:   st.Size,
 		atime:  st.Atim.Nano(),
 		mtime:  st.Mtim.Nano(),
 		ctime:  st.Ctim.Nano(),
 		ino:    st.Ino,
-		rdev:   st.Rdev,
+		rdev:   uint64(st.Rdev), // int32 on darwin
 		uid:    st.Uid,
 		gid:    st.Gid,
 		blocks: st.Blocks,
@@ -303,11 +304,12 @@ func sameLook(pe *manifest.Entry, st *stat, owners bool) bool {
 
 // openNoatime opens with O_NOATIME, so a backup leaves even access times
 // of the source alone, and drops the flag when the kernel refuses it
-// (EPERM: we do not own the file and are not root).
+// (EPERM: we do not own the file and are not root). Where there is no
+// O_NOATIME (oNoatime is 0) it is a plain open.
 func openNoatime(open func(flags int) (int, error), flags int) (int, error) {
 	var fd int
-	err := ignoringEINTR(func() (err error) { fd, err = open(flags | unix.O_NOATIME | unix.O_CLOEXEC); return err })
-	if errors.Is(err, unix.EPERM) {
+	err := ignoringEINTR(func() (err error) { fd, err = open(flags | oNoatime | unix.O_CLOEXEC); return err })
+	if oNoatime != 0 && errors.Is(err, unix.EPERM) {
 		err = ignoringEINTR(func() (err error) { fd, err = open(flags | unix.O_CLOEXEC); return err })
 	}
 	return fd, err
@@ -323,11 +325,12 @@ func openSourceDir(p string, nofollow bool) (int, error) {
 	return openNoatime(func(f int) (int, error) { return unix.Open(p, f, 0) }, flags)
 }
 
-// openDirPath opens a folder only to use it as the base of *at calls.
+// openDirPath opens a folder only to use it as the base of *at calls
+// (with dirHandleFlags: O_PATH on Linux).
 func openDirPath(p string) (int, error) {
 	var fd int
 	err := ignoringEINTR(func() (err error) {
-		fd, err = unix.Open(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		fd, err = unix.Open(p, dirHandleFlags|unix.O_CLOEXEC, 0)
 		return err
 	})
 	if err != nil {
@@ -603,20 +606,6 @@ func writeChunk(out *dstFile, w io.Writer, p []byte, direct *bool) error {
 	return err
 }
 
-func setDirect(fd int, on bool) error {
-	flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
-	if err != nil {
-		return err
-	}
-	if on {
-		flags |= unix.O_DIRECT
-	} else {
-		flags &^= unix.O_DIRECT
-	}
-	_, err = unix.FcntlInt(uintptr(fd), unix.F_SETFL, flags)
-	return err
-}
-
 // hashContent returns the size and sha256 of what r yields.
 func hashContent(ctx context.Context, r io.Reader, buf []byte) (int64, string, error) {
 	h := sha256.New()
@@ -676,7 +665,7 @@ func modeBits(m fs.FileMode) uint32 {
 func setTimesAt(dirfd int, name, path string, atime, mtime int64) error {
 	at := unix.NsecToTimespec(atime)
 	if atime < 0 {
-		at = unix.Timespec{Nsec: unix.UTIME_OMIT}
+		at = unix.Timespec{Nsec: utimeOmit}
 	}
 	ts := []unix.Timespec{at, unix.NsecToTimespec(mtime)}
 	if err := ignoringEINTR(func() error { return unix.UtimesNanoAt(dirfd, name, ts, unix.AT_SYMLINK_NOFOLLOW) }); err != nil {
@@ -770,7 +759,7 @@ func makeSpecialAt(dirfd int, name, path string, e *manifest.Entry, chown bool, 
 	case manifest.TypeBlockDevice:
 		mode |= unix.S_IFBLK
 	}
-	if err := unix.Mknodat(dirfd, name, mode, int(e.Rdev)); err != nil {
+	if err := mknodAt(dirfd, name, path, mode, int(e.Rdev)); err != nil {
 		if e.Type != manifest.TypeFIFO && errors.Is(err, unix.EPERM) {
 			return reasonDevice, nil
 		}
@@ -788,13 +777,6 @@ func openSyncFS(dir string) (*os.File, error) {
 		return nil, fmt.Errorf("cannot open folder %s: %w", dir, err)
 	}
 	return d, nil
-}
-
-func syncFS(d *os.File) error {
-	if err := unix.Syncfs(int(d.Fd())); err != nil {
-		return fmt.Errorf("cannot sync filesystem of %s: %w", d.Name(), err)
-	}
-	return nil
 }
 
 func syncDir(p string) error {

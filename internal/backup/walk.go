@@ -1,9 +1,7 @@
 package backup
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sort"
@@ -137,43 +135,11 @@ type dirent struct {
 	isDir bool
 }
 
-// readDir lists the folder open as fd into d, sorted by name. Entries
-// whose type the filesystem does not report are stat'ed.
+// readDir lists the folder open as fd into d, sorted by name.
 func readDir(fd int, d *srcDir) error {
-	buf := make([]byte, 32<<10)
-	var ents []dirent
-	for {
-		var n int
-		err := ignoringEINTR(func() (err error) { n, err = unix.Getdents(fd, buf); return err })
-		if err != nil {
-			return err
-		}
-		if n <= 0 {
-			break
-		}
-		for b := buf[:n]; len(b) >= 19; {
-			reclen := int(binary.NativeEndian.Uint16(b[16:18]))
-			if reclen < 19 || reclen > len(b) {
-				return errors.New("malformed directory entry")
-			}
-			typ := b[18]
-			name := b[19:reclen]
-			if i := bytes.IndexByte(name, 0); i >= 0 {
-				name = name[:i]
-			}
-			b = b[reclen:]
-			if string(name) == "." || string(name) == ".." {
-				continue
-			}
-			e := dirent{name: string(name), isDir: typ == unix.DT_DIR}
-			if typ == unix.DT_UNKNOWN {
-				var st unix.Stat_t
-				if err := unix.Fstatat(fd, e.name, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil {
-					e.isDir = st.Mode&unix.S_IFMT == unix.S_IFDIR
-				}
-			}
-			ents = append(ents, e)
-		}
+	ents, err := listDir(fd)
+	if err != nil {
+		return err
 	}
 	sort.Slice(ents, func(i, j int) bool { return ents[i].name < ents[j].name })
 	d.names = make([]string, len(ents))

@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/better-paas/updater/internal/backup"
 )
@@ -28,8 +29,12 @@ func ctimesSettle(t *testing.T, dir string) {
 		if err != nil {
 			return err
 		}
-		st := fi.Sys().(*syscall.Stat_t)
-		if c := time.Unix(st.Ctim.Sec, st.Ctim.Nsec); c.After(newest) {
+		// unix.Stat_t names the ctime Ctim on Linux and darwin alike.
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			return err
+		}
+		if c := time.Unix(st.Ctim.Unix()); c.After(newest) {
 			newest = c
 		}
 		return nil
