@@ -10,7 +10,15 @@ import (
 
 // buildDate may be set at build time with -ldflags "-X main.buildDate=...";
 // without it, version reports the time of the commit built (vcs.time).
+// make release stamps the commit's time (RFC 3339, UTC), not the clock, so
+// that a release is reproducible.
 var buildDate = ""
+
+// commit may be set at build time with -ldflags "-X main.commit=<hash>". It
+// is reported when the binary carries no vcs.revision: make release builds
+// with -buildvcs=false (so a build does not depend on the .git folder's
+// state) and stamps the commit this way.
+var commit = ""
 
 // versionInfo is what `version` reports: the release from the ldflags and
 // what the Go toolchain stamped into the binary (runtime/debug.BuildInfo).
@@ -21,8 +29,9 @@ type versionInfo struct {
 	// Dev is true for a build without a release version.
 	Dev bool `json:"dev"`
 	// Commit is vcs.revision, Modified whether the work tree had local
-	// changes (vcs.modified); empty when the build stamped no VCS
-	// information (go run, -buildvcs=false, no git).
+	// changes (vcs.modified); without VCS information (go run,
+	// -buildvcs=false, no git) Commit is main.commit, which make release
+	// stamps, and empty when that is not set either.
 	Commit   string `json:"commit,omitempty"`
 	Modified bool   `json:"modified,omitempty"`
 	// CommitTime is vcs.time, the commit's date; BuildDate the build's,
@@ -35,14 +44,20 @@ type versionInfo struct {
 
 // readVersion gathers versionInfo from the ldflags and the build info.
 func readVersion() versionInfo {
+	bi, _ := debug.ReadBuildInfo()
+	return makeVersionInfo(version, commit, buildDate, bi)
+}
+
+// makeVersionInfo is readVersion with its inputs passed in: the ldflags'
+// version, commit and buildDate and the build info (nil when there is none).
+func makeVersionInfo(version, commit, buildDate string, bi *debug.BuildInfo) versionInfo {
 	v := versionInfo{Version: version, Dev: version == "dev", BuildDate: buildDate,
 		GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return v
+	var settings []debug.BuildSetting
+	if bi != nil {
+		v.GoVersion, settings = bi.GoVersion, bi.Settings
 	}
-	v.GoVersion = bi.GoVersion
-	for _, s := range bi.Settings {
+	for _, s := range settings {
 		switch s.Key {
 		case "vcs.revision":
 			v.Commit = s.Value
@@ -51,6 +66,9 @@ func readVersion() versionInfo {
 		case "vcs.modified":
 			v.Modified = s.Value == "true"
 		}
+	}
+	if v.Commit == "" {
+		v.Commit = commit
 	}
 	return v
 }
@@ -65,7 +83,10 @@ func newVersionCommand() *cobra.Command {
 		Long: `version prints the release this binary was built as (set by make build with
 -ldflags "-X main.version=..."; "dev" otherwise, and version says so), the commit
 it was built from and its date as the Go toolchain stamped them, the build date
-when -X main.buildDate set it, and the Go version. It reads no updater.yaml.`,
+when -X main.buildDate set it, and the Go version. A release (make release)
+is built without VCS stamping and carries its commit and that commit's time
+in -X main.commit and -X main.buildDate instead, so that it is reproducible.
+It reads no updater.yaml.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(); err != nil {
@@ -83,7 +104,7 @@ when -X main.buildDate set it, and the Go version. It reads no updater.yaml.`,
 			fmt.Fprintf(w, "Version:    %s\n", ver)
 			commit := v.Commit
 			if commit == "" {
-				commit = "unknown (built without VCS stamping: -buildvcs=false, go run, or not from a git checkout)"
+				commit = "unknown (built without VCS stamping or -X main.commit: -buildvcs=false, go run, or not from a git checkout)"
 			}
 			if v.Modified {
 				commit += " (with local changes)"
