@@ -98,7 +98,7 @@ func (r *Reconciler) update(ctx context.Context, st *status.VersionStatus, o Obs
 	}
 	log := logr.FromContextOrDiscard(ctx)
 	log.Info("Updating", "operation", op.ID, "fromVersion", op.From.Version, "toVersion", op.To.Version)
-	if !r.cfg.Build.Frontend.Enabled() {
+	if !r.cfg.IsPrebuilt() && !r.cfg.Build.Frontend.Enabled() {
 		log.Info("Skipping step", "step", "build-frontend", "reason", "build.frontend.command is not set in updater.yaml")
 	}
 	return r.execute(ctx, st, op, repo)

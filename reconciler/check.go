@@ -38,6 +38,10 @@ type CheckResult struct {
 	// version, and the running one, newest first (at most maxListed):
 	// what the dashboard shows with their notes. Failed ones included.
 	Releases []ReleaseInfo `json:"releases"`
+	// Artifacts are the assets an update to LatestVersion would download
+	// (artifact: prebuilt, and an update available); see ArtifactsOf.
+	Artifacts      []ArtifactInfo `json:"artifacts,omitempty"`
+	ArtifactsError string         `json:"artifactsError,omitempty"`
 }
 
 // ReleaseInfo is one release as people read about it.
@@ -124,6 +128,12 @@ func Check(ctx context.Context, c *config.Config, source releases.Source, refres
 	res.UpdateAvailable = res.LatestVersion != "" &&
 		(!semver.IsValid(res.CurrentVersion) || semver.Compare(res.LatestVersion, res.CurrentVersion) > 0)
 	res.Releases = listed(listing.Releases, sp.Prerelease(), st.CurrentVersion, up.Source, c.InstallDir)
+	if c.IsPrebuilt() && res.UpdateAvailable {
+		res.Artifacts, err = ArtifactsOf(c, p.rel)
+		if err != nil {
+			res.ArtifactsError = err.Error()
+		}
+	}
 	return res, nil
 }
 

@@ -50,6 +50,13 @@ func skipEndToEnd(t *testing.T) {
 
 func newHost(t *testing.T, extra ...sandbox.Release) *host {
 	t.Helper()
+	return newHostWith(t, nil, extra...)
+}
+
+// newHostWith is newHost with the sandbox's options changed by configure
+// (nil: none) before its updater.yaml is written.
+func newHostWith(t *testing.T, configure func(*sandbox.Options), extra ...sandbox.Release) *host {
+	t.Helper()
 	skipEndToEnd(t)
 	dir := t.TempDir()
 	ctx := logr.NewContext(context.Background(), testr.New(t))
@@ -71,10 +78,14 @@ func newHost(t *testing.T, extra ...sandbox.Release) *host {
 	// release passes in 2 answers 100 ms apart, and a release that never
 	// answers (or flaps) is given up on after 3 s, which still leaves a
 	// slow starter (faults_test.go, 1.5 s) room on a loaded machine.
-	raw, err := sandbox.ConfigWith(dir, install, freePort(t), sandbox.Options{
+	opts := sandbox.Options{
 		Timings:     sandbox.Timings{Interval: 100 * time.Millisecond, Deadline: 3 * time.Second, SuccessThreshold: 2},
 		ShareBuilds: true, // every test builds the same releases in its own folder
-	})
+	}
+	if configure != nil {
+		configure(&opts)
+	}
+	raw, err := sandbox.ConfigWith(dir, install, freePort(t), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,6 +66,12 @@ const (
 	ReasonPreflightFailed    = "PreflightFailed"
 	ReasonDowngradeRefused   = "DowngradeRefused"
 	ReasonInvalidUpdateRepo  = "InvalidUpdateRepo"
+	// artifact: prebuilt. Rejected: the release's files cannot be trusted
+	// or used here (signature, checksum, digest, size, unsafe archive
+	// entry, no asset for this host, a binary of another version).
+	// Unavailable: they could not be downloaded (network, GitHub down).
+	ReasonArtifactRejected    = "ArtifactRejected"
+	ReasonArtifactUnavailable = "ArtifactUnavailable"
 )
 
 // policy is what a failure with a reason means for what happens next.
@@ -93,18 +99,23 @@ var policies = map[string]policy{
 	ReasonHealthCheckFailed: {kind: VersionBroken, blamesRelease: true},
 	// The new version's process exited before it said it was ready (a
 	// Type=notify unit): the same verdict as a failed health check.
-	ReasonCrashedOnStart:  {kind: VersionBroken, blamesRelease: true},
-	ReasonTooManyAttempts: {kind: Terminal, blamesRelease: true},
-	ReasonTagMoved:        {kind: Terminal, blamesRelease: true},
-	ReasonTagNotFound:     {kind: Terminal, blamesRelease: true},
+	ReasonCrashedOnStart: {kind: VersionBroken, blamesRelease: true},
+	// A prebuilt release whose files are refused: not tried again until
+	// the release or updater.yaml (prebuilt.publicKey, the templates)
+	// changes.
+	ReasonArtifactRejected: {kind: VersionBroken, blamesRelease: true},
+	ReasonTooManyAttempts:  {kind: Terminal, blamesRelease: true},
+	ReasonTagMoved:         {kind: Terminal, blamesRelease: true},
+	ReasonTagNotFound:      {kind: Terminal, blamesRelease: true},
 	// The world around the host: retrying may fix it.
-	ReasonSourceUnavailable: {kind: Transient},
-	ReasonBackupFailed:      {kind: Transient},
-	ReasonFetchFailed:       {kind: Transient},
-	ReasonCheckoutFailed:    {kind: Transient},
-	ReasonSwapFailed:        {kind: Transient},
-	ReasonServiceFailed:     {kind: Transient},
-	ReasonHookFailed:        {kind: Transient},
+	ReasonSourceUnavailable:   {kind: Transient},
+	ReasonBackupFailed:        {kind: Transient},
+	ReasonFetchFailed:         {kind: Transient},
+	ReasonArtifactUnavailable: {kind: Transient},
+	ReasonCheckoutFailed:      {kind: Transient},
+	ReasonSwapFailed:          {kind: Transient},
+	ReasonServiceFailed:       {kind: Transient},
+	ReasonHookFailed:          {kind: Transient},
 	// Not a failure: a hook held the update (exit 21); it stays journaled
 	// at its step and is retried with backoff (HeldError).
 	ReasonHookRetryLater:  {kind: Transient},

@@ -27,6 +27,9 @@ type Host struct {
 	Service service.Manager
 	// Events, if set, receives the lines builds print (see buildStep).
 	Events Publisher
+	// FindRelease finds the release an update installs, with its assets
+	// (artifact: prebuilt; nil otherwise).
+	FindRelease ReleaseFinder
 }
 
 // gate returns the health gate that accepts version; a crashed service

@@ -17,8 +17,12 @@ import (
 func (r *Reconciler) execute(ctx context.Context, st *status.VersionStatus, op *status.Operation, repo *gitrepo.Repo) (Result, error) {
 	log := logr.FromContextOrDiscard(ctx)
 	succeeded, failed := backupOutcomes(st)
+	host := &Host{Config: r.cfg, Repo: repo, Service: r.svc, Events: r.events}
+	if r.cfg.IsPrebuilt() {
+		host.FindRelease = r.releaseFinder(repo)
+	}
 	runner := &Runner{
-		Steps:            updateSteps(&Host{Config: r.cfg, Repo: repo, Service: r.svc, Events: r.events}),
+		Steps:            updateSteps(host),
 		Hooks:            r.hooks,
 		Events:           r.events,
 		ProtectBackups:   lastKnownGoodBackups(st),

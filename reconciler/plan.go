@@ -9,6 +9,7 @@ import (
 
 	"github.com/better-paas/updater/internal/backup"
 	"github.com/better-paas/updater/internal/desired"
+	"github.com/better-paas/updater/internal/gitrepo"
 	"github.com/better-paas/updater/internal/preflight"
 	"github.com/better-paas/updater/status"
 )
@@ -54,6 +55,10 @@ type Plan struct {
 	// pin now (desired.RollbackTarget); RollbackError why there is none.
 	RollbackTarget string `json:"rollbackTarget,omitempty"`
 	RollbackError  string `json:"rollbackError,omitempty"`
+	// Artifacts are the release assets an update would download
+	// (artifact: prebuilt), ArtifactsError why they are unknown.
+	Artifacts      []ArtifactInfo `json:"artifacts,omitempty"`
+	ArtifactsError string         `json:"artifactsError,omitempty"`
 	// ReleasesStale says why the release list is a cached one, if it is.
 	ReleasesStale string `json:"releasesStale,omitempty"`
 }
@@ -142,8 +147,10 @@ func (r *Reconciler) Plan(ctx context.Context) (Plan, error) {
 			return false
 		}
 		p.Steps = remainingSteps(StepNames(r.cfg), undoable, op)
+		planner.planArtifacts(ctx, repo, op.To.Version, &p)
 	case actUpdate:
 		p.Steps = StepNames(r.cfg)
+		planner.planArtifacts(ctx, repo, o.Target.Version, &p)
 		// The checks an update makes before it starts: all of them read.
 		if err := planner.checkUpdate(ctx, repo, o); err != nil {
 			refuse(err)
@@ -195,4 +202,19 @@ func (r *Reconciler) planBackup(ctx context.Context) (*BackupPlan, error) {
 	}
 	return &BackupPlan{Base: est.Base, CopyFiles: est.CopyFiles, CopyBytes: est.CopyBytes, LinkFiles: est.LinkFiles,
 		NeedBytes: preflight.BackupNeed(est)}, nil
+}
+
+// planArtifacts fills in the assets an update to version would download,
+// when artifact: prebuilt.
+func (r *Reconciler) planArtifacts(ctx context.Context, repo *gitrepo.Repo, version string, p *Plan) {
+	if !r.cfg.IsPrebuilt() || version == "" {
+		return
+	}
+	rel, err := r.releaseFinder(repo)(ctx, version)
+	if err == nil {
+		p.Artifacts, err = ArtifactsOf(r.cfg, rel)
+	}
+	if err != nil {
+		p.ArtifactsError = err.Error()
+	}
 }

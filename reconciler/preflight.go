@@ -26,8 +26,11 @@ func (r *Reconciler) preflight(ctx context.Context, repo *gitrepo.Repo) error {
 	var cmds [][]string
 	var outputs []string
 	extra := int64(buildHeadroom)
-	for _, b := range []config.BuildStep{c.Build.Backend, c.Build.Frontend} {
-		if !b.Enabled() {
+	for i, b := range []config.BuildStep{c.Build.Backend, c.Build.Frontend} {
+		// A prebuilt output is downloaded, not built: it needs the same
+		// space and no build program.
+		prebuilt := c.IsPrebuilt() && (i == 0 || c.FrontendDir() != "")
+		if !b.Enabled() && !prebuilt {
 			continue
 		}
 		out := filepath.Join(c.InstallDir, b.Output)
@@ -39,6 +42,9 @@ func (r *Reconciler) preflight(ctx context.Context, repo *gitrepo.Repo) error {
 		extra += 2 * size
 		// A program inside the checkout may arrive with the new tag, so
 		// only programs from PATH or absolute paths are checked here.
+		if prebuilt {
+			continue
+		}
 		if p := b.Command[0]; !strings.Contains(p, "/") || filepath.IsAbs(p) {
 			cmds = append(cmds, b.Command)
 		}

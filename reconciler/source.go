@@ -7,6 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/mod/semver"
+
+	"github.com/better-paas/updater/internal/artifact"
 	"github.com/better-paas/updater/internal/config"
 	"github.com/better-paas/updater/internal/github"
 	"github.com/better-paas/updater/internal/gitrepo"
@@ -162,4 +165,31 @@ func (u Upstream) commitOf(ctx context.Context, repo *gitrepo.Repo, rel releases
 	}
 	return "", failure(ReasonTagNotFound, fmt.Errorf("%s is released, but its tag is not on the remote %s the install fetches from",
 		rel.Version, gitrepo.RedactURL(u.remoteURL)))
+}
+
+// releaseFinder finds a release with its assets in the install's release
+// source, for artifact: prebuilt. Only GitHub Releases have assets: a
+// source of git tags is an administrator's mistake (releases.source, or
+// UPDATE_REPO not on GitHub), not the release's.
+func (r *Reconciler) releaseFinder(repo *gitrepo.Repo) ReleaseFinder {
+	return func(ctx context.Context, version string) (releases.Release, error) {
+		up, err := r.upstream(repo, semver.Prerelease(version) != "")
+		if err != nil {
+			return releases.Release{}, err
+		}
+		if _, ok := up.Source.(releases.GitTags); ok {
+			return releases.Release{}, failure(ReasonInvalidUpdateRepo, fmt.Errorf(
+				"artifact: prebuilt downloads GitHub release assets, but the releases come from the git tags of %s; set UPDATE_REPO to the app's GitHub repository (or releases.source: github)",
+				gitrepo.RedactURL(up.remoteURL)))
+		}
+		listing, err := up.Source.List(ctx)
+		if err != nil {
+			return releases.Release{}, failure(ReasonSourceUnavailable, err)
+		}
+		rel, ok := releases.Find(listing.Releases, version)
+		if !ok {
+			return releases.Release{}, fmt.Errorf("%w: %s has no release %s, so there are no assets to download", artifact.ErrNoAsset, listing.Source, version)
+		}
+		return rel, nil
+	}
 }

@@ -7,15 +7,19 @@ import "github.com/better-paas/updater/internal/config"
 // last: after every other step has put its files back, it brings the
 // previous version up again and verifies that it is healthy.
 func updateSteps(h *Host) []Step {
-	steps := []Step{
-		recoverStep{h},
-		backupStep{h},
-		fetchStep{h},
-		checkoutStep{h},
-		newBuildStep(h, "build-backend", h.Config.Build.Backend),
+	prebuilt := h.Config.IsPrebuilt()
+	steps := []Step{recoverStep{h}}
+	if prebuilt {
+		// The verified assets are staged first, so a release whose files
+		// are refused changes nothing on the host.
+		steps = append(steps, downloadStep{h})
 	}
-	if h.Config.Build.Frontend.Enabled() {
-		steps = append(steps, newBuildStep(h, "build-frontend", h.Config.Build.Frontend))
+	steps = append(steps, backupStep{h}, fetchStep{h}, checkoutStep{h})
+	if !prebuilt {
+		steps = append(steps, newBuildStep(h, "build-backend", h.Config.Build.Backend))
+		if h.Config.Build.Frontend.Enabled() {
+			steps = append(steps, newBuildStep(h, "build-frontend", h.Config.Build.Frontend))
+		}
 	}
 	return append(steps,
 		stopStep{h},

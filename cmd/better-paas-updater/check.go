@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/better-paas/updater/internal/bytesize"
 	"github.com/better-paas/updater/reconciler"
 )
 
@@ -51,6 +52,9 @@ the version the host runs. It changes nothing. --refresh bypasses the cache.`,
 				if len(res.SkippedFailed) > 0 {
 					fmt.Fprintf(w, "skipped:   %s (failed here; `better-paas-updater retry [VERSION]` tries once more)\n", strings.Join(res.SkippedFailed, ", "))
 				}
+				for _, l := range artifactLines(res.Artifacts, res.ArtifactsError) {
+					fmt.Fprintf(w, "artifact:  %s\n", l)
+				}
 			}
 			if res.UpdateAvailable {
 				// In JSON the answer is in the document; stderr stays clean
@@ -71,4 +75,25 @@ func orUnknown(v string) string {
 		return "unknown"
 	}
 	return v
+}
+
+// artifactLines describes, one line each, the assets an update would
+// download (artifact: prebuilt), or why they are unknown.
+func artifactLines(as []reconciler.ArtifactInfo, errText string) []string {
+	if errText != "" {
+		return []string{"unknown: " + errText}
+	}
+	var lines []string
+	for _, a := range as {
+		if a.Missing {
+			lines = append(lines, fmt.Sprintf("%s %s: MISSING from the release: the update would be refused", a.Role, a.Name))
+			continue
+		}
+		l := fmt.Sprintf("%s %s (%s) from %s", a.Role, a.Name, bytesize.Format(uint64(a.Size)), a.URL)
+		if a.Digest != "" {
+			l += ", " + a.Digest
+		}
+		lines = append(lines, l)
+	}
+	return lines
 }

@@ -82,6 +82,9 @@ func printPlan(out io.Writer, p reconciler.Plan) error {
 	if len(p.Steps) > 0 {
 		line("Steps", "%s", strings.Join(p.Steps, ", "))
 	}
+	for _, l := range artifactLines(p.Artifacts, p.ArtifactsError) {
+		line("Artifact", "%s", l)
+	}
 	if b := p.Backup; b != nil {
 		base := "a full copy"
 		if b.Base != "" {

@@ -2,6 +2,7 @@ package bytesize
 
 import (
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -28,6 +29,38 @@ func TestFormat(t *testing.T) {
 	for _, tt := range tests {
 		if got := Format(tt.n); got != tt.want {
 			t.Errorf("Format(%d) = %q, want %q", tt.n, got, tt.want)
+		}
+	}
+}
+
+func TestParse(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want uint64
+		err  string
+	}{
+		{in: "4096", want: 4096},
+		{in: "512MiB", want: 512 << 20},
+		{in: "1 GiB", want: 1 << 30},
+		{in: "100MB", want: 100e6},
+		{in: "2kB", want: 2000},
+		{in: "0B", want: 0},
+		{in: "", err: "is not a size"},
+		{in: "MiB", err: "is not a size"},
+		{in: "1.5GiB", err: "unknown unit"},
+		{in: "5mb", err: "unknown unit"},
+		{in: "-1", err: "is not a size"},
+		{in: "99999999999TiB", err: "too large"},
+	} {
+		got, err := Parse(tt.in)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("Parse(%q) = %d, %v; want an error containing %q", tt.in, got, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("Parse(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
 		}
 	}
 }

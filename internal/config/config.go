@@ -17,6 +17,7 @@ import (
 
 	"github.com/better-paas/updater/hooks"
 	"github.com/better-paas/updater/internal/apiversion"
+	"github.com/better-paas/updater/internal/bytesize"
 	"github.com/better-paas/updater/internal/command"
 	"github.com/better-paas/updater/internal/strictyaml"
 )
@@ -61,6 +62,36 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // MarshalJSON writes the duration string.
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.Duration.String()) }
 
+// Size is a byte count written as people write one ("512MiB", "1GiB",
+// "100MB"; see bytesize.Parse).
+type Size uint64
+
+// UnmarshalJSON accepts a size string or a plain number of bytes.
+func (s *Size) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	var text string
+	switch v := v.(type) {
+	case string:
+		text = v
+	case float64:
+		text = strconv.FormatFloat(v, 'f', -1, 64)
+	default:
+		return fmt.Errorf("size must be a string such as \"512MiB\"")
+	}
+	n, err := bytesize.Parse(text)
+	if err != nil {
+		return err
+	}
+	*s = Size(n)
+	return nil
+}
+
+// MarshalJSON writes the number of bytes.
+func (s Size) MarshalJSON() ([]byte, error) { return json.Marshal(uint64(s)) }
+
 // Config is the content of updater.yaml.
 type Config struct {
 	APIVersion string `json:"apiVersion"`
@@ -102,6 +133,16 @@ type Config struct {
 	// never blame a release (HookFailed is retried), so no failure record
 	// depends on it.
 	Hooks Hooks `json:"hooks,omitzero"`
+	// Artifact says where a release's backend binary and frontend come
+	// from: ArtifactSource (default) builds them from the checkout with
+	// build.*; ArtifactPrebuilt downloads the release's signed assets as
+	// prebuilt says, so the host needs no Go, Node or pnpm.
+	Artifact string   `json:"artifact,omitempty"`
+	Prebuilt Prebuilt `json:"prebuilt,omitzero"`
+	// SelfUpdate makes the daemon follow its own releases. Not part of
+	// Digest: which updater runs has no bearing on whether a release of
+	// the app installs.
+	SelfUpdate SelfUpdate `json:"selfUpdate,omitzero"`
 	// API is the HTTP API and page the daemon serves. Not part of Digest:
 	// where the dashboard reaches the daemon has no bearing on whether a
 	// release installs, so changing it lifts no failure record.
@@ -181,6 +222,9 @@ type Timeouts struct {
 	Fetch    Duration `json:"fetch,omitempty"`    // default 5m
 	Checkout Duration `json:"checkout,omitempty"` // default 5m
 	Hook     Duration `json:"hook,omitempty"`     // each hook script; default hooks.DefaultTimeout (5m)
+	// Download bounds the download step of artifact: prebuilt (all of a
+	// release's assets); default 30m.
+	Download Duration `json:"download,omitzero"`
 }
 
 // Build says how to rebuild the app from the checkout.
@@ -329,6 +373,12 @@ func (c *Config) Digest() string {
 	cc := *c
 	cc.API = API{}
 	cc.Hooks = Hooks{}
+	cc.SelfUpdate = SelfUpdate{}
+	if !cc.IsPrebuilt() {
+		// A source build's digest is what it was before artifact
+		// existed, so its failure records still hold after an upgrade.
+		cc.Artifact, cc.Prebuilt, cc.Timeouts.Download = "", Prebuilt{}, Duration{}
+	}
 	b, err := json.Marshal(&cc)
 	if err != nil {
 		// Config holds strings, numbers, booleans and durations only.
@@ -389,10 +439,14 @@ func (c *Config) Default(base string) {
 	setD(&c.Timeouts.Fetch, 5*time.Minute)
 	setD(&c.Timeouts.Checkout, 5*time.Minute)
 	setD(&c.Timeouts.Hook, hooks.DefaultTimeout)
+	setD(&c.Timeouts.Download, 30*time.Minute)
 	if c.Hooks.MaxRetries == 0 {
 		c.Hooks.MaxRetries = DefaultHookMaxRetries
 	}
 
+	setS(&c.Artifact, ArtifactSource)
+	c.defaultPrebuilt()
+	c.SelfUpdate.defaults()
 	setS(&c.Build.Backend.Output, "server")
 	setD(&c.Build.Backend.Timeout, 10*time.Minute)
 	setD(&c.Build.Frontend.Timeout, 10*time.Minute)
@@ -497,11 +551,11 @@ func (c *Config) Validate() error {
 	}
 	c.validateLayout(bad)
 	c.validateBackupPaths(bad)
-	if !c.Build.Backend.Enabled() {
-		bad("build.backend.command", "required: the command that builds the backend into $(OUTPUT)")
+	if !c.Build.Backend.Enabled() && !c.IsPrebuilt() {
+		bad("build.backend.command", "required: the command that builds the backend into $(OUTPUT) (or set artifact: prebuilt to download it)")
 	}
 	for name, b := range map[string]BuildStep{"build.backend": c.Build.Backend, "build.frontend": c.Build.Frontend} {
-		if !b.Enabled() {
+		if !b.Enabled() && !(c.IsPrebuilt() && b.Output != "") {
 			continue
 		}
 		out := filepath.Join(c.InstallDir, b.Output)
@@ -511,7 +565,7 @@ func (c *Config) Validate() error {
 		if within(c.DataDir, out) {
 			bad(name+".output", "%q is inside dataDir, which updates never modify", b.Output)
 		}
-		if !containsOutput(b.Command) {
+		if b.Enabled() && !containsOutput(b.Command) {
 			bad(name+".command", "must pass $(OUTPUT) to the build so it writes beside the running version")
 		}
 	}
@@ -550,6 +604,8 @@ func (c *Config) Validate() error {
 	c.validateRefs("build.env", c.Build.Env, bad)
 	c.validateHealthURL(bad)
 	c.API.validateAPI(bad)
+	c.validatePrebuilt(bad)
+	c.SelfUpdate.validate(bad)
 	if c.Health.SuccessThreshold < 1 {
 		bad("health.successThreshold", "must be at least 1")
 	}
@@ -569,6 +625,7 @@ func (c *Config) Validate() error {
 		"build.frontend.timeout": c.Build.Frontend.Timeout, "service.stopTimeout": c.Service.StopTimeout,
 		"health.probeTimeout": c.Health.ProbeTimeout, "health.interval": c.Health.Interval,
 		"health.deadline": c.Health.Deadline, "releases.cacheTTL": c.Releases.CacheTTL,
+		"timeouts.download": c.Timeouts.Download,
 	} {
 		if d.Duration < 0 {
 			bad(name, "must not be negative")
@@ -626,7 +683,7 @@ func (c *Config) validateBackupPaths(bad func(field, format string, a ...any)) {
 		return
 	}
 	outputs := map[string]string{"build.backend.output": c.Build.Backend.Output}
-	if c.Build.Frontend.Enabled() {
+	if c.FrontendDir() != "" {
 		outputs["build.frontend.output"] = c.Build.Frontend.Output
 	}
 	for i, p := range c.Backup.Paths {
@@ -804,7 +861,7 @@ func (c *Config) BackendBinary() string { return filepath.Join(c.InstallDir, c.B
 // FrontendDir is the absolute path of the served frontend build ("" when
 // the frontend is not built).
 func (c *Config) FrontendDir() string {
-	if !c.Build.Frontend.Enabled() {
+	if c.IsPrebuilt() && c.Prebuilt.Frontend == "" || !c.IsPrebuilt() && !c.Build.Frontend.Enabled() {
 		return ""
 	}
 	return filepath.Join(c.InstallDir, c.Build.Frontend.Output)

@@ -35,6 +35,10 @@ type Layout struct {
 	UpdateRepo string
 	// RestoreRequest is where `backups restore` asks a running daemon.
 	RestoreRequest string
+	// Artifacts holds downloaded release assets (artifact: prebuilt), one
+	// folder per version; the update's step keeps only the versions of
+	// the update it runs.
+	Artifacts string
 	// APIToken holds the SHA-256 of the API's bearer token, never the
 	// token itself (mode 0600); see internal/apitoken.
 	APIToken string
@@ -55,6 +59,7 @@ func New(c *config.Config) Layout {
 		UpdateRepo:     filepath.Join(s, "update-repo.yaml"),
 		RestoreRequest: filepath.Join(s, "restore-request.yaml"),
 		APIToken:       filepath.Join(s, "api-token"),
+		Artifacts:      filepath.Join(s, "artifacts"),
 	}
 }
 

@@ -39,6 +39,24 @@ type Options struct {
 	// API off, so sandboxes never collide on the shipped 127.0.0.1:8079;
 	// a test or demo that serves the API names a free port or a socket.
 	APIListen string
+	// Prebuilt, when set, makes the sandbox download signed release
+	// assets (artifact: prebuilt) from the GitHub API at Prebuilt.APIURL
+	// instead of building: no build commands, the asset names
+	// PrebuiltBackend and PrebuiltFrontend, the key Prebuilt.PublicKey.
+	Prebuilt *PrebuiltSource
+}
+
+// PrebuiltSource is where a prebuilt sandbox gets its releases.
+type PrebuiltSource struct {
+	// APIURL is the GitHub API (a githubtest.Server's APIURL).
+	APIURL string
+	// PublicKey is the minisign public key line ("RW...").
+	PublicKey string
+	// MaxSize is prebuilt.maxSize; 0 keeps the default.
+	MaxSize config.Size
+	// CacheTTL is releases.cacheTTL; 0 keeps the default (30m). A test
+	// that publishes releases as it goes sets it short.
+	CacheTTL time.Duration
 }
 
 // Config returns the shipped example updater.yaml (examples/config) adapted
@@ -87,6 +105,14 @@ func ConfigWith(root, install string, port int, o Options) ([]byte, error) {
 	cfg.Health.SuccessThreshold = t.SuccessThreshold
 	cfg.Service.StopTimeout.Duration = 5 * time.Second
 	cfg.API.Listen = &o.APIListen
+	if p := o.Prebuilt; p != nil {
+		cfg.Artifact = config.ArtifactPrebuilt
+		cfg.Prebuilt = config.Prebuilt{PublicKey: p.PublicKey, Backend: PrebuiltBackend, Frontend: PrebuiltFrontend, MaxSize: p.MaxSize}
+		cfg.Build.Backend.Command, cfg.Build.Frontend.Command, cfg.Build.Env = nil, nil, nil
+		cfg.Releases.Source = config.SourceGitHub
+		cfg.Releases.GitHub.APIURL = p.APIURL
+		cfg.Releases.CacheTTL.Duration = p.CacheTTL
+	}
 	out, err := yaml.Marshal(&cfg)
 	if err != nil {
 		return nil, fmt.Errorf("cannot encode sandbox config: %w", err)
