@@ -56,6 +56,13 @@ history:
 - {id: op1, from: v1.0.0, to: v1.1.0, result: Succeeded, startedAt: "2026-11-29T12:00:00Z", finishedAt: "2026-11-29T12:01:00Z"}
 failedVersions:
 - {version: v0.9.0, step: build, reason: BuildFailed, failedAt: "2026-11-28T12:00:00Z", generation: 2}
+updater:
+  version: v0.3.0
+  previousVersion: v0.2.0
+  lastCheck: "2026-11-29T09:00:00+03:00"
+  lastSelfUpdate: {from: v0.3.0, to: v0.4.0, result: Failed, reason: TrialFailed, message: "plan exited 1", time: "2026-11-29T09:00:01-02:00"}
+  failedVersions:
+  - {version: v0.4.0, reason: TrialFailed, message: "plan exited 1", failedAt: "2026-11-29T09:00:01+05:30"}
 `
 
 // messageOf grows a valid document to exactly size bytes with a long
@@ -92,7 +99,7 @@ func statusSeeds() []yamltest.Seed {
 		s("valid-json", `{"apiVersion":"updates.better-paas.io/v1","kind":"VersionStatus","observedGeneration":7,"history":[{"id":"a","to":"v1.0.0","result":"Succeeded","startedAt":"2026-01-02T03:04:05Z","finishedAt":"2026-01-02T03:04:06Z"}]}`),
 		s("valid-bom", "\ufeff"+fuzzValid),
 		s("valid-crlf", strings.ReplaceAll(fuzzValid, "\n", "\r\n")),
-		s("valid-empty-lists", fuzzHead+"conditions: []\nhistory: []\nfailedVersions: []\nknownTags: {}\noperation: {done: []}\n"),
+		s("valid-empty-lists", fuzzHead+"conditions: []\nhistory: []\nfailedVersions: []\nknownTags: {}\noperation: {done: []}\nupdater: {failedVersions: []}\n"),
 		s("valid-null-fields", fuzzHead+"operation: null\nlastKnownGood: ~\nconditions: null\n"),
 		s("valid-zero-time", fuzzHead+"operation: {startedAt: \"0001-01-01T00:00:00Z\"}\n"),
 		s("valid-time-edges", fuzzHead+"history:\n- {startedAt: \"0000-01-01T00:00:00+01:00\", finishedAt: \"9999-12-31T23:59:59.999999999-23:59\"}\n"),
@@ -299,6 +306,26 @@ func normalised(s *VersionStatus) VersionStatus {
 	c.FailedVersions = append([]FailedVersion(nil), c.FailedVersions...)
 	for i := range c.FailedVersions {
 		utc(&c.FailedVersions[i].FailedAt)
+	}
+	if c.Updater != nil {
+		u := *c.Updater
+		if u.LastCheck != nil {
+			t := u.LastCheck.UTC()
+			u.LastCheck = &t
+		}
+		if u.LastSelfUpdate != nil {
+			r := *u.LastSelfUpdate
+			utc(&r.Time)
+			u.LastSelfUpdate = &r
+		}
+		u.FailedVersions = append([]FailedSelfUpdate(nil), u.FailedVersions...)
+		for i := range u.FailedVersions {
+			utc(&u.FailedVersions[i].FailedAt)
+		}
+		if len(u.FailedVersions) == 0 {
+			u.FailedVersions = nil
+		}
+		c.Updater = &u
 	}
 	return c
 }

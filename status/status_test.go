@@ -31,6 +31,8 @@ func sample() *VersionStatus {
 	s.Set(Condition{Type: TypeReady, Status: False, Reason: "VersionFailed"}, t0)
 	s.AddHistory(HistoryEntry{ID: "op1", From: "v1.0.0", To: "v1.1.0", Result: ResultSucceeded, StartedAt: t0, FinishedAt: t0.Add(time.Minute)})
 	s.RecordFailure(FailedVersion{Version: "v1.2.0", Step: "health", Reason: "HealthCheckFailed", FailedAt: t0, Generation: 3})
+	s.RecordSelfUpdate(SelfUpdateRecord{From: "v0.1.0", To: "v0.2.0", Result: SelfUpdateSucceeded, Time: t0})
+	s.RecordSelfUpdate(SelfUpdateRecord{From: "v0.2.0", To: "v0.3.0", Result: SelfUpdateRolledBack, Reason: "NotReconciled", Message: "exited 1", Time: t0})
 	return s
 }
 
@@ -152,5 +154,30 @@ func TestListsAreBounded(t *testing.T) {
 	}
 	if _, ok := s.Failure("v1.0.0"); ok {
 		t.Error("oldest failure was not dropped")
+	}
+}
+
+// TestRecordSelfUpdate: a success moves the versions on; a failure or a
+// rollback keeps them and marks the version failed, once, newest first,
+// bounded.
+func TestRecordSelfUpdate(t *testing.T) {
+	s := New()
+	if s.SelfUpdateFailed("v0.2.0") {
+		t.Error("a new status has failed versions")
+	}
+	s.RecordSelfUpdate(SelfUpdateRecord{From: "v0.1.0", To: "v0.2.0", Result: SelfUpdateSucceeded, Time: t0})
+	if u := s.Updater; u.Version != "v0.2.0" || u.PreviousVersion != "v0.1.0" || u.FailedVersions != nil || u.LastSelfUpdate.To != "v0.2.0" {
+		t.Errorf("after success: %+v", u)
+	}
+	s.RecordSelfUpdate(SelfUpdateRecord{From: "v0.2.0", To: "v0.3.0", Result: SelfUpdateFailed, Reason: "TrialFailed", Time: t0})
+	s.RecordSelfUpdate(SelfUpdateRecord{From: "v0.2.0", To: "v0.3.0", Result: SelfUpdateRolledBack, Reason: "NotReconciled", Time: t0})
+	if u := s.Updater; u.Version != "v0.2.0" || len(u.FailedVersions) != 1 || u.FailedVersions[0].Reason != "NotReconciled" || !s.SelfUpdateFailed("v0.3.0") {
+		t.Errorf("after failures: %+v", u)
+	}
+	for i := 0; i < MaxFailedSelfUpdates+3; i++ {
+		s.RecordSelfUpdate(SelfUpdateRecord{To: fmt.Sprintf("v1.0.%d", i), Result: SelfUpdateFailed})
+	}
+	if len(s.Updater.FailedVersions) != MaxFailedSelfUpdates || s.SelfUpdateFailed("v0.3.0") || !s.SelfUpdateFailed(fmt.Sprintf("v1.0.%d", MaxFailedSelfUpdates+2)) {
+		t.Errorf("not bounded newest first: %d records", len(s.Updater.FailedVersions))
 	}
 }

@@ -66,6 +66,10 @@ type VersionStatus struct {
 	Conditions     []Condition     `json:"conditions,omitempty"`
 	History        []HistoryEntry  `json:"history,omitempty"`
 	FailedVersions []FailedVersion `json:"failedVersions,omitempty"`
+
+	// Updater is the daemon's own version and self-update (selfUpdate in
+	// updater.yaml); nil until self-update first ran.
+	Updater *UpdaterStatus `json:"updater,omitempty"`
 }
 
 // Revision identifies an installed build: a release and the artefacts built
@@ -198,6 +202,101 @@ type FailedVersion struct {
 	// may be the host's (a build environment, a missing setting), so a
 	// changed updater.yaml lifts it. Empty in records of older updaters.
 	ConfigDigest string `json:"configDigest,omitempty"`
+}
+
+// MaxFailedSelfUpdates bounds UpdaterStatus.FailedVersions.
+const MaxFailedSelfUpdates = 20
+
+// UpdaterStatus is what the daemon records of itself: the version running,
+// the one it replaced, and how its last self-update went.
+type UpdaterStatus struct {
+	// Version is the updater running now; PreviousVersion the one it
+	// replaced (kept as <binary>.bak).
+	Version         string `json:"version,omitempty"`
+	PreviousVersion string `json:"previousVersion,omitempty"`
+	// LastCheck is when the updater's releases were last listed.
+	LastCheck *time.Time `json:"lastCheck,omitempty"`
+	// LastSelfUpdate is the latest self-update attempt; nil before the first.
+	LastSelfUpdate *SelfUpdateRecord `json:"lastSelfUpdate,omitempty"`
+	// FailedVersions are releases of the updater that failed here, newest
+	// first, at most MaxFailedSelfUpdates: none is tried again.
+	FailedVersions []FailedSelfUpdate `json:"failedVersions,omitempty"`
+}
+
+// SelfUpdateResult is how a self-update ended.
+type SelfUpdateResult string
+
+// Results of a self-update.
+const (
+	// SelfUpdateSucceeded: the new updater came up, reconciled once and
+	// now runs as the binary.
+	SelfUpdateSucceeded SelfUpdateResult = "Succeeded"
+	// SelfUpdateFailed: the new updater was refused before it ran as the
+	// daemon (download, signature, checksum, version or trial run); the
+	// binary was never touched.
+	SelfUpdateFailed SelfUpdateResult = "Failed"
+	// SelfUpdateRolledBack: the new updater ran as the daemon but did not
+	// reconcile once, or exited before it did; the old one runs again.
+	SelfUpdateRolledBack SelfUpdateResult = "RolledBack"
+)
+
+// SelfUpdateRecord is one self-update attempt.
+type SelfUpdateRecord struct {
+	From   string           `json:"from"`
+	To     string           `json:"to"`
+	Result SelfUpdateResult `json:"result"`
+	// Reason is a CamelCase word for scripts (TrialFailed, ...); Message
+	// says why for people.
+	Reason  string    `json:"reason,omitempty"`
+	Message string    `json:"message,omitempty"`
+	Time    time.Time `json:"time"`
+}
+
+// FailedSelfUpdate is a release of the updater that failed here.
+type FailedSelfUpdate struct {
+	Version  string    `json:"version"`
+	Reason   string    `json:"reason"`
+	Message  string    `json:"message,omitempty"`
+	FailedAt time.Time `json:"failedAt"`
+}
+
+// RecordSelfUpdate records r as the last self-update and, unless it
+// succeeded, r.To as a failed version (replacing an older record of it,
+// dropping the oldest past MaxFailedSelfUpdates). A success sets Version
+// to r.To and PreviousVersion to r.From.
+func (s *VersionStatus) RecordSelfUpdate(r SelfUpdateRecord) {
+	if s.Updater == nil {
+		s.Updater = &UpdaterStatus{}
+	}
+	u := s.Updater
+	u.LastSelfUpdate = &r
+	if r.Result == SelfUpdateSucceeded {
+		u.Version, u.PreviousVersion = r.To, r.From
+		return
+	}
+	kept := []FailedSelfUpdate{{Version: r.To, Reason: r.Reason, Message: r.Message, FailedAt: r.Time}}
+	for _, f := range u.FailedVersions {
+		if f.Version != r.To {
+			kept = append(kept, f)
+		}
+	}
+	if len(kept) > MaxFailedSelfUpdates {
+		kept = kept[:MaxFailedSelfUpdates]
+	}
+	u.FailedVersions = kept
+}
+
+// SelfUpdateFailed reports whether the updater release version failed here.
+func (s *VersionStatus) SelfUpdateFailed(version string) bool {
+	if s.Updater == nil {
+		return false
+	}
+	for _, f := range s.Updater.FailedVersions {
+		if f.Version == version {
+			return true
+		}
+	}
+	return false
 }
 
 // New returns an empty status document.

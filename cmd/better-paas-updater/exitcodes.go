@@ -17,8 +17,8 @@ const (
 	// changed since it was read (another writer: a person, the dashboard,
 	// GitOps); nothing was written. Read it again, or pass --force.
 	exitConflict = 3
-	// exitUpdateAvailable: `check` found a newer release, after
-	// `dnf check-update`.
+	// exitUpdateAvailable: `check` found a newer release of the app, or
+	// `self-update --check` one of the updater, after `dnf check-update`.
 	exitUpdateAvailable = 100
 	// exitSignal is the base of the code of a process stopped by SIGINT
 	// or SIGTERM: 128 + the signal's number (130, 143), the shell's

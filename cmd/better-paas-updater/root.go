@@ -86,7 +86,7 @@ func newRootCommand() *cobra.Command {
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info or error")
 	f.StringVar(&o.logEncoding, "log-encoding", "console", "log encoding: console or json")
 	root.AddCommand(newRunCommand(o), newStatusCommand(o), newSetCommand(o), newRetryCommand(o), newRollbackCommand(o), newCheckCommand(o), newRepoCommand(o), newBackupsCommand(o), newTokenCommand(o), newValidateCommand(),
-		newPlanCommand(o), newHistoryCommand(o), newVersionCommand(), newHooksCommand(o))
+		newPlanCommand(o), newHistoryCommand(o), newVersionCommand(), newHooksCommand(o), newSelfUpdateCommand(o))
 	return root
 }
 

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -17,6 +18,7 @@ import (
 	"github.com/better-paas/updater/internal/events"
 	"github.com/better-paas/updater/internal/lock"
 	"github.com/better-paas/updater/internal/metrics"
+	"github.com/better-paas/updater/internal/selfupdate"
 	"github.com/better-paas/updater/reconciler"
 	"github.com/better-paas/updater/status"
 	"github.com/better-paas/updater/web"
@@ -24,6 +26,7 @@ import (
 
 func newRunCommand(o *options) *cobra.Command {
 	var once bool
+	var self *selfupdate.Updater // set by RunE
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the reconcile loop (or one pass with --once)",
@@ -44,6 +47,21 @@ is Ready (exit 0) or Stalled (exit 2), or errors persist (exit 1).`,
 				return err
 			}
 			defer l.Release()
+			// A self-update in flight is settled first: this may be the
+			// new updater on trial, or the old one it handed over to.
+			// Reconciles and self-update share statusMu for status.yaml.
+			var statusMu sync.Mutex
+			self, err = selfupdate.New(selfupdate.Options{Config: cfg, ConfigPath: cfg.Path(), Version: version, Lock: &statusMu})
+			if err != nil {
+				return err
+			}
+			if err := self.Resume(ctx); err != nil {
+				if r, ok := selfupdate.AsRestart(err); ok && once {
+					log.Info("The new updater is installed; it settles at the daemon's next start", "binary", r.Path, "version", r.To)
+				} else {
+					return err // a Restart: carried out once the lock is released
+				}
+			}
 			// What the reconciler does, step by step, for GET /api/v1/events
 			// and the page, seen on its way by the metrics (GET /metrics);
 			// nil in a run --once, which serves no API.
@@ -90,7 +108,7 @@ is Ready (exit 0) or Stalled (exit 2), or errors persist (exit 1).`,
 				return err
 			}
 			loop := &reconciler.Loop{
-				Reconciler:  lockedReconciler{r: r, lock: l, metrics: collector},
+				Reconciler:  lockedReconciler{r: r, lock: l, metrics: collector, statusMu: &statusMu, self: self, stop: stop},
 				DesiredFile: cfg.DesiredFile,
 				// `backups restore` leaves its request here for the daemon.
 				Files:  []string{reconciler.RestoreRequestFile(cfg)},
@@ -104,14 +122,25 @@ is Ready (exit 0) or Stalled (exit 2), or errors persist (exit 1).`,
 				HeartbeatInterval: notify.watchdogInterval(),
 				WedgedAfter:       wedgedAfter(cfg),
 			}
-			notify.stopOn(loopCtx)
+			// A handover to another updater binary is no stop for systemd:
+			// the same process goes on as that binary.
+			notify.stopOn(unlessRestarting(loopCtx))
+			selfDone := make(chan struct{})
+			go func() {
+				defer close(selfDone)
+				self.Run(loopCtx, func(r *selfupdate.Restart) { stop(r) })
+			}()
 			loopErr := loop.Run(loopCtx)
 			// Streams have had the last outcome (Interrupted, say); closing
 			// the broker ends them, so the API's shutdown need not wait.
 			broker.Close()
 			stop(nil) // the loop ended: so does the API
+			<-selfDone
 			if err := errors.Join(loopErr, apiDone()); err != nil {
 				return err
+			}
+			if r, ok := selfupdate.AsRestart(context.Cause(loopCtx)); ok {
+				return r // carried out once the lock is released
 			}
 			if cause := context.Cause(ctx); cause != nil {
 				log.Info("Stopped", "cause", cause.Error())
@@ -120,6 +149,14 @@ is Ready (exit 0) or Stalled (exit 2), or errors persist (exit 1).`,
 		},
 	}
 	cmd.Flags().BoolVar(&once, "once", false, "reconcile until Ready or Stalled, then exit")
+	runE := cmd.RunE
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		err := runE(cmd, args)
+		if self != nil {
+			err = self.Abandon(cmd.Context(), err) // a new updater on trial that could not start
+		}
+		return restartIfAsked(o.log, err)
+	}
 	return cmd
 }
 
@@ -127,13 +164,43 @@ is Ready (exit 0) or Stalled (exit 2), or errors persist (exit 1).`,
 // holds the state folder's lock, putting back a lock file someone removed,
 // so no second process can start driving the host meanwhile. It times
 // each reconcile for the metrics (nil: not timed).
+//
+// It holds statusMu while reconciling, so self-update's reads and writes
+// of status.yaml and its handover never interleave with a reconcile; a
+// reconcile that waited for it while self-update stopped the loop does
+// not start. It tells self every outcome (the new updater's trial); a
+// Restart it answers with stops the loop (stop).
 type lockedReconciler struct {
-	r       reconciler.Interface
-	lock    *lock.Lock
-	metrics *metrics.Collector
+	r        reconciler.Interface
+	lock     *lock.Lock
+	metrics  *metrics.Collector
+	statusMu *sync.Mutex
+	self     *selfupdate.Updater
+	stop     context.CancelCauseFunc
 }
 
 func (lr lockedReconciler) Reconcile(ctx context.Context) (reconciler.Result, error) {
+	if lr.statusMu != nil {
+		lr.statusMu.Lock()
+		defer lr.statusMu.Unlock()
+		if ctx.Err() != nil {
+			return reconciler.Result{}, nil // the loop is stopping
+		}
+	}
+	res, err := lr.reconcile(ctx)
+	if lr.self != nil {
+		if serr := lr.self.Reconciled(ctx, err); serr != nil {
+			if _, ok := selfupdate.AsRestart(serr); ok {
+				lr.stop(serr)
+			} else {
+				logr.FromContextOrDiscard(ctx).Error(serr, "Cannot settle the self-update")
+			}
+		}
+	}
+	return res, err
+}
+
+func (lr lockedReconciler) reconcile(ctx context.Context) (reconciler.Result, error) {
 	restored, err := lr.lock.Check()
 	if err != nil {
 		return reconciler.Result{}, fmt.Errorf("cannot confirm this daemon still holds %s; not reconciling: %w", lr.lock.Path(), err)
