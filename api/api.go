@@ -29,6 +29,10 @@ type Options struct {
 	// Metrics serves the Prometheus metrics (package metrics), mounted at
 	// /metrics behind the token like every /api/v1 route; nil answers 404.
 	Metrics http.Handler
+	// Fleet, when set, syncs the fleet repo now (fleet.WebhookHandler),
+	// mounted at POST /api/v1/fleet/sync behind the token, for a git
+	// host's push webhook; nil answers 404.
+	Fleet http.Handler
 	// Page serves the Software Updates page at / and /assets/ (package
 	// web), without a token; nil answers 404.
 	Page http.Handler
@@ -51,6 +55,7 @@ type server struct {
 	events   http.Handler
 	metrics  http.Handler
 	page     http.Handler
+	fleet    http.Handler
 	source   releases.Source
 	now      func() time.Time
 	log      logr.Logger
@@ -74,7 +79,7 @@ func New(o Options) http.Handler {
 		panic("api.New: Options.Config, Layout and Verifier are required")
 	}
 	s := &server{
-		cfg: o.Config, layout: o.Layout, verifier: o.Verifier, events: o.Events, metrics: o.Metrics, page: o.Page,
+		cfg: o.Config, layout: o.Layout, verifier: o.Verifier, events: o.Events, metrics: o.Metrics, page: o.Page, fleet: o.Fleet,
 		source: o.Source, now: o.Now, log: o.Log,
 		hosts: newHostPolicy(o.Config.API), limiter: newFailureLimiter(),
 	}
@@ -82,14 +87,15 @@ func New(o Options) http.Handler {
 		s.now = time.Now
 	}
 	s.routes = map[string]route{
-		"/api/v1/status":   {http.MethodGet, s.getStatus},
-		"/api/v1/releases": {http.MethodGet, s.getReleases},
-		"/api/v1/update":   {http.MethodPost, s.postUpdate},
-		"/api/v1/rollback": {http.MethodPost, s.postRollback},
-		"/api/v1/retry":    {http.MethodPost, s.postRetry},
-		"/api/v1/history":  {http.MethodGet, s.getHistory},
-		"/api/v1/backups":  {http.MethodGet, s.getBackups},
-		"/api/v1/events":   {http.MethodGet, s.getEvents},
+		"/api/v1/status":     {http.MethodGet, s.getStatus},
+		"/api/v1/releases":   {http.MethodGet, s.getReleases},
+		"/api/v1/update":     {http.MethodPost, s.postUpdate},
+		"/api/v1/rollback":   {http.MethodPost, s.postRollback},
+		"/api/v1/retry":      {http.MethodPost, s.postRetry},
+		"/api/v1/history":    {http.MethodGet, s.getHistory},
+		"/api/v1/backups":    {http.MethodGet, s.getBackups},
+		"/api/v1/events":     {http.MethodGet, s.getEvents},
+		"/api/v1/fleet/sync": {http.MethodPost, s.postFleetSync},
 	}
 	return s
 }
@@ -165,7 +171,7 @@ func (s *server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	rt, ok := s.routes[r.URL.Path]
 	if !ok {
-		writeError(w, http.StatusNotFound, CodeNotFound, "no route "+r.URL.Path+"; the routes are /api/v1/status, releases, update, rollback, retry, history, backups and events")
+		writeError(w, http.StatusNotFound, CodeNotFound, "no route "+r.URL.Path+"; the routes are /api/v1/status, releases, update, rollback, retry, history, backups, events and fleet/sync")
 		return
 	}
 	if r.Method != rt.method {
@@ -174,4 +180,14 @@ func (s *server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rt.handle(w, r)
+}
+
+// postFleetSync hands POST /api/v1/fleet/sync to the fleet sync's
+// webhook handler, once the Origin rules and the token let it through.
+func (s *server) postFleetSync(w http.ResponseWriter, r *http.Request) {
+	if s.fleet == nil {
+		writeError(w, http.StatusNotFound, CodeNotFound, "this daemon follows no fleet repo; set desiredFrom.git in updater.yaml")
+		return
+	}
+	s.fleet.ServeHTTP(w, r)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -220,7 +221,7 @@ func TestUpdateWritesWhatSetWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Spec != (spec.Spec{Version: "v1.2.0", Channel: spec.ChannelStable}) || d.Metadata.Name != "web-1" || d.Metadata.Annotations["owner"] != "ansible" {
+	if !reflect.DeepEqual(d.Spec, spec.Spec{Version: "v1.2.0", Channel: spec.ChannelStable}) || d.Metadata.Name != "web-1" || d.Metadata.Annotations["owner"] != "ansible" {
 		t.Errorf("desired.yaml = %+v", d)
 	}
 
@@ -271,7 +272,7 @@ func TestRollbackPinsTheLastKnownGoodVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ans.Version != "v1.0.0" || d.Spec != (spec.Spec{Version: "v1.0.0", Channel: spec.ChannelStable, AllowDowngrade: true}) ||
+	if ans.Version != "v1.0.0" || !reflect.DeepEqual(d.Spec, spec.Spec{Version: "v1.0.0", Channel: spec.ChannelStable, AllowDowngrade: true}) ||
 		d.Metadata.Annotations[spec.RollbackAnnotation] != "2026-05-01T12:00:00Z" || d.Metadata.Annotations["owner"] != "ansible" {
 		t.Errorf("answer %+v, desired.yaml %+v", ans, d)
 	}

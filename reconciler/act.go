@@ -17,6 +17,9 @@ import (
 // act carries out dec. Every I/O that changes the host happens here or in
 // the steps it runs; st is updated with what happened.
 func (r *Reconciler) act(ctx context.Context, st *status.VersionStatus, o Observation, dec Decision, repo *gitrepo.Repo) (Result, error) {
+	if dec.Action != actWait {
+		st.Policy = nil // no policy holds anything back now
+	}
 	switch dec.Action {
 	case actResume:
 		op := st.Operation
@@ -30,10 +33,14 @@ func (r *Reconciler) act(ctx context.Context, st *status.VersionStatus, o Observ
 		return r.settle(ctx, st, o.readHost(), dec.Err)
 	case actHold:
 		return Result{}, nil
+	case actWait:
+		w, ok := AsWait(dec.Err)
+		if !ok {
+			return Result{}, fmt.Errorf("cannot act on state %s: no policy wait", dec.State)
+		}
+		return r.wait(ctx, st, o, w)
 	case actMarkReady:
-		st.CurrentVersion = o.Target.Version
-		st.SetLastKnownGood(status.Revision{Version: o.Target.Version, Commit: o.Target.Commit, BinarySHA256: o.Host.binarySHA})
-		st.ClearFailure(o.Target.Version) // it runs, healthy: whatever failed before is not this
+		r.markServing(st, o)
 		summarize(st, phaseReady, ReasonUpToDate, fmt.Sprintf("running %s (%s), healthy%s",
 			o.Target.Version, short(o.Target.Commit), prereleaseNote(o.Desired.Spec, o.Target.Version)), r.now())
 		return Result{RequeueAfter: r.cfg.ResyncInterval.Duration}, nil
@@ -43,6 +50,14 @@ func (r *Reconciler) act(ctx context.Context, st *status.VersionStatus, o Observ
 		return r.update(ctx, st, o, repo)
 	}
 	return Result{}, fmt.Errorf("cannot act on state %s: no action %d", dec.State, dec.Action)
+}
+
+// markServing records the target the host serves, healthy, as the
+// running and last known good version.
+func (r *Reconciler) markServing(st *status.VersionStatus, o Observation) {
+	st.CurrentVersion = o.Target.Version
+	st.SetLastKnownGood(status.Revision{Version: o.Target.Version, Commit: o.Target.Commit, BinarySHA256: o.Host.binarySHA})
+	st.ClearFailure(o.Target.Version) // it runs, healthy: whatever failed before is not this
 }
 
 // repair handles a host that has the target installed but does not serve

@@ -27,11 +27,16 @@ type CheckResult struct {
 	UpdateAvailable bool   `json:"updateAvailable"`
 	// SkippedFailed lists newer releases that failed on this host and are
 	// skipped until `better-paas-updater retry`, newest first.
-	SkippedFailed []string  `json:"skippedFailed,omitempty"`
-	Source        string    `json:"source"`
-	Repo          string    `json:"repo,omitempty"`
-	RepoFrom      string    `json:"repoFrom,omitempty"`
-	FetchedAt     time.Time `json:"fetchedAt"`
+	SkippedFailed []string `json:"skippedFailed,omitempty"`
+	// Soaking is the newest release of the channel that
+	// spec.minReleaseAge holds back (too young), EligibleAt when latest
+	// may take it; empty when none is.
+	Soaking    string    `json:"soaking,omitempty"`
+	EligibleAt time.Time `json:"eligibleAt,omitzero"`
+	Source     string    `json:"source"`
+	Repo       string    `json:"repo,omitempty"`
+	RepoFrom   string    `json:"repoFrom,omitempty"`
+	FetchedAt  time.Time `json:"fetchedAt"`
 	// Stale says why the answer is a cached one, when it is.
 	Stale string `json:"stale,omitempty"`
 	// Releases are the releases of the channel newer than the running
@@ -118,7 +123,12 @@ func Check(ctx context.Context, c *config.Config, source releases.Source, refres
 	res.CurrentVersion = st.CurrentVersion
 	// The same rule the reconciler follows, so check never announces an
 	// update that latest would skip.
-	p := pickLatest(listing.Releases, sp.Prerelease(), st, st.CurrentVersion, freshRetry(d, st), c.Digest())
+	rels, age := listing.Releases, ageRule{minAge: sp.MinReleaseAge.Duration, now: time.Now()}
+	if gt, ok := up.Source.(releases.GitTags); ok && age.minAge > 0 {
+		rels = datedReleases(rels, sp.Prerelease(), st.CurrentVersion, releases.LocalPath(gt.URL), c.InstallDir)
+	}
+	p := pickLatestAged(rels, sp.Prerelease(), st, st.CurrentVersion, freshRetry(d, st), c.Digest(), age)
+	res.Soaking, res.EligibleAt = p.soaking, p.eligibleAt
 	res.SkippedFailed = p.skipped
 	if p.ok && !p.stay {
 		res.LatestVersion = p.rel.Version

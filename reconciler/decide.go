@@ -49,6 +49,19 @@ const (
 	StateNothingInstalled State = "NothingInstalled"
 	// StateUpdatePending: another version is wanted; update to it.
 	StateUpdatePending State = "UpdatePending"
+	// The waiting states: a policy of desired.yaml holds an update back
+	// until a known time (policy.go). StateHeld: spec.hold lasts.
+	// StateWindowClosed: spec.windows are all closed. They gate only the
+	// start of an update (NothingInstalled, UpdatePending), tested in
+	// this order once every other state is ruled out.
+	StateHeld         State = "Held"
+	StateWindowClosed State = "WindowClosed"
+	// StateSoakPending: latest skipped a release younger than
+	// spec.minReleaseAge, and the host already serves the newest release
+	// old enough (or none is): nothing to do until the young one is old
+	// enough. An older eligible release above the running one is not a
+	// wait: it is UpdatePending.
+	StateSoakPending State = "SoakPending"
 )
 
 // action is what act does for a state.
@@ -71,10 +84,13 @@ const (
 	// actUpdate checks the host once more (local changes, files in the
 	// way, space) and runs an update.
 	actUpdate
+	// actWait installs nothing, keeps the last good version running,
+	// records the policy's wait and comes back when it ends.
+	actWait
 )
 
 func (a action) String() string {
-	return [...]string{"Resume", "Restore", "Settle", "Hold", "MarkReady", "Repair", "Update"}[a]
+	return [...]string{"Resume", "Restore", "Settle", "Hold", "MarkReady", "Repair", "Update", "Wait"}[a]
 }
 
 // actions is the state -> action table: one row per state, nothing else
@@ -94,6 +110,9 @@ var actions = map[State]action{
 	StateUnhealthy:        actRepair,
 	StateNothingInstalled: actUpdate,
 	StateUpdatePending:    actUpdate,
+	StateHeld:             actWait,
+	StateWindowClosed:     actWait,
+	StateSoakPending:      actWait,
 }
 
 // Decision is what decide made of an Observation.
@@ -101,12 +120,13 @@ type Decision struct {
 	State  State
 	Action action
 	// Err is the refusal to record, for actSettle: a *Failure whose
-	// reason says whether it stalls or is retried.
+	// reason says whether it stalls or is retried; for actWait, the
+	// *WaitError that says which policy waits and until when.
 	Err error
 }
 
 // decide maps an observation to the host's state and the action for it.
-// It is a pure function: no I/O, no clock, no writes; the table tests in
+// It is a pure function: no I/O, no clock (the time is o.Now), no writes; the table tests in
 // decide_test.go cover every state in milliseconds.
 func decide(o Observation) Decision {
 	state, err := classify(o)
@@ -134,8 +154,14 @@ func classify(o Observation) (State, error) {
 	case o.HostErr != nil:
 		return StateHostUnreadable, o.HostErr
 	case o.TargetErr != nil:
+		if w, ok := AsWait(o.TargetErr); ok {
+			return StateSoakPending, w // no release is old enough, and none runs
+		}
 		return StateTargetUnresolved, o.TargetErr
 	case o.Host.serving(o.Target):
+		if o.Soak != nil {
+			return StateSoakPending, o.Soak
+		}
 		return StateInSync, nil
 	}
 	if c := st.Get(status.TypeStalled); c != nil && c.Reason == ReasonRollbackFailed && c.ObservedGeneration == o.Generation {
@@ -152,6 +178,12 @@ func classify(o Observation) (State, error) {
 			return StateServiceDown, nil
 		}
 		return StateUnhealthy, nil
+	}
+	if w := gate(o); w != nil {
+		if w.Reason == ReasonHeld {
+			return StateHeld, w
+		}
+		return StateWindowClosed, w
 	}
 	if o.Host.binarySHA == "" {
 		return StateNothingInstalled, nil

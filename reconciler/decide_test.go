@@ -41,6 +41,7 @@ func running() Observation {
 		Host:           observation{head: commitA, headTag: "v1.1.0", binarySHA: binA, running: true, healthy: true, version: "v1.1.0"},
 		CurrentVersion: "v1.1.0",
 		Target:         status.Revision{Version: "v1.1.0", Commit: commitA},
+		Now:            t0,
 	}
 }
 
@@ -57,6 +58,26 @@ func TestDecide(t *testing.T) {
 			o.Status.RecordFailure(status.FailedVersion{Version: "v1.2.0", Step: "health", Reason: ReasonHealthCheckFailed, Generation: generation, ConfigDigest: digest})
 		}
 	}
+	hold := func(until time.Time) func(*Observation) {
+		return func(o *Observation) { o.Desired.Spec.Hold = &spec.Hold{Until: until, Reason: "freeze"} }
+	}
+	windows := func(ws ...spec.Window) func(*Observation) {
+		return func(o *Observation) { o.Desired.Spec.Windows = ws }
+	}
+	// t0 is a Monday at 12:00 UTC.
+	saturdays := spec.Window{Schedule: "0 2 * * 6", Duration: spec.Duration{Duration: 4 * time.Hour}}
+	noon := spec.Window{Schedule: "0 12 * * *", Duration: spec.Duration{Duration: time.Hour}}
+	soak := func(o *Observation) {
+		o.Desired = spec.New(spec.Latest)
+		o.Soak = &WaitError{Reason: ReasonSoakPending, Version: "v1.2.0", Until: t0.Add(time.Hour), Msg: "v1.2.0 is too young"}
+	}
+	all := func(changes ...func(*Observation)) func(*Observation) {
+		return func(o *Observation) {
+			for _, c := range changes {
+				c(o)
+			}
+		}
+	}
 	tests := []struct {
 		name   string
 		change func(*Observation)
@@ -64,6 +85,35 @@ func TestDecide(t *testing.T) {
 		action action
 		reason string // of Decision.Err, "" when none
 	}{
+		// The policy of desired.yaml gates the start of an update only.
+		{"held: another version wanted", all(wantB, hold(t0.Add(time.Hour))), StateHeld, actWait, ReasonHeld},
+		{"held: nothing installed yet", all(wantB, hold(t0.Add(time.Hour)), func(o *Observation) {
+			o.Host = observation{head: commitA}
+			o.Status.LastKnownGood = nil
+		}), StateHeld, actWait, ReasonHeld},
+		{"hold ended: the update starts", all(wantB, hold(t0)), StateUpdatePending, actUpdate, ""},
+		{"held, in sync: nothing held back", hold(t0.Add(time.Hour)), StateInSync, actMarkReady, ""},
+		{"held, service down: a repair is not held", all(hold(t0.Add(time.Hour)), func(o *Observation) { o.Host.running, o.Host.healthy = false, false }), StateServiceDown, actRepair, ""},
+		{"held, unhealthy: a repair is not held", all(hold(t0.Add(time.Hour)), func(o *Observation) { o.Host.healthy = false }), StateUnhealthy, actRepair, ""},
+		{"held, an operation in flight finishes", all(wantB, hold(t0.Add(time.Hour)), func(o *Observation) {
+			o.Status.Operation = &status.Operation{ID: "op", Step: "health", Phase: status.PhaseUndo}
+		}), StateUpdateInFlight, actResume, ""},
+		{"held, a rollback asked for is not held", all(wantB, hold(t0.Add(time.Hour)), func(o *Observation) {
+			o.Desired.Metadata.Annotations = map[string]string{spec.RollbackAnnotation: t0.Format(time.RFC3339)}
+		}), StateUpdatePending, actUpdate, ""},
+		{"held, a failed version still says so", all(failedB(2, "cfg-1"), hold(t0.Add(time.Hour))), StateVersionFailed, actSettle, ReasonVersionFailed},
+		{"window closed", all(wantB, windows(saturdays)), StateWindowClosed, actWait, ReasonWindowClosed},
+		{"one window of two open", all(wantB, windows(saturdays, noon)), StateUpdatePending, actUpdate, ""},
+		{"window closed, in sync: nothing held back", windows(saturdays), StateInSync, actMarkReady, ""},
+		{"held and window closed: the hold first", all(wantB, windows(saturdays), hold(t0.Add(time.Hour))), StateHeld, actWait, ReasonHeld},
+		{"hold ended, window closed", all(wantB, windows(saturdays), hold(t0.Add(-time.Hour))), StateWindowClosed, actWait, ReasonWindowClosed},
+		{"soaking: serving the newest release old enough", soak, StateSoakPending, actWait, ReasonSoakPending},
+		{"soaking, no release old enough and none runs", func(o *Observation) {
+			soak(o)
+			o.TargetErr, o.Soak, o.Target = o.Soak, nil, status.Revision{}
+		}, StateSoakPending, actWait, ReasonSoakPending},
+		{"soaking, an older release old enough is installed", all(soak, wantB, func(o *Observation) { o.Desired = spec.New(spec.Latest) }), StateUpdatePending, actUpdate, ""},
+		{"soaking, service down: repaired", all(soak, func(o *Observation) { o.Host.running, o.Host.healthy = false, false }), StateServiceDown, actRepair, ""},
 		{"healthy at the target", func(*Observation) {}, StateInSync, actMarkReady, ""},
 		{"health reports no version, right commit", func(o *Observation) { o.Host.version = "" }, StateInSync, actMarkReady, ""},
 		{"not a git checkout", func(o *Observation) { o.RepoErr = errors.New("repository does not exist") }, StateNotGitCheckout, actSettle, ReasonNotGitCheckout},

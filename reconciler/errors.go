@@ -20,6 +20,9 @@ const (
 	// an invalid spec, a tag that does not exist, local modifications, a
 	// rollback that failed.
 	Terminal
+	// Waiting is no failure: a policy of desired.yaml holds an update
+	// back until a known time (WaitError), and nothing is tried before.
+	Waiting
 )
 
 func (k Kind) String() string {
@@ -28,6 +31,8 @@ func (k Kind) String() string {
 		return "Transient"
 	case VersionBroken:
 		return "VersionBroken"
+	case Waiting:
+		return "Waiting"
 	default:
 		return "Terminal"
 	}
@@ -72,6 +77,11 @@ const (
 	// Unavailable: they could not be downloaded (network, GitHub down).
 	ReasonArtifactRejected    = "ArtifactRejected"
 	ReasonArtifactUnavailable = "ArtifactUnavailable"
+	// The policy of desired.yaml holding an update back (WaitError):
+	// spec.hold, spec.windows, spec.minReleaseAge.
+	ReasonHeld         = "Held"
+	ReasonWindowClosed = "WindowClosed"
+	ReasonSoakPending  = "SoakPending"
 )
 
 // policy is what a failure with a reason means for what happens next.
@@ -134,6 +144,10 @@ var policies = map[string]policy{
 	ReasonDowngradeRefused:   {kind: Terminal},
 	ReasonInvalidUpdateRepo:  {kind: Terminal},
 	ReasonHookRefused:        {kind: Terminal},
+	// Not failures: a policy waits until a known time.
+	ReasonHeld:         {kind: Waiting},
+	ReasonWindowClosed: {kind: Waiting},
+	ReasonSoakPending:  {kind: Waiting},
 }
 
 // policyOf returns the policy of reason; a reason without a row (which the
@@ -209,6 +223,9 @@ func reasonOf(err error) string {
 	var h *HeldError
 	if errors.As(err, &h) {
 		return ReasonHookRetryLater
+	}
+	if w, ok := AsWait(err); ok {
+		return w.Reason
 	}
 	var f *Failure
 	if errors.As(err, &f) {

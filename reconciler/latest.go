@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"slices"
+	"time"
 
 	"golang.org/x/mod/semver"
 
@@ -45,14 +46,56 @@ type latestPick struct {
 	skipped []string
 	// retried is the failed version a fresh retry lets through, if any.
 	retried string
+	// soaking is the newest release of the channel above rel (and above
+	// the running version) that spec.minReleaseAge holds back, "" when
+	// none; eligibleAt is when it is old enough.
+	soaking    string
+	eligibleAt time.Time
+	// next is the release among those held back that is old enough
+	// first, and nextAt when: the time latest moves next (soaking itself
+	// when releases come out in order).
+	next   string
+	nextAt time.Time
 }
 
-// pickLatest is the one rule for what `latest` means, shared by the
+// ageRule is spec.minReleaseAge as pickLatest applies it at now.
+type ageRule struct {
+	minAge time.Duration
+	now    time.Time
+}
+
+// eligibleAt is when r is old enough for latest: its publication date
+// plus minAge. A release without a date (a lightweight tag, an annotated
+// tag not readable before it is fetched) is eligible at once: its age
+// cannot be told, and holding it until it can would hold it forever.
+func (a ageRule) eligibleAt(r releases.Release) time.Time {
+	if a.minAge <= 0 || r.PublishedAt.IsZero() {
+		return time.Time{}
+	}
+	return r.PublishedAt.Add(a.minAge)
+}
+
+// tooYoung reports whether a holds r back at a.now.
+func (a ageRule) tooYoung(r releases.Release) bool {
+	at := a.eligibleAt(r)
+	return !at.IsZero() && a.now.Before(at)
+}
+
+// pickLatestAged is the one rule for what `latest` means, shared by the
 // reconciler and `check` so they never disagree: the highest release of
-// the channel that has not failed on this host, never below the running
-// version. A fresh retry lets one failed version through: the one it names,
-// else the newest failed one.
-func pickLatest(rels []releases.Release, prerelease bool, st *status.VersionStatus, current string, retry retryRequest, configDigest string) latestPick {
+// the channel that has not failed on this host and is at least
+// age.minAge old (spec.minReleaseAge), never below the running version.
+// A fresh retry lets one failed version through: the one it names, else
+// the newest failed one. A release too young is skipped even when an
+// older one is taken: the newest eligible release wins, and the young one
+// is named in soaking.
+func pickLatestAged(rels []releases.Release, prerelease bool, st *status.VersionStatus, current string, retry retryRequest, configDigest string, age ageRule) latestPick {
+	young := map[string]bool{}
+	for _, r := range rels {
+		if age.tooYoung(r) {
+			young[r.Version] = true
+		}
+	}
 	failed := func(v string) bool { f, ok := st.Failure(v); return ok && holdsBack(f, configDigest) }
 	var p latestPick
 	if retry.stamp != "" {
@@ -64,10 +107,22 @@ func pickLatest(rels []releases.Release, prerelease bool, st *status.VersionStat
 		}
 	}
 	skip := func(v string) bool { return failed(v) && v != p.retried }
-	p.rel, p.ok = releases.Highest(rels, prerelease, skip)
+	p.rel, p.ok = releases.Highest(rels, prerelease, func(v string) bool { return skip(v) || young[v] })
 	for _, r := range rels {
-		if r.InChannel(prerelease) && skip(r.Version) && (!p.ok || semver.Compare(r.Version, p.rel.Version) > 0) {
+		if !r.InChannel(prerelease) || (p.ok && semver.Compare(r.Version, p.rel.Version) <= 0) {
+			continue
+		}
+		switch {
+		case skip(r.Version):
 			p.skipped = append(p.skipped, r.Version)
+		case young[r.Version] && (!semver.IsValid(current) || semver.Compare(r.Version, current) > 0):
+			at := age.eligibleAt(r)
+			if p.soaking == "" || semver.Compare(r.Version, p.soaking) > 0 {
+				p.soaking, p.eligibleAt = r.Version, at
+			}
+			if p.next == "" || at.Before(p.nextAt) || at.Equal(p.nextAt) && semver.Compare(r.Version, p.next) > 0 {
+				p.next, p.nextAt = r.Version, at
+			}
 		}
 	}
 	slices.SortFunc(p.skipped, func(a, b string) int { return semver.Compare(b, a) })

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"time"
 
 	"golang.org/x/mod/semver"
 
@@ -19,7 +21,7 @@ import (
 // matter: with an operation in flight or a restore requested, neither
 // desired.yaml nor the network is read. repo is nil when RepoErr is set.
 func (r *Reconciler) observe(ctx context.Context, st *status.VersionStatus) (Observation, *gitrepo.Repo) {
-	o := Observation{Status: st, InstallDir: r.cfg.InstallDir, DesiredFile: r.cfg.DesiredFile, ConfigDigest: r.cfgDigest, Generation: st.ObservedGeneration}
+	o := Observation{Status: st, InstallDir: r.cfg.InstallDir, DesiredFile: r.cfg.DesiredFile, ConfigDigest: r.cfgDigest, Generation: st.ObservedGeneration, Now: r.now()}
 	repo, err := gitrepo.Open(r.cfg.InstallDir)
 	if err != nil {
 		o.RepoErr = err
@@ -44,7 +46,7 @@ func (r *Reconciler) observe(ctx context.Context, st *status.VersionStatus) (Obs
 		return o, repo
 	}
 	o.CurrentVersion = o.Host.currentVersion(st)
-	o.Target, o.Listing, o.TargetErr = r.resolve(ctx, repo, o)
+	o.Target, o.Listing, o.Soak, o.TargetErr = r.resolve(ctx, repo, o)
 	return o, repo
 }
 
@@ -57,6 +59,9 @@ type Observation struct {
 	Status *status.VersionStatus
 	// InstallDir and DesiredFile name the files, for messages.
 	InstallDir, DesiredFile string
+	// Now is the time of the observation (Options.Now), the one clock
+	// the policy of desired.yaml is judged by.
+	Now time.Time
 	// ConfigDigest is updater.yaml's digest (Config.Digest).
 	ConfigDigest string
 	// RepoErr is why installDir could not be opened as a git checkout.
@@ -88,6 +93,10 @@ type Observation struct {
 	TargetErr error
 	// Listing is the release list asked for, nil when none was needed.
 	Listing *releases.Listing
+	// Soak, under latest, is a release newer than Target that
+	// spec.minReleaseAge holds back (ReasonSoakPending), nil when none.
+	// When no release is old enough and none runs, it is TargetErr.
+	Soak *WaitError
 }
 
 // RestoreRequested says `backups restore` left a request, usable or not.
@@ -176,18 +185,19 @@ func (o observation) serving(target status.Revision) bool {
 // install it: a pinned version below the running one needs allowDowngrade,
 // and a tag must point where it did when the host first used it. A pinned
 // tag already in the checkout needs no network; anything else asks the
-// release source, whose listing is returned for the status.
-func (r *Reconciler) resolve(ctx context.Context, repo *gitrepo.Repo, o Observation) (status.Revision, *releases.Listing, error) {
+// release source, whose listing is returned for the status. soak is the
+// newer release spec.minReleaseAge holds back, if any.
+func (r *Reconciler) resolve(ctx context.Context, repo *gitrepo.Repo, o Observation) (_ status.Revision, _ *releases.Listing, soak *WaitError, _ error) {
 	sp, st := o.Desired.Spec, o.Status
-	rev, listing, err := r.find(ctx, repo, o)
+	rev, listing, soak, err := r.find(ctx, repo, o)
 	if err != nil {
-		return rev, listing, err
+		return rev, listing, nil, err
 	}
 	// A pinned version below the running one is a downgrade: data written
 	// by the newer version may not be readable by the older one, so it
 	// needs explicit permission. latest never resolves below (see find).
 	if cur := o.CurrentVersion; !sp.IsLatest() && !sp.AllowDowngrade && semver.IsValid(cur) && semver.Compare(rev.Version, cur) < 0 {
-		return status.Revision{}, listing, failure(ReasonDowngradeRefused, fmt.Errorf(
+		return status.Revision{}, listing, nil, failure(ReasonDowngradeRefused, fmt.Errorf(
 			"%s: spec.version %s is older than the running %s; set spec.allowDowngrade: true to install it anyway",
 			r.cfg.DesiredFile, rev.Version, cur))
 	}
@@ -196,55 +206,96 @@ func (r *Reconciler) resolve(ctx context.Context, repo *gitrepo.Repo, o Observat
 		want, seen = sp.Commit, true
 	}
 	if seen && want != rev.Commit {
-		return status.Revision{}, listing, failure(ReasonTagMoved, fmt.Errorf(
+		return status.Revision{}, listing, nil, failure(ReasonTagMoved, fmt.Errorf(
 			"tag %s points to %s, but it pointed to %s when this host first used it; a moved tag is refused. "+
 				"If the move is intended, set spec.commit: %s in %s", rev.Version, rev.Commit, want, rev.Commit, r.cfg.DesiredFile))
 	}
-	return rev, listing, nil
+	return rev, listing, soak, nil
 }
 
 // find looks spec.version up: a pinned tag in the checkout, else in the
-// release source; latest is the newest release pickLatest allows.
-func (r *Reconciler) find(ctx context.Context, repo *gitrepo.Repo, o Observation) (status.Revision, *releases.Listing, error) {
+// release source; latest is the newest release pickLatestAged allows, and
+// soak the newer one spec.minReleaseAge holds back. When no release is old
+// enough, latest stays on the running version, or, with none, resolves to
+// nothing with the soak as the error.
+func (r *Reconciler) find(ctx context.Context, repo *gitrepo.Repo, o Observation) (status.Revision, *releases.Listing, *WaitError, error) {
 	sp := o.Desired.Spec
 	if !sp.IsLatest() {
 		commit, err := repo.ResolveTag(sp.Version)
 		if err == nil {
-			return status.Revision{Version: sp.Version, Commit: commit}, nil, nil
+			return status.Revision{Version: sp.Version, Commit: commit}, nil, nil, nil
 		}
 		if !errors.Is(err, gitrepo.ErrTagNotFound) {
-			return status.Revision{}, nil, err
+			return status.Revision{}, nil, nil, err
 		}
 	}
 	up, err := r.upstream(repo, sp.Prerelease())
 	if err != nil {
-		return status.Revision{}, nil, err
+		return status.Revision{}, nil, nil, err
 	}
 	listing, err := up.Source.List(ctx)
 	if err != nil {
-		return status.Revision{}, nil, failure(ReasonSourceUnavailable, fmt.Errorf("cannot list releases: %w", err))
+		return status.Revision{}, nil, nil, failure(ReasonSourceUnavailable, fmt.Errorf("cannot list releases: %w", err))
 	}
-	var rel releases.Release
-	var ok bool
-	if sp.IsLatest() {
-		p := pickLatest(listing.Releases, sp.Prerelease(), o.Status, o.CurrentVersion, o.Retry, o.ConfigDigest)
-		if !p.ok {
-			return status.Revision{}, &listing, failure(ReasonTagNotFound, fmt.Errorf("%s has no release (vMAJOR.MINOR.PATCH) that has not failed here", listing.Source))
+	if !sp.IsLatest() {
+		rel, ok := releases.Find(listing.Releases, sp.Version)
+		if !ok {
+			return status.Revision{}, &listing, nil, failure(ReasonTagNotFound, fmt.Errorf(
+				"%s: spec.version %s does not exist in %s; the host stays as it is. Set it to an existing release tag or %q",
+				r.cfg.DesiredFile, sp.Version, listing.Source, spec.Latest))
 		}
-		rel = p.rel
-		if p.stay {
-			if commit, err := repo.ResolveTag(o.CurrentVersion); err == nil {
-				return status.Revision{Version: o.CurrentVersion, Commit: commit}, &listing, nil
-			}
+		commit, err := up.commitOf(ctx, repo, rel)
+		if err != nil {
+			return status.Revision{}, &listing, nil, err
 		}
-	} else if rel, ok = releases.Find(listing.Releases, sp.Version); !ok {
-		return status.Revision{}, &listing, failure(ReasonTagNotFound, fmt.Errorf(
-			"%s: spec.version %s does not exist in %s; the host stays as it is. Set it to an existing release tag or %q",
-			r.cfg.DesiredFile, sp.Version, listing.Source, spec.Latest))
+		return status.Revision{Version: rel.Version, Commit: commit}, &listing, nil, nil
 	}
-	commit, err := up.commitOf(ctx, repo, rel)
+	rels := listing.Releases
+	age := ageRule{minAge: sp.MinReleaseAge.Duration, now: o.Now}
+	if gt, ok := up.Source.(releases.GitTags); ok && age.minAge > 0 {
+		rels = datedReleases(rels, sp.Prerelease(), o.CurrentVersion, releases.LocalPath(gt.URL), r.cfg.InstallDir)
+	}
+	p := pickLatestAged(rels, sp.Prerelease(), o.Status, o.CurrentVersion, o.Retry, o.ConfigDigest, age)
+	var soak *WaitError
+	if p.soaking != "" {
+		soak = soakWait(o, p, o.CurrentVersion)
+	}
+	if !p.ok || p.stay {
+		if commit, err := repo.ResolveTag(o.CurrentVersion); o.CurrentVersion != "" && err == nil && (p.stay || soak != nil) {
+			return status.Revision{Version: o.CurrentVersion, Commit: commit}, &listing, soak, nil
+		}
+	}
+	if !p.ok {
+		if soak != nil {
+			soak = soakWait(o, p, "")
+			return status.Revision{}, &listing, nil, soak
+		}
+		return status.Revision{}, &listing, nil, failure(ReasonTagNotFound, fmt.Errorf("%s has no release (vMAJOR.MINOR.PATCH) that has not failed here", listing.Source))
+	}
+	commit, err := up.commitOf(ctx, repo, p.rel)
 	if err != nil {
-		return status.Revision{}, &listing, err
+		return status.Revision{}, &listing, nil, err
 	}
-	return status.Revision{Version: rel.Version, Commit: commit}, &listing, nil
+	return status.Revision{Version: p.rel.Version, Commit: commit}, &listing, soak, nil
+}
+
+// datedReleases returns rels with the dates of the annotated tags that
+// git tags of a remote do not carry, read from the repositories at dirs
+// (the remote when it is on this machine, the checkout) for the releases
+// of the channel above current: what spec.minReleaseAge needs. A tag not
+// found there keeps no date, and so no age (see ageRule).
+func datedReleases(rels []releases.Release, prerelease bool, current string, dirs ...string) []releases.Release {
+	out := slices.Clone(rels)
+	var undated []releases.Release
+	var at []int
+	for i, r := range out {
+		if r.InChannel(prerelease) && r.PublishedAt.IsZero() && (!semver.IsValid(current) || semver.Compare(r.Version, current) > 0) {
+			undated, at = append(undated, r), append(at, i)
+		}
+	}
+	releases.AddTagNotes(undated, dirs...)
+	for j, i := range at {
+		out[i].PublishedAt = undated[j].PublishedAt
+	}
+	return out
 }

@@ -16,7 +16,9 @@ import (
 var ErrNotConverged = errors.New("host did not converge")
 
 // RunOnce reconciles until the host is Ready or Stalled (as status.yaml
-// says) and returns the final status. Errors are retried with backoff from
+// says), or a policy of desired.yaml holds its update back (status.Policy
+// set: Held, WindowClosed, SoakPending; an answer too, with the time it
+// ends, not a wait for it), and returns the final status. Errors are retried with backoff from
 // minBackoff, at most maxFailures times in a row. A cancelled ctx returns
 // an error wrapping ErrInterrupted (with the status as it was left).
 func RunOnce(ctx context.Context, r *Reconciler, maxFailures int, minBackoff time.Duration) (*status.VersionStatus, error) {
@@ -52,9 +54,9 @@ func RunOnce(ctx context.Context, r *Reconciler, maxFailures int, minBackoff tim
 			continue
 		case res.Requeue:
 			continue
-		case st.IsTrue(status.TypeReady), st.IsTrue(status.TypeStalled):
+		case st.IsTrue(status.TypeReady), st.IsTrue(status.TypeStalled), st.Policy != nil:
 			return st, nil
 		}
-		return st, fmt.Errorf("%w: neither Ready nor Stalled", ErrNotConverged)
+		return st, fmt.Errorf("%w: neither Ready nor Stalled nor held back by policy", ErrNotConverged)
 	}
 }

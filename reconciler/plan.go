@@ -26,9 +26,13 @@ type Plan struct {
 	// an actSettle records, or checkUpdate's refusal of an update); Stalls
 	// tells a refusal that waits for desired.yaml or a human from one the
 	// daemon retries with backoff.
-	Reason  string `json:"reason,omitempty"`
-	Message string `json:"message,omitempty"`
-	Stalls  bool   `json:"stalls,omitempty"`
+	// For a waiting state (Held, WindowClosed, SoakPending), Reason and
+	// Message are the policy's, and Policy says what it holds back and
+	// until when, as status.yaml's policy field will.
+	Reason  string             `json:"reason,omitempty"`
+	Message string             `json:"message,omitempty"`
+	Stalls  bool               `json:"stalls,omitempty"`
+	Policy  *status.PolicyHold `json:"policy,omitempty"`
 	// DesiredVersion is spec.version as written, DesiredGeneration the
 	// generation (desired.Generation) of the file read.
 	DesiredVersion    string `json:"desiredVersion,omitempty"`
@@ -133,6 +137,10 @@ func (r *Reconciler) Plan(ctx context.Context) (Plan, error) {
 	switch dec.Action {
 	case actSettle:
 		refuse(dec.Err)
+	case actWait:
+		if w, ok := AsWait(dec.Err); ok {
+			p.Reason, p.Message, p.Policy = w.Reason, w.Msg, w.record()
+		}
 	case actResume:
 		op := st.Operation
 		p.TargetVersion, p.TargetCommit = op.To.Version, op.To.Commit

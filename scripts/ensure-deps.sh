@@ -4,7 +4,8 @@
 # product names: Go, Node, pnpm), npm installs pnpm and builds the frontend
 # in a few tests, and Debian's Chromium runs the Software Updates page's
 # browser test (web/, driven from Go with chromedp; never a browser a test
-# tool downloads). Extra commands to install (by their Debian package name,
+# tool downloads), and Debian's ansible-core runs the examples/ansible/
+# playbook in its test. Extra commands to install (by their Debian package name,
 # e.g. rsync for `make bench`) may be passed as arguments. Idempotent: it
 # installs only what is missing, and prints what it does.
 #
@@ -28,10 +29,21 @@ command -v sqlite3 >/dev/null || need+=(sqlite3) # runs examples/hooks/ SQLite b
 for extra in "$@"; do
 	command -v "$extra" >/dev/null || need+=("$extra")
 done
+updated=""
 if [ ${#need[@]} -gt 0 ]; then
 	echo "ensure-deps: installing ${need[*]} with apt-get" >&2
 	$sudo apt-get update -qq
+	updated=1
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# Debian's Ansible engine runs the examples/ansible/ playbook for real in
+# its test. ansible-core alone: the role uses only ansible.builtin, and the
+# ansible package of collections it recommends is 250 MB more.
+if ! command -v ansible-playbook >/dev/null; then
+	echo "ensure-deps: installing ansible-core with apt-get" >&2
+	[ -n "$updated" ] || $sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends ansible-core >/dev/null
 fi
 
 if ! command -v pnpm >/dev/null; then

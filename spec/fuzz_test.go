@@ -78,6 +78,20 @@ func desiredSeeds() []yamltest.Seed {
 		s("valid-grows-on-write", growsOnWrite()),
 		// One scalar of nearly 64 KiB: long strings must pass whole.
 		s("valid-huge-version", fuzzHead+"spec:\n  version: v1.0.0-"+strings.Repeat("a", MaxFileSize-200)+"\n"),
+		// Policy: a hold, maintenance windows, a minimum release age.
+		s("valid-policy", fuzzHead+"spec:\n  version: latest\n  hold: {until: \"2026-12-24T00:00:00+01:00\", reason: freeze}\n  windows:\n  - {schedule: \"0 2 * * 6\", duration: 4h, timeZone: Europe/Berlin}\n  - {schedule: \"@daily\", duration: 30m}\n  minReleaseAge: 72h\n"),
+		s("valid-policy-empty", fuzzHead+"spec:\n  version: latest\n  hold: null\n  windows: []\n  minReleaseAge: 0s\n"),
+		s("valid-hold-unquoted-time", fuzzHead+"spec:\n  version: v1.0.0\n  hold:\n    until: 2026-12-24T00:00:00Z\n"),
+		s("policy-hold-no-until", fuzzHead+"spec:\n  version: v1.0.0\n  hold: {reason: freeze}\n"),
+		s("policy-hold-bad-time", fuzzHead+"spec:\n  version: v1.0.0\n  hold: {until: tomorrow}\n"),
+		s("policy-window-bad-cron", fuzzHead+"spec:\n  version: v1.0.0\n  windows: [{schedule: \"61 * * * *\", duration: 1h}]\n"),
+		s("policy-window-every", fuzzHead+"spec:\n  version: v1.0.0\n  windows: [{schedule: \"@every 1h\", duration: 1h}]\n"),
+		s("policy-window-never", fuzzHead+"spec:\n  version: v1.0.0\n  windows: [{schedule: \"0 0 30 2 *\", duration: 1h}]\n"),
+		s("policy-window-zone", fuzzHead+"spec:\n  version: v1.0.0\n  windows: [{schedule: \"0 2 * * *\", duration: 1h, timeZone: Mars/Olympus}]\n"),
+		s("policy-window-no-duration", fuzzHead+"spec:\n  version: v1.0.0\n  windows: [{schedule: \"0 2 * * *\"}]\n"),
+		s("policy-window-number-duration", fuzzHead+"spec:\n  version: v1.0.0\n  windows: [{schedule: \"0 2 * * *\", duration: 3600}]\n"),
+		s("policy-age-negative", fuzzHead+"spec:\n  version: latest\n  minReleaseAge: -1h\n"),
+		s("policy-age-days", fuzzHead+"spec:\n  version: latest\n  minReleaseAge: 3d\n"),
 		// Alias bombs: rejected, quickly. TestParseBoundsAliasExpansion
 		// measures every alias-* seed.
 		s("alias-laughs", yamltest.AliasBomb("lol", 9, 9, 0)),
@@ -177,7 +191,8 @@ func deepBlock(depth int) string {
 }
 
 // sentinels are the errors Parse may wrap; every failure wraps one.
-var sentinels = []error{ErrInvalidYAML, ErrWrongType, ErrMissingVersion, ErrInvalidVersion, ErrInvalidCommit, ErrTooLarge}
+var sentinels = []error{ErrInvalidYAML, ErrWrongType, ErrMissingVersion, ErrInvalidVersion, ErrInvalidCommit, ErrTooLarge,
+	ErrInvalidChannel, ErrInvalidHold, ErrInvalidWindow, ErrInvalidMinReleaseAge}
 
 // FuzzParseDesired checks Parse's contract on any input: it never panics,
 // stays bounded in time, fails with an error that wraps a sentinel and names
@@ -255,7 +270,7 @@ func checkRoundTrip(t *testing.T, d *DesiredVersion) {
 	if err != nil {
 		t.Fatalf("cannot load what Write wrote: %v\n%s", err, yamltest.Clip(b))
 	}
-	if got.Spec != d.Spec || got.Digest() != d.Digest() {
+	if !reflect.DeepEqual(got.Spec, d.Spec) || got.Digest() != d.Digest() {
 		t.Errorf("round trip changed the spec: %+v %s -> %+v %s", d.Spec, d.Digest(), got.Spec, got.Digest())
 	}
 	if !reflect.DeepEqual(normalised(got), normalised(d)) {

@@ -74,6 +74,24 @@ type Spec struct {
 	// installed. Without it such a spec is refused. A rollback after a
 	// failed update is not a downgrade and needs no permission.
 	AllowDowngrade bool `json:"allowDowngrade,omitempty"`
+
+	// Policy: when an update to another version may start. None of it
+	// stops an update already running, the start or repair of the running
+	// version, or the rollback of a failed update; a rollback asked for
+	// (RollbackAnnotation) is not held either.
+
+	// Hold, when set, holds every update until Hold.Until.
+	Hold *Hold `json:"hold,omitempty"`
+	// Windows, when set, lets an update start only while one of them is
+	// open (see Window).
+	Windows []Window `json:"windows,omitempty"`
+	// MinReleaseAge is how long a release must have been public before
+	// latest takes it, counted from the date the release source gives
+	// (GitHub's published_at, an annotated tag's date). A release whose
+	// date is unknown (a lightweight tag, an annotated tag not readable
+	// before it is fetched) is not held back: its age cannot be told.
+	// A pinned version is installed whatever its age.
+	MinReleaseAge Duration `json:"minReleaseAge,omitzero"`
 }
 
 // Channels of releases.
@@ -129,6 +147,16 @@ func (d *DesiredVersion) Default() {
 	if d.Spec.Channel == "" {
 		d.Spec.Channel = ChannelStable
 	}
+	if h := d.Spec.Hold; h != nil {
+		h.Until = h.Until.UTC()
+		h.Reason = strings.TrimSpace(h.Reason)
+	}
+	for i := range d.Spec.Windows {
+		d.Spec.Windows[i].Schedule = strings.TrimSpace(d.Spec.Windows[i].Schedule)
+	}
+	if len(d.Spec.Windows) == 0 {
+		d.Spec.Windows = nil // "windows: []" is no windows, as the file written back says
+	}
 }
 
 // Validate reports the first problem with d as an error that names the
@@ -160,7 +188,7 @@ func (d *DesiredVersion) Validate() error {
 			return fmt.Errorf("%w: %q; write the 40 hex digits `git rev-parse %s^{commit}` prints", ErrInvalidCommit, c, d.Spec.Version)
 		}
 	}
-	return nil
+	return d.Spec.validatePolicy()
 }
 
 var fullHash = regexp.MustCompile(`^[0-9a-f]{40}$`)

@@ -49,6 +49,7 @@ operation:
   failure: {step: health, reason: HealthCheckFailed, message: "GET /api/health: 503"}
   startedAt: "2026-11-29T14:00:00.123456789+02:00"
 knownTags: {v1.1.0: "1111111111111111111111111111111111111111"}
+policy: {reason: WindowClosed, message: "next window opens at 02:00", version: v1.3.0, until: "2026-12-05T02:00:00+01:00"}
 conditions:
 - {type: Ready, status: "False", observedGeneration: 3, lastTransitionTime: "2026-11-29T12:00:00Z", reason: Progressing}
 - {type: Reconciling, status: "True", lastTransitionTime: "2026-11-29T07:00:00-05:00", reason: Progressing, message: "updating *v1.2.0* & more"}
@@ -63,6 +64,17 @@ updater:
   lastSelfUpdate: {from: v0.3.0, to: v0.4.0, result: Failed, reason: TrialFailed, message: "plan exited 1", time: "2026-11-29T09:00:01-02:00"}
   failedVersions:
   - {version: v0.4.0, reason: TrialFailed, message: "plan exited 1", failedAt: "2026-11-29T09:00:01+05:30"}
+fleet:
+  repo: https://git.example.com/ops/fleet.git
+  branch: main
+  commit: "3333333333333333333333333333333333333333"
+  path: hosts/web-1/desired.yaml
+  cohort: 42
+  result: Refused
+  reason: Unsigned
+  message: "refusing commit 3333333: commit is not signed"
+  syncedAt: "2026-11-29T10:00:00+01:00"
+  applied: {commit: "2222222222222222222222222222222222222222", path: fleet/desired.yaml, version: v1.2.0, generation: "sha256:ab", at: "2026-11-29T08:00:00-03:00"}
 `
 
 // messageOf grows a valid document to exactly size bytes with a long
@@ -101,6 +113,8 @@ func statusSeeds() []yamltest.Seed {
 		s("valid-crlf", strings.ReplaceAll(fuzzValid, "\n", "\r\n")),
 		s("valid-empty-lists", fuzzHead+"conditions: []\nhistory: []\nfailedVersions: []\nknownTags: {}\noperation: {done: []}\nupdater: {failedVersions: []}\n"),
 		s("valid-null-fields", fuzzHead+"operation: null\nlastKnownGood: ~\nconditions: null\n"),
+		s("valid-policy-no-until", fuzzHead+"policy: {reason: WindowClosed, message: \"no window opens again\"}\n"),
+		s("type-policy-until", fuzzHead+"policy: {reason: Held, until: next week}\n"),
 		s("valid-zero-time", fuzzHead+"operation: {startedAt: \"0001-01-01T00:00:00Z\"}\n"),
 		s("valid-time-edges", fuzzHead+"history:\n- {startedAt: \"0000-01-01T00:00:00+01:00\", finishedAt: \"9999-12-31T23:59:59.999999999-23:59\"}\n"),
 		s("valid-max-int", fuzzHead+"observedGeneration: 9223372036854775807\noperation: {attempt: -1}\n"),
@@ -294,6 +308,14 @@ func normalised(s *VersionStatus) VersionStatus {
 	if len(c.KnownTags) == 0 {
 		c.KnownTags = nil
 	}
+	if c.Policy != nil {
+		p := *c.Policy
+		if p.Until != nil {
+			t := p.Until.UTC()
+			p.Until = &t
+		}
+		c.Policy = &p
+	}
 	c.Conditions = append([]Condition(nil), c.Conditions...)
 	for i := range c.Conditions {
 		utc(&c.Conditions[i].LastTransitionTime)
@@ -326,6 +348,16 @@ func normalised(s *VersionStatus) VersionStatus {
 			u.FailedVersions = nil
 		}
 		c.Updater = &u
+	}
+	if c.Fleet != nil {
+		f := *c.Fleet
+		utc(&f.SyncedAt)
+		if f.Applied != nil {
+			a := *f.Applied
+			utc(&a.At)
+			f.Applied = &a
+		}
+		c.Fleet = &f
 	}
 	return c
 }

@@ -30,6 +30,8 @@ func sample() *VersionStatus {
 	s.Set(Condition{Type: TypeStalled, Status: True, Reason: "VersionFailed", Message: "v1.2.0 failed"}, t0)
 	s.Set(Condition{Type: TypeReady, Status: False, Reason: "VersionFailed"}, t0)
 	s.AddHistory(HistoryEntry{ID: "op1", From: "v1.0.0", To: "v1.1.0", Result: ResultSucceeded, StartedAt: t0, FinishedAt: t0.Add(time.Minute)})
+	until := t0.Add(72 * time.Hour)
+	s.Policy = &PolicyHold{Reason: "SoakPending", Message: "v1.3.0 is held back until it is 72h old", Version: "v1.3.0", Until: &until}
 	s.RecordFailure(FailedVersion{Version: "v1.2.0", Step: "health", Reason: "HealthCheckFailed", FailedAt: t0, Generation: 3})
 	s.RecordSelfUpdate(SelfUpdateRecord{From: "v0.1.0", To: "v0.2.0", Result: SelfUpdateSucceeded, Time: t0})
 	s.RecordSelfUpdate(SelfUpdateRecord{From: "v0.2.0", To: "v0.3.0", Result: SelfUpdateRolledBack, Reason: "NotReconciled", Message: "exited 1", Time: t0})

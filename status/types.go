@@ -63,6 +63,11 @@ type VersionStatus struct {
 	// when `backups restore` asked it to; nil when none was asked.
 	Restore *RestoreRecord `json:"restore,omitempty"`
 
+	// Policy is the policy of desired.yaml (spec.hold, spec.windows,
+	// spec.minReleaseAge) that holds an update back now; nil when none
+	// does. The Ready condition carries the same reason.
+	Policy *PolicyHold `json:"policy,omitempty"`
+
 	Conditions     []Condition     `json:"conditions,omitempty"`
 	History        []HistoryEntry  `json:"history,omitempty"`
 	FailedVersions []FailedVersion `json:"failedVersions,omitempty"`
@@ -70,6 +75,23 @@ type VersionStatus struct {
 	// Updater is the daemon's own version and self-update (selfUpdate in
 	// updater.yaml); nil until self-update first ran.
 	Updater *UpdaterStatus `json:"updater,omitempty"`
+	Fleet   *FleetStatus   `json:"fleet,omitempty"` // the last sync from the fleet repo (desiredFrom.git); nil without one
+}
+
+// PolicyHold is a policy of desired.yaml holding an update back: not a
+// failure, a wait with an end.
+type PolicyHold struct {
+	// Reason is Held (spec.hold), WindowClosed (spec.windows) or
+	// SoakPending (spec.minReleaseAge).
+	Reason string `json:"reason"`
+	// Message says what is held back, why and until when, for people.
+	Message string `json:"message,omitempty"`
+	// Version is the release held back.
+	Version string `json:"version,omitempty"`
+	// Until is when the policy lets the update through: the hold's end,
+	// the next opening of a window, the time the release is old enough.
+	// Nil when it will not (a window whose schedule never fires again).
+	Until *time.Time `json:"until,omitempty"`
 }
 
 // Revision identifies an installed build: a release and the artefacts built

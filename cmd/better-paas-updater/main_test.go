@@ -37,17 +37,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// runCLI runs the binary under test with args and returns its combined
+// output and exit code.
 func runCLI(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	out, err := exec.Command(binary, args...).CombinedOutput()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return string(out), ee.ExitCode()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(out), 0
+	return runExe(t, binary, args...)
 }
 
 func writeConfig(t *testing.T) (cfgPath, desired string) {

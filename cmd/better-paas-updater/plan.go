@@ -72,7 +72,9 @@ func printPlan(out io.Writer, p reconciler.Plan) error {
 	if p.ReleasesStale != "" {
 		line("Releases", "stale: %s", p.ReleasesStale)
 	}
-	if p.Reason != "" {
+	if h := p.Policy; h != nil {
+		line("Held back", "%s until %s: %s", h.Reason, policyUntil(h), h.Message)
+	} else if p.Reason != "" {
 		then := "retried with backoff"
 		if p.Stalls {
 			then = "stalls until desired.yaml changes or a human acts"
@@ -120,6 +122,8 @@ func actionWords(p reconciler.Plan) string {
 		return "MarkReady: nothing to install; the running target is recorded as the last known good version"
 	case "Repair":
 		return "Repair: start the installed target if it is down and wait until it is healthy"
+	case "Wait":
+		return "Wait: install nothing until the policy of desired.yaml lets the update through (below); the last good version is kept running"
 	case "Update":
 		if p.Reason != "" {
 			return "Update, but the checks before it refuse it (below)"

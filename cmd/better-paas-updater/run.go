@@ -16,6 +16,7 @@ import (
 	"github.com/better-paas/updater/api"
 	"github.com/better-paas/updater/internal/apitoken"
 	"github.com/better-paas/updater/internal/events"
+	"github.com/better-paas/updater/internal/fleet"
 	"github.com/better-paas/updater/internal/lock"
 	"github.com/better-paas/updater/internal/metrics"
 	"github.com/better-paas/updater/internal/selfupdate"
@@ -32,7 +33,9 @@ func newRunCommand(o *options) *cobra.Command {
 		Short: "Run the reconcile loop (or one pass with --once)",
 		Long: `run watches desired.yaml and reconciles the install toward it, on every change
 of the file and at the resync interval. With --once it reconciles until the host
-is Ready (exit 0) or Stalled (exit 2), or errors persist (exit 1).`,
+is Ready (exit 0) or Stalled (exit 2), or errors persist (exit 1); a policy of
+desired.yaml holding the update back (Held, WindowClosed, SoakPending) is an
+answer too: exit 0 with a line saying until when.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, cfg, ctx := o.log, o.cfg, cmd.Context()
@@ -86,10 +89,33 @@ is Ready (exit 0) or Stalled (exit 2), or errors persist (exit 1).`,
 			if _, err := r.Status(); errors.Is(err, status.ErrNewer) {
 				return err
 			}
+			// A fleet repo (desiredFrom.git) is one more writer of
+			// desired.yaml: it syncs beside the loop, sharing statusMu
+			// for status.yaml's fleet block.
+			var fleetSync *fleet.Syncer
+			if g := cfg.DesiredFrom.Git; g != nil {
+				fleetSync, err = fleet.New(fleet.Options{Source: *g, DesiredFile: cfg.DesiredFile, StatusPath: o.layout.Status,
+					CloneDir: fleet.CloneDir(cfg.StateDir), Lock: &statusMu})
+				if err != nil {
+					return err
+				}
+			}
 			if once {
+				if fleetSync != nil {
+					// One sync first, so --once acts on the fleet's current commit;
+					// a refusal is recorded in status and leaves desired.yaml as it is.
+					if res, err := fleetSync.Sync(ctx); err != nil {
+						log.Error(err, "Cannot sync from the fleet repo", "result", res.Result, "reason", res.Reason)
+					}
+				}
 				st, err := reconciler.RunOnce(ctx, r, 5, time.Second)
 				if err != nil {
 					return err
+				}
+				if p := st.Policy; p != nil {
+					// Held back by policy: an answer, like Ready.
+					fmt.Fprintf(os.Stdout, "%s until %s: %s\n", p.Reason, policyUntil(p), p.Message)
+					return nil
 				}
 				if !st.IsTrue(status.TypeReady) {
 					c := st.Get(status.TypeStalled)
@@ -103,7 +129,11 @@ is Ready (exit 0) or Stalled (exit 2), or errors persist (exit 1).`,
 			loopCtx, stop := context.WithCancelCause(ctx)
 			defer stop(nil)
 			page := web.Handler(web.Options{FrameAncestors: cfg.API.FrameAncestors})
-			apiDone, err := startAPI(loopCtx, o, apiParts{Events: broker.Handler(), Metrics: collector.Handler(), Page: page}, stop)
+			parts := apiParts{Events: broker.Handler(), Metrics: collector.Handler(), Page: page}
+			if fleetSync != nil {
+				parts.Fleet = fleet.WebhookHandler(fleetSync)
+			}
+			apiDone, err := startAPI(loopCtx, o, parts, stop)
 			if err != nil {
 				return err
 			}
@@ -130,12 +160,20 @@ is Ready (exit 0) or Stalled (exit 2), or errors persist (exit 1).`,
 				defer close(selfDone)
 				self.Run(loopCtx, func(r *selfupdate.Restart) { stop(r) })
 			}()
+			fleetDone := make(chan struct{})
+			go func() {
+				defer close(fleetDone)
+				if fleetSync != nil {
+					fleetSync.Run(logr.NewContext(loopCtx, log), cfg.DesiredFrom.Git.Interval.Duration, nil)
+				}
+			}()
 			loopErr := loop.Run(loopCtx)
 			// Streams have had the last outcome (Interrupted, say); closing
 			// the broker ends them, so the API's shutdown need not wait.
 			broker.Close()
 			stop(nil) // the loop ended: so does the API
 			<-selfDone
+			<-fleetDone
 			if err := errors.Join(loopErr, apiDone()); err != nil {
 				return err
 			}
@@ -221,6 +259,7 @@ type apiParts struct {
 	Events  http.Handler
 	Metrics http.Handler
 	Page    http.Handler
+	Fleet   http.Handler
 }
 
 // startAPI starts the HTTP API beside the loop when api.listen is set: it
@@ -245,6 +284,7 @@ func startAPI(ctx context.Context, o *options, parts apiParts, stop context.Canc
 		Events:   parts.Events,
 		Metrics:  parts.Metrics,
 		Page:     parts.Page,
+		Fleet:    parts.Fleet,
 		Log:      log.WithName("api"),
 	})
 	kv := []any{"address", cfg.API.Address(), "tokenFile", o.layout.APIToken}
@@ -265,4 +305,12 @@ func startAPI(ctx context.Context, o *options, parts apiParts, stop context.Canc
 		done <- err
 	}()
 	return func() error { return <-done }, nil
+}
+
+// policyUntil is when a policy hold ends, as run --once and plan print it.
+func policyUntil(p *status.PolicyHold) string {
+	if p.Until == nil {
+		return "further notice"
+	}
+	return p.Until.UTC().Format(time.RFC3339)
 }

@@ -147,6 +147,10 @@ type Config struct {
 	// where the dashboard reaches the daemon has no bearing on whether a
 	// release installs, so changing it lifts no failure record.
 	API API `json:"api,omitzero"`
+	// DesiredFrom makes the daemon write desired.yaml from a fleet repo
+	// (GitOps, internal/fleet). Not part of Digest: where desired.yaml
+	// comes from has no bearing on whether a release installs.
+	DesiredFrom DesiredFrom `json:"desiredFrom,omitzero"`
 
 	// path is the file this was loaded from, for error messages.
 	path string
@@ -374,6 +378,7 @@ func (c *Config) Digest() string {
 	cc.API = API{}
 	cc.Hooks = Hooks{}
 	cc.SelfUpdate = SelfUpdate{}
+	cc.DesiredFrom = DesiredFrom{}
 	if !cc.IsPrebuilt() {
 		// A source build's digest is what it was before artifact
 		// existed, so its failure records still hold after an upgrade.
@@ -479,6 +484,7 @@ func (c *Config) Default(base string) {
 		c.Health.FailureThreshold = 3
 	}
 	c.API.defaultAPI()
+	c.DesiredFrom.defaults(base)
 }
 
 // healthURLFromEnv derives the health URL from the service's last ADDR=
@@ -604,6 +610,7 @@ func (c *Config) Validate() error {
 	c.validateRefs("build.env", c.Build.Env, bad)
 	c.validateHealthURL(bad)
 	c.API.validateAPI(bad)
+	c.DesiredFrom.validate(bad)
 	c.validatePrebuilt(bad)
 	c.SelfUpdate.validate(bad)
 	if c.Health.SuccessThreshold < 1 {

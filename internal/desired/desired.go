@@ -157,12 +157,20 @@ type SetOptions struct {
 	AllowDowngrade bool
 }
 
+// keepPolicy returns next with the policy of old (spec.hold, spec.windows,
+// spec.minReleaseAge): standing rules of the host, like the channel, that
+// a new version must not drop. (A rollback asked for is not held by them.)
+func keepPolicy(old, next spec.Spec) spec.Spec {
+	next.Hold, next.Windows, next.MinReleaseAge = old.Hold, old.Windows, old.MinReleaseAge
+	return next
+}
+
 // Set writes the spec of desired.yaml anew, as `better-paas-updater set`
 // does: the version, and the commit and the downgrade permission only as
 // given now (a pin or a permission meant for one version must not carry
-// over to the next); the channel and the metadata are kept, except the
-// retry version and the rollback record, which were for the spec being
-// replaced. A missing or unusable file is replaced whole. An invalid
+// over to the next); the channel, the policy (keepPolicy) and the
+// metadata are kept, except the retry version and the rollback record,
+// which were for the spec being replaced. A missing or unusable file is replaced whole. An invalid
 // option is refused with spec's error (spec.ErrInvalidVersion, ...) and
 // nothing written; a stale ifGeneration with ErrConflict.
 func Set(path, ifGeneration string, o SetOptions) (State, error) {
@@ -174,7 +182,7 @@ func Set(path, ifGeneration string, o SetOptions) (State, error) {
 		if channel == "" {
 			channel = d.Spec.Channel
 		}
-		d.Spec = spec.Spec{Version: o.Version, Commit: o.Commit, Channel: channel, AllowDowngrade: o.AllowDowngrade}
+		d.Spec = keepPolicy(d.Spec, spec.Spec{Version: o.Version, Commit: o.Commit, Channel: channel, AllowDowngrade: o.AllowDowngrade})
 		delete(d.Metadata.Annotations, spec.RetryVersionAnnotation)
 		delete(d.Metadata.Annotations, spec.RollbackAnnotation)
 		return d, nil
@@ -256,7 +264,7 @@ func Rollback(path, statusPath, ifGeneration string, now time.Time) (State, stri
 		if d == nil {
 			d = spec.New(version)
 		}
-		d.Spec = spec.Spec{Version: version, Channel: d.Spec.Channel, AllowDowngrade: true}
+		d.Spec = keepPolicy(d.Spec, spec.Spec{Version: version, Channel: d.Spec.Channel, AllowDowngrade: true})
 		if d.Metadata.Annotations == nil {
 			d.Metadata.Annotations = map[string]string{}
 		}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,7 +74,7 @@ func TestSetReplacesTheSpecAndKeepsMetadata(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := spec.Spec{Version: "v1.3.0", Channel: spec.ChannelPrerelease}
-	if d.Spec != want || d.Metadata.Name != "web-1" || d.Metadata.Annotations["owner"] != "ansible" {
+	if !reflect.DeepEqual(d.Spec, want) || d.Metadata.Name != "web-1" || d.Metadata.Annotations["owner"] != "ansible" {
 		t.Errorf("written: %+v", d)
 	}
 	if _, ok := d.Metadata.Annotations[spec.RetryVersionAnnotation]; ok {
@@ -216,7 +217,7 @@ func TestRollback(t *testing.T) {
 		t.Fatalf("Rollback = %+v %q %v", written, version, err)
 	}
 	d, _ := spec.Load(path)
-	if d.Spec != (spec.Spec{Version: "v1.1.0", Channel: spec.ChannelStable, AllowDowngrade: true}) {
+	if !reflect.DeepEqual(d.Spec, spec.Spec{Version: "v1.1.0", Channel: spec.ChannelStable, AllowDowngrade: true}) {
 		t.Errorf("spec = %+v", d.Spec)
 	}
 	if got := d.Metadata.Annotations[spec.RollbackAnnotation]; got != "2026-05-01T12:00:00Z" {
