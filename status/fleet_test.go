@@ -27,23 +27,7 @@ func TestFleetRoundTrips(t *testing.T) {
 	if err := Save(path, s); err != nil {
 		t.Fatal(err)
 	}
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	golden := filepath.Join("testdata", "fleet.golden.yaml")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("status.yaml differs from %s:\n%s", golden, got)
-	}
+	matchesGolden(t, path, "fleet.golden.yaml")
 	back, err := Load(path)
 	if err != nil {
 		t.Fatal(err)

@@ -38,16 +38,15 @@ func sample() *VersionStatus {
 	return s
 }
 
-func TestSaveMatchesGoldenAndRoundTrips(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "state", "status.yaml")
-	if err := Save(path, sample()); err != nil {
-		t.Fatalf("Save: %v", err)
-	}
+// matchesGolden compares the file at path with testdata/golden (go test
+// -update rewrites it).
+func matchesGolden(t *testing.T, path, golden string) {
+	t.Helper()
 	got, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "status.golden.yaml")
+	golden = filepath.Join("testdata", golden)
 	if *update {
 		if err := os.WriteFile(golden, got, 0o644); err != nil {
 			t.Fatal(err)
@@ -58,8 +57,16 @@ func TestSaveMatchesGoldenAndRoundTrips(t *testing.T) {
 		t.Fatalf("%v (run go test -update to create it)", err)
 	}
 	if string(got) != string(want) {
-		t.Errorf("status.yaml differs from %s:\n%s", golden, got)
+		t.Errorf("%s differs from %s:\n%s", path, golden, got)
 	}
+}
+
+func TestSaveMatchesGoldenAndRoundTrips(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state", "status.yaml")
+	if err := Save(path, sample()); err != nil {
+		t.Fatalf("Save: %v", err)
+	}
+	matchesGolden(t, path, "status.golden.yaml")
 	s, err := Load(path)
 	if err != nil {
 		t.Fatalf("Load: %v", err)
