@@ -56,6 +56,10 @@ const (
 	// this order once every other state is ruled out.
 	StateHeld         State = "Held"
 	StateWindowClosed State = "WindowClosed"
+	// StateRolloutPaused: an update failed here under a fleet file with
+	// rollout.pauseOnFailure (status.fleet.paused); no other version is
+	// started until the fleet file changes. Tested before the others.
+	StateRolloutPaused State = "RolloutPaused"
 	// StateSoakPending: latest skipped a release younger than
 	// spec.minReleaseAge, and the host already serves the newest release
 	// old enough (or none is): nothing to do until the young one is old
@@ -112,6 +116,7 @@ var actions = map[State]action{
 	StateUpdatePending:    actUpdate,
 	StateHeld:             actWait,
 	StateWindowClosed:     actWait,
+	StateRolloutPaused:    actWait,
 	StateSoakPending:      actWait,
 }
 
@@ -180,7 +185,10 @@ func classify(o Observation) (State, error) {
 		return StateUnhealthy, nil
 	}
 	if w := gate(o); w != nil {
-		if w.Reason == ReasonHeld {
+		switch w.Reason {
+		case ReasonRolloutPaused:
+			return StateRolloutPaused, w
+		case ReasonHeld:
 			return StateHeld, w
 		}
 		return StateWindowClosed, w

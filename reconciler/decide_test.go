@@ -71,6 +71,12 @@ func TestDecide(t *testing.T) {
 		o.Desired = spec.New(spec.Latest)
 		o.Soak = &WaitError{Reason: ReasonSoakPending, Version: "v1.2.0", Until: t0.Add(time.Hour), Msg: "v1.2.0 is too young"}
 	}
+	// An update failed since the host read a fleet file with
+	// rollout.pauseOnFailure.
+	pausedFleet := func(o *Observation) {
+		o.Status.Fleet = &status.FleetStatus{Document: &status.FleetDocument{Path: "fleet/desired.yaml", PauseOnFailure: true, ReadAt: t0.Add(-time.Hour)}}
+		o.Status.RecordFailure(status.FailedVersion{Version: "v1.1.5", Step: "health", Reason: ReasonHealthCheckFailed, FailedAt: t0.Add(-time.Minute)})
+	}
 	all := func(changes ...func(*Observation)) func(*Observation) {
 		return func(o *Observation) {
 			for _, c := range changes {
@@ -107,6 +113,10 @@ func TestDecide(t *testing.T) {
 		{"window closed, in sync: nothing held back", windows(saturdays), StateInSync, actMarkReady, ""},
 		{"held and window closed: the hold first", all(wantB, windows(saturdays), hold(t0.Add(time.Hour))), StateHeld, actWait, ReasonHeld},
 		{"hold ended, window closed", all(wantB, windows(saturdays), hold(t0.Add(-time.Hour))), StateWindowClosed, actWait, ReasonWindowClosed},
+		{"rollout paused: another version wanted", all(wantB, pausedFleet), StateRolloutPaused, actWait, ReasonRolloutPaused},
+		{"rollout paused before a hold", all(wantB, pausedFleet, hold(t0.Add(time.Hour))), StateRolloutPaused, actWait, ReasonRolloutPaused},
+		{"rollout paused, in sync: nothing held back", pausedFleet, StateInSync, actMarkReady, ""},
+		{"rollout paused, unhealthy: a repair is not held", all(pausedFleet, func(o *Observation) { o.Host.healthy = false }), StateUnhealthy, actRepair, ""},
 		{"soaking: serving the newest release old enough", soak, StateSoakPending, actWait, ReasonSoakPending},
 		{"soaking, no release old enough and none runs", func(o *Observation) {
 			soak(o)

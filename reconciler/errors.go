@@ -82,6 +82,9 @@ const (
 	ReasonHeld         = "Held"
 	ReasonWindowClosed = "WindowClosed"
 	ReasonSoakPending  = "SoakPending"
+	// A fleet file's rollout.pauseOnFailure holding a host whose update
+	// failed (status.fleet.paused) until the file changes.
+	ReasonRolloutPaused = "RolloutPaused"
 )
 
 // policy is what a failure with a reason means for what happens next.
@@ -145,9 +148,10 @@ var policies = map[string]policy{
 	ReasonInvalidUpdateRepo:  {kind: Terminal},
 	ReasonHookRefused:        {kind: Terminal},
 	// Not failures: a policy waits until a known time.
-	ReasonHeld:         {kind: Waiting},
-	ReasonWindowClosed: {kind: Waiting},
-	ReasonSoakPending:  {kind: Waiting},
+	ReasonHeld:          {kind: Waiting},
+	ReasonWindowClosed:  {kind: Waiting},
+	ReasonSoakPending:   {kind: Waiting},
+	ReasonRolloutPaused: {kind: Waiting},
 }
 
 // policyOf returns the policy of reason; a reason without a row (which the

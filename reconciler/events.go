@@ -271,7 +271,14 @@ func conditionEvents(before, after []status.Condition) []events.Event {
 
 // saveStatus writes st to status.yaml and then publishes how its
 // conditions changed since status.yaml was last read or saved.
+//
+// A fleet block's pause is derived from the fleet file and the failed
+// versions, which the reconcile may have just changed: it is brought up
+// to date here, so status.yaml never shows a stale one.
 func (r *Reconciler) saveStatus(st *status.VersionStatus) error {
+	if st.Fleet != nil {
+		st.Fleet.Paused = st.RolloutPause()
+	}
 	if err := status.Save(StatusPath(r.cfg), st); err != nil {
 		return err
 	}

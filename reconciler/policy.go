@@ -69,14 +69,21 @@ func AsWait(err error) (*WaitError, bool) {
 }
 
 // gate returns the policy that holds back the update decide is about to
-// start (to o.Target), nil when none does: first spec.hold, then
-// spec.windows.
+// start (to o.Target), nil when none does: first a fleet rollout's pause
+// (status.fleet.paused), then spec.hold, then spec.windows.
 func gate(o Observation) *WaitError {
 	sp := o.Desired.Spec
 	if operationKind(o.Desired) == status.KindRollback {
 		return nil // asked for to undo a bad version: never held
 	}
 	target := o.Target.Version
+	if p := o.Status.RolloutPause(); p != nil {
+		// No end time: it ends when the fleet file changes, which the
+		// sync writes into status.yaml and desired.yaml, waking the loop.
+		return &WaitError{Reason: ReasonRolloutPaused, Version: target, Msg: fmt.Sprintf(
+			"the update to %s is paused: %s",
+			target, p.Message)}
+	}
 	if h := sp.Hold; h != nil && o.Now.Before(h.Until) {
 		why := ""
 		if h.Reason != "" {

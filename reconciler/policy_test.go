@@ -101,3 +101,51 @@ func TestSummarizeWaiting(t *testing.T) {
 		t.Errorf("conditions = %+v", st.Conditions)
 	}
 }
+
+// TestRolloutPauseHoldsEveryOtherVersion: a host paused by its fleet
+// file's rollout.pauseOnFailure starts no update to another version (a
+// newer latest included) and says why; a rollback someone asked for still
+// goes through, and a failure from before the host read the file pauses
+// nothing.
+func TestRolloutPauseHoldsEveryOtherVersion(t *testing.T) {
+	paused := func(failedAt time.Time) Observation {
+		o := running()
+		o.Desired = spec.New(spec.Latest)
+		o.Target = status.Revision{Version: "v1.2.1", Commit: commitB}
+		o.Status.Fleet = &status.FleetStatus{Document: &status.FleetDocument{Commit: strings.Repeat("c", 40),
+			Path: "fleet/desired.yaml", Blob: strings.Repeat("b", 40), Version: spec.Latest, PauseOnFailure: true, ReadAt: t0.Add(-time.Hour)}}
+		o.Status.FailedVersions = []status.FailedVersion{{Version: "v1.2.0", Step: "health", Reason: ReasonHealthCheckFailed, FailedAt: failedAt}}
+		return o
+	}
+	o := paused(t0.Add(-time.Minute))
+	d := decide(o)
+	w, ok := AsWait(d.Err)
+	if d.State != StateRolloutPaused || d.Action != actWait || !ok {
+		t.Fatalf("decide = %s/%s %v, want RolloutPaused/Wait", d.State, d.Action, d.Err)
+	}
+	for _, s := range []string{"v1.2.1", "v1.2.0 failed", "fleet/desired.yaml", "cccccccccccc", "pauseOnFailure", "until the fleet file changes"} {
+		if !strings.Contains(w.Error(), s) {
+			t.Errorf("%q does not say %q", w.Error(), s)
+		}
+	}
+	if rec := w.record(); rec.Reason != ReasonRolloutPaused || rec.Until != nil || rec.Version != "v1.2.1" {
+		t.Errorf("status.policy = %+v", rec)
+	}
+	if w.requeueAfter(o.Now) != 0 {
+		t.Error("a pause has no end time, yet it asks to come back at one")
+	}
+
+	rollback := paused(t0.Add(-time.Minute))
+	rollback.Desired.Metadata.Annotations = map[string]string{spec.RollbackAnnotation: "2026-11-30T11:59:00Z"}
+	if d := decide(rollback); d.State == StateRolloutPaused {
+		t.Error("a rollback someone asked for was paused")
+	}
+	if d := decide(paused(t0.Add(-2 * time.Hour))); d.State != StateUpdatePending {
+		t.Errorf("a failure from before the fleet file was read: %s, want UpdatePending", d.State)
+	}
+	off := paused(t0.Add(-time.Minute))
+	off.Status.Fleet.Document.PauseOnFailure = false
+	if d := decide(off); d.State != StateUpdatePending {
+		t.Errorf("without pauseOnFailure: %s, want UpdatePending", d.State)
+	}
+}

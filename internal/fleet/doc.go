@@ -35,7 +35,12 @@
 // outside the wave keeps the desired.yaml it has. To go back, commit the
 // old version. A host whose update failed rolls back on its own and its
 // desired.yaml stays as the fleet wrote it, so it does not try the same
-// release again until the fleet file changes.
+// release again until the fleet file changes. With
+// rollout.pauseOnFailure it also pauses (status.FleetPause): it takes no
+// other version, from the fleet or from latest, until the fleet file for
+// it changes (a new git blob), and writes nothing anywhere but its own
+// status; the metrics and the API show the pause, which is how a wave is
+// stopped without a server (README: the PromQL).
 //
 // The fleet repo wins: a local edit of desired.yaml (set, the dashboard)
 // on a host in the wave is replaced at the next sync if the fleet file

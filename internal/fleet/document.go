@@ -40,6 +40,12 @@ type Rollout struct {
 	// Canaries are hostnames (desiredFrom.git.hostname) that move at every
 	// percent, 0 included.
 	Canaries []string `json:"canaries,omitempty"`
+	// PauseOnFailure pauses a host whose update under this file failed
+	// (and was rolled back): it takes no other version, from the fleet or
+	// from latest, until the file for it changes. The host writes nothing
+	// anywhere but its own status; its metrics and API show the pause
+	// (status.FleetPause), which is how a wave is watched and stopped.
+	PauseOnFailure bool `json:"pauseOnFailure,omitempty"`
 }
 
 // Desired returns the desired.yaml document the fleet file asks for.

@@ -41,6 +41,8 @@ const (
 	ReasonWriteFailed   = "WriteFailed"
 	ReasonCanary        = "Canary"
 	ReasonInWave        = "InWave"
+	ReasonPaused        = "RolloutPaused"
+	ReasonStatusUnread  = "StatusUnreadable"
 )
 
 // Errors Sync returns (wrapped), one per way a fleet commit is refused.
@@ -192,7 +194,7 @@ func (s *Syncer) sync(ctx context.Context) (res status.FleetStatus, write *statu
 			return refuse(reason, fmt.Errorf("refusing %s: %w; sign the fleet commit with a key listed in desiredFrom.git.signingKeys", at, err))
 		}
 	}
-	path, data, err := s.file(commit)
+	path, blob, data, err := s.file(commit)
 	if err != nil {
 		if errors.Is(err, ErrPathMissing) {
 			return refuse(ReasonPathMissing, fmt.Errorf("refusing %s: %w", at, err))
@@ -204,6 +206,11 @@ func (s *Syncer) sync(ctx context.Context) (res status.FleetStatus, write *statu
 	if err != nil {
 		return refuse(ReasonInvalidFile, err)
 	}
+	prev, err := s.loadStatus()
+	if err != nil {
+		return fail(ReasonStatusUnread, err)
+	}
+	res.Document = s.document(prev, res.Commit, path, blob, doc)
 	in, canary := doc.Rollout.Wave(g.Hostname, g.HostID)
 	if !in {
 		res.Result, res.Reason = status.FleetOutsideWave, ""
@@ -214,6 +221,10 @@ func (s *Syncer) sync(ctx context.Context) (res status.FleetStatus, write *statu
 	res.Reason = ReasonInWave
 	if canary {
 		res.Reason = ReasonCanary
+	}
+	if p := status.PauseFor(res.Document, prev.FailedVersions); p != nil {
+		res.Result, res.Reason, res.Message = status.FleetPaused, ReasonPaused, p.Message+"; desired.yaml stays as it is"
+		return res, nil, nil
 	}
 	d := doc.Desired()
 	if d.Metadata.Annotations == nil {
@@ -234,14 +245,40 @@ func (s *Syncer) sync(ctx context.Context) (res status.FleetStatus, write *statu
 	return res, &status.FleetWrite{Commit: res.Commit, Path: path, Version: d.Spec.Version, Generation: st.Generation, At: s.o.Now().UTC()}, nil
 }
 
-// file returns the first of Paths that is a file in commit, and its
-// bytes. A path that is there but not a regular file (a folder, a
+// document is the record of the fleet file doc, read at path (git blob id
+// blob) in commit: first read now, or when prev's record is of the same
+// file, when that one says.
+func (s *Syncer) document(prev *status.VersionStatus, commit, path, blob string, doc *Document) *status.FleetDocument {
+	d := &status.FleetDocument{Commit: commit, Path: path, Blob: blob, Version: doc.Spec.Version,
+		PauseOnFailure: doc.Rollout != nil && doc.Rollout.PauseOnFailure, ReadAt: s.o.Now().UTC()}
+	if prev.Fleet != nil {
+		if p := prev.Fleet.Document; p != nil && p.Path == path && p.Blob == blob {
+			d.Commit, d.ReadAt = p.Commit, p.ReadAt
+		}
+	}
+	return d
+}
+
+// loadStatus reads status.yaml as it is now; a new one when there is none.
+func (s *Syncer) loadStatus() (*status.VersionStatus, error) {
+	st, err := status.Load(s.o.StatusPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return status.New(), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the failed versions a rollout's pauseOnFailure looks at: %w", err)
+	}
+	return st, nil
+}
+
+// file returns the first of Paths that is a file in commit, its git blob
+// id and its bytes. A path that is there but not a regular file (a folder, a
 // symlink, a submodule) is refused rather than skipped: a template
 // meant for this host must not fall through to the fleet's file.
-func (s *Syncer) file(commit *object.Commit) (string, []byte, error) {
+func (s *Syncer) file(commit *object.Commit) (path, blob string, data []byte, err error) {
 	tree, err := commit.Tree()
 	if err != nil {
-		return "", nil, fmt.Errorf("cannot read the tree of %s: %w", commit.Hash, err)
+		return "", "", nil, fmt.Errorf("cannot read the tree of %s: %w", commit.Hash, err)
 	}
 	paths := s.Paths()
 	for _, p := range paths {
@@ -250,30 +287,30 @@ func (s *Syncer) file(commit *object.Commit) (string, []byte, error) {
 			continue
 		}
 		if err != nil {
-			return p, nil, fmt.Errorf("cannot look up %s: %w", p, err)
+			return p, "", nil, fmt.Errorf("cannot look up %s: %w", p, err)
 		}
 		if e.Mode != filemode.Regular && e.Mode != filemode.Executable {
-			return p, nil, fmt.Errorf("%w: %s is not a regular file (mode %s); make it one", ErrInvalidFile, p, e.Mode)
+			return p, "", nil, fmt.Errorf("%w: %s is not a regular file (mode %s); make it one", ErrInvalidFile, p, e.Mode)
 		}
-		blob, err := tree.TreeEntryFile(e)
+		f, err := tree.TreeEntryFile(e)
 		if err != nil {
-			return p, nil, fmt.Errorf("cannot read %s: %w", p, err)
+			return p, "", nil, fmt.Errorf("cannot read %s: %w", p, err)
 		}
-		if blob.Size > spec.MaxFileSize {
-			return p, nil, fmt.Errorf("%w: %s is %d bytes, more than %d", ErrInvalidFile, p, blob.Size, spec.MaxFileSize)
+		if f.Size > spec.MaxFileSize {
+			return p, "", nil, fmt.Errorf("%w: %s is %d bytes, more than %d", ErrInvalidFile, p, f.Size, spec.MaxFileSize)
 		}
-		r, err := blob.Reader()
+		r, err := f.Reader()
 		if err != nil {
-			return p, nil, fmt.Errorf("cannot read %s: %w", p, err)
+			return p, "", nil, fmt.Errorf("cannot read %s: %w", p, err)
 		}
 		data, err := io.ReadAll(io.LimitReader(r, spec.MaxFileSize+1))
 		r.Close()
 		if err != nil {
-			return p, nil, fmt.Errorf("cannot read %s: %w", p, err)
+			return p, "", nil, fmt.Errorf("cannot read %s: %w", p, err)
 		}
-		return p, data, nil
+		return p, e.Hash.String(), data, nil
 	}
-	return "", nil, fmt.Errorf("%w: none of %s exists; add one (desiredFrom.git.paths in updater.yaml lists them)", ErrPathMissing, strings.Join(paths, ", "))
+	return "", "", nil, fmt.Errorf("%w: none of %s exists; add one (desiredFrom.git.paths in updater.yaml lists them)", ErrPathMissing, strings.Join(paths, ", "))
 }
 
 // record writes res as status.yaml's fleet block, with write as its
@@ -293,6 +330,10 @@ func (s *Syncer) record(res *status.FleetStatus, write *status.FleetWrite) error
 	if write == nil && st.Fleet != nil {
 		res.Applied = st.Fleet.Applied
 	}
+	if res.Document == nil && st.Fleet != nil {
+		res.Document = st.Fleet.Document
+	}
+	res.Paused = status.PauseFor(res.Document, st.FailedVersions)
 	rec := *res
 	st.Fleet = &rec
 	if err := status.Save(s.o.StatusPath, st); err != nil {
