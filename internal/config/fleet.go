@@ -44,10 +44,14 @@ type DesiredFrom struct {
 type GitSource struct {
 	// URL is the fleet repo: https://, ssh://, file:// or a local path.
 	// Credentials in an https URL (https://user:token@host/...) are used
-	// and never written to status or logs; ssh:// authenticates through
-	// the daemon's SSH agent (SSH_AUTH_SOCK); file:// and local paths run
-	// git's git-upload-pack, so they need git installed. Required.
+	// and never written to status or logs; ssh:// authenticates with
+	// SSH.KeyFile, or without it through the daemon's SSH agent
+	// (SSH_AUTH_SOCK); file:// and local paths run git's git-upload-pack,
+	// so they need git installed. Required.
 	URL string `json:"url"`
+	// SSH is how an ssh:// URL authenticates without an agent (a systemd
+	// service has none): a deploy key, and the server's host keys.
+	SSH *SSHAuth `json:"ssh,omitempty"`
 	// Branch is the branch that pins the fleet; default main.
 	Branch string `json:"branch,omitempty"`
 	// Paths are the files tried in order, slash-separated, relative to
@@ -78,6 +82,31 @@ type GitSource struct {
 	Group string `json:"group,omitempty"`
 }
 
+// SSHAuth is the key an ssh:// fleet repo is fetched with, and the host
+// keys its server may present.
+type SSHAuth struct {
+	// KeyFile is a private key without a passphrase (the daemon cannot
+	// type one), readable by its owner only, like ssh requires: a
+	// read-only deploy key of the fleet repo. Relative to updater.yaml's
+	// folder. Required in an ssh block.
+	KeyFile string `json:"keyFile"`
+	// KnownHostsFile lists the server's host keys (known_hosts format);
+	// a server presenting another key is refused. Default: SSH_KNOWN_HOSTS,
+	// else ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts. Relative to
+	// updater.yaml's folder.
+	KnownHostsFile string `json:"knownHostsFile,omitempty"`
+}
+
+// IsSSHURL reports whether u is fetched over SSH: ssh:// or scp-like
+// (user@host:path).
+func IsSSHURL(u string) bool {
+	if p, err := url.Parse(u); err == nil && p.Scheme != "" && len(p.Scheme) > 1 {
+		return p.Scheme == "ssh"
+	}
+	at, colon := strings.Index(u, "@"), strings.Index(u, ":")
+	return at > 0 && colon > at && !strings.Contains(u[:colon], "/")
+}
+
 // defaults fills in desiredFrom.git; base (updater.yaml's folder)
 // resolves relative key files. Config.Default calls it.
 func (d *DesiredFrom) defaults(base string) {
@@ -104,6 +133,13 @@ func (d *DesiredFrom) defaults(base string) {
 	}
 	if g.HostID == "" {
 		g.HostID = g.Hostname
+	}
+	if s := g.SSH; s != nil && base != "" {
+		for _, f := range []*string{&s.KeyFile, &s.KnownHostsFile} {
+			if *f != "" && !filepath.IsAbs(*f) {
+				*f = filepath.Join(base, *f)
+			}
+		}
 	}
 	for i, k := range g.SigningKeys {
 		if IsInlineSigningKey(k) || strings.TrimSpace(k) == "" || filepath.IsAbs(k) || base == "" {
@@ -170,6 +206,19 @@ func (d *DesiredFrom) validate(bad func(field, format string, a ...any)) {
 	}
 	if g.Timeout.Duration < 0 {
 		bad(f+"timeout", "must not be negative")
+	}
+	if s := g.SSH; s != nil {
+		switch {
+		case g.URL != "" && !IsSSHURL(g.URL):
+			bad(f+"ssh", "is set but url %q is not fetched over SSH; remove the ssh block, or use an ssh://git@host/path URL", g.URL)
+		case s.KeyFile == "":
+			bad(f+"ssh.keyFile", "required in an ssh block: the path of a private key without a passphrase (a read-only deploy key)")
+		case !filepath.IsAbs(s.KeyFile):
+			bad(f+"ssh.keyFile", "%q is not an absolute path (a relative path needs updater.yaml's folder)", s.KeyFile)
+		}
+		if s.KnownHostsFile != "" && !filepath.IsAbs(s.KnownHostsFile) {
+			bad(f+"ssh.knownHostsFile", "%q is not an absolute path (a relative path needs updater.yaml's folder)", s.KnownHostsFile)
+		}
 	}
 	for i, k := range g.SigningKeys {
 		field := fmt.Sprintf("%ssigningKeys[%d]", f, i)

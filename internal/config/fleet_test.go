@@ -72,6 +72,8 @@ func TestDesiredFromRefused(t *testing.T) {
 		{"dotdot group", GitSource{URL: "/f", Group: ".."}, "desiredFrom.git.group", "letters"},
 		{"empty key", GitSource{URL: "/f", SigningKeys: []string{" "}}, "desiredFrom.git.signingKeys[0]", "empty"},
 		{"negative timeout", GitSource{URL: "/f", Timeout: Duration{-time.Second}}, "desiredFrom.git.timeout", "negative"},
+		{"ssh block for https", GitSource{URL: "https://git.example.com/fleet.git", SSH: &SSHAuth{KeyFile: "/k"}}, "desiredFrom.git.ssh", "not fetched over SSH"},
+		{"ssh block without a key", GitSource{URL: "ssh://git@git.example.com/fleet.git", SSH: &SSHAuth{}}, "desiredFrom.git.ssh.keyFile", "required"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := tc.g
@@ -90,5 +92,22 @@ func TestDesiredFromRefused(t *testing.T) {
 				t.Errorf("problems %q; want %s saying %q", p, tc.field, tc.words)
 			}
 		})
+	}
+}
+
+func TestIsSSHURL(t *testing.T) {
+	for u, want := range map[string]bool{
+		"ssh://git@host/ops/fleet.git":       true,
+		"git@git.example.com:ops/fleet.git":  true,
+		"https://git.example.com/fleet.git":  false,
+		"file:///srv/fleet.git":              false,
+		"/srv/fleet.git":                     false,
+		"./relative/fleet.git":               false,
+		"/srv/user@host:weird/fleet.git":     false,
+		"https://user:tok@git.example.com/f": false,
+	} {
+		if got := IsSSHURL(u); got != want {
+			t.Errorf("IsSSHURL(%q) = %v, want %v", u, got, want)
+		}
 	}
 }

@@ -27,6 +27,8 @@ var errBranchMissing = errors.New("branch not found")
 // commit's tree.
 type clone struct {
 	dir, url, branch string
+	// auth authenticates the fetch; nil: go-git's default for the URL.
+	auth transport.AuthMethod
 }
 
 // open opens the clone, creating it when missing: a bare repository with
@@ -83,7 +85,7 @@ func (c clone) create() (*git.Repository, error) {
 func (c clone) fetch(ctx context.Context, r *git.Repository) (*object.Commit, error) {
 	remoteRef := plumbing.NewRemoteReferenceName(remoteName, c.branch)
 	spec := gitconfig.RefSpec(fmt.Sprintf("+%s:%s", plumbing.NewBranchReferenceName(c.branch), remoteRef))
-	err := r.FetchContext(ctx, &git.FetchOptions{RemoteName: remoteName, RefSpecs: []gitconfig.RefSpec{spec}, Tags: git.NoTags})
+	err := r.FetchContext(ctx, &git.FetchOptions{RemoteName: remoteName, RefSpecs: []gitconfig.RefSpec{spec}, Tags: git.NoTags, Auth: c.auth})
 	switch {
 	case err == nil, errors.Is(err, git.NoErrAlreadyUpToDate):
 	case errors.Is(err, git.NoMatchingRefSpecError{}), errors.Is(err, transport.ErrEmptyRemoteRepository):

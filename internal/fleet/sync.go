@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-logr/logr"
 
 	"github.com/better-paas/updater/internal/apiversion"
@@ -86,7 +87,8 @@ func CloneDir(stateDir string) string { return filepath.Join(stateDir, "fleet", 
 type Syncer struct {
 	o    Options
 	keys *signing.Keys
-	mu   sync.Mutex // one sync at a time: the loop's and the webhook's
+	auth transport.AuthMethod // desiredFrom.git.ssh; nil: go-git's default
+	mu   sync.Mutex           // one sync at a time: the loop's and the webhook's
 }
 
 // New returns a Syncer for o. It reads the signing keys now: a key file
@@ -100,13 +102,17 @@ func New(o Options) (*Syncer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot set up the fleet sync from desiredFrom.git: %w", err)
 	}
+	auth, err := sshAuth(o.Source)
+	if err != nil {
+		return nil, fmt.Errorf("cannot set up the fleet sync from desiredFrom.git: %w", err)
+	}
 	if o.Lock == nil {
 		o.Lock = &sync.Mutex{}
 	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Syncer{o: o, keys: keys}, nil
+	return &Syncer{o: o, keys: keys, auth: auth}, nil
 }
 
 // Paths returns the fleet files this host tries, in order: the path
@@ -169,7 +175,7 @@ func (s *Syncer) sync(ctx context.Context) (res status.FleetStatus, write *statu
 		res.Result, res.Reason, res.Message = status.FleetFailed, reason, err.Error()
 		return res, nil, err
 	}
-	c := clone{dir: s.o.CloneDir, url: g.URL, branch: g.Branch}
+	c := clone{dir: s.o.CloneDir, url: g.URL, branch: g.Branch, auth: s.auth}
 	repo, err := c.open()
 	if err != nil {
 		return fail(ReasonCloneFailed, err)
