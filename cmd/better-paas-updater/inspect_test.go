@@ -255,6 +255,9 @@ func TestStatusHistoryAndVersion(t *testing.T) {
 		Message: "not healthy", StartedAt: time.Date(2026, 11, 30, 20, 59, 0, 0, time.UTC), FinishedAt: time.Date(2026, 11, 30, 21, 0, 0, 0, time.UTC)})
 	st.Operation = &status.Operation{ID: "20261130T210500Z-v1.1.0", From: status.Revision{Version: "v1.0.0"}, To: status.Revision{Version: "v1.1.0"},
 		Step: "build-backend", Phase: status.PhaseDo, Attempt: 2, StartedAt: time.Date(2026, 11, 30, 21, 5, 0, 0, time.UTC)}
+	st.Fleet = &status.FleetStatus{Repo: "https://git.example.com/ops/fleet.git", Branch: "main", Commit: strings.Repeat("3", 40),
+		Path: "fleet/desired.yaml", Cohort: 17, Result: status.FleetPaused, Reason: "RolloutPaused", SyncedAt: time.Date(2026, 11, 30, 21, 6, 0, 0, time.UTC),
+		Paused: &status.FleetPause{Version: "v1.1.0", Message: "v1.1.0 failed on this host (pauseOnFailure)"}}
 	if err := status.Save(reconciler.StatusPath(cfg), st); err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +267,9 @@ func TestStatusHistoryAndVersion(t *testing.T) {
 		t.Errorf("status repeats the Stalled condition as Not ready:\n%s", out)
 	}
 	for _, want := range []string{"Running:     v1.0.0 (commit ", ", since 2026-11-30T20:00:00Z", "Stalled:     VersionFailed: v1.1.0 failed at step health", "In flight:   v1.0.0 -> v1.1.0, step build-backend, attempt 2", "Last:        update v1.0.0 -> v1.1.0 RolledBack",
-		"Failed:      v1.1.0 at step health (Unhealthy)", "Rollback to: v0.9.0"} {
+		"Failed:      v1.1.0 at step health (Unhealthy)", "Rollback to: v0.9.0",
+		"Fleet:       Paused (RolloutPaused) https://git.example.com/ops/fleet.git at 333333333333 fleet/desired.yaml, cohort 17, 2026-11-30T21:06:00Z",
+		"Paused:      v1.1.0 failed on this host (pauseOnFailure)"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("status: exit %d, want %q in:\n%s", code, want, out)
 		}

@@ -28,7 +28,8 @@ func newStatusCommand(o *options) *cobra.Command {
 		Long: `status prints a short summary of status.yaml: the version running and its
 commit, since when, the version desired, Ready or Stalled with the reason and
 message, the operation in flight and its step, the last outcome, the versions
-that failed here and the version a rollback would go back to. -o yaml and
+that failed here, the version a rollback would go back to, and the last sync
+from a fleet repo (desiredFrom.git) with a pause, if any. -o yaml and
 -o json print status.yaml itself, for scripts.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -138,12 +139,39 @@ func printStatus(out io.Writer, st *status.VersionStatus) error {
 		}
 		fmt.Fprintf(w, "%s\t%s at step %s (%s), %s\n", label+":", f.Version, f.Step, f.Reason, f.FailedAt.UTC().Format(time.RFC3339))
 	}
+	if f := st.Fleet; f != nil {
+		line("Fleet", "%s", fleetLine(f))
+		if p := f.Paused; p != nil {
+			line("Paused", "%s", p.Message)
+		}
+	}
 	if v, err := desired.RollbackTarget(st); err == nil {
 		line("Rollback to", "%s (better-paas-updater rollback)", v)
 	} else {
 		line("Rollback to", "none: %s", strings.TrimPrefix(err.Error(), desired.ErrNothingToRollBack.Error()+": "))
 	}
 	return w.Flush()
+}
+
+// fleetLine is the last sync from the fleet repo in words: how it ended,
+// the commit and file, the host's cohort, and why when it says.
+func fleetLine(f *status.FleetStatus) string {
+	s := string(f.Result)
+	if f.Reason != "" {
+		s += " (" + f.Reason + ")"
+	}
+	s += " " + f.Repo
+	if f.Commit != "" {
+		s += " at " + shortCommit(f.Commit)
+	}
+	if f.Path != "" {
+		s += " " + f.Path
+	}
+	s += fmt.Sprintf(", cohort %d, %s", f.Cohort, f.SyncedAt.UTC().Format(time.RFC3339))
+	if f.Result == status.FleetRefused || f.Result == status.FleetFailed {
+		s += ": " + ellipsis(f.Message, 200)
+	}
+	return s
 }
 
 // runningSince is when the running version started to run here: the end
