@@ -210,6 +210,21 @@ func (b *browser) colorScheme(scheme string) {
 	b.wait("the colours to settle", `document.getAnimations().every(a => !(a instanceof CSSTransition))`, 5*time.Second)
 }
 
+// localize makes the page's clock read in the time zone tz (an IANA name)
+// and its words in locale (ICU style, "en_US"), as a browser set up so
+// would: Intl formats with them. Call it before the page loads; its
+// formatters are made once.
+func (b *browser) localize(tz, locale string) {
+	b.t.Helper()
+	b.do("emulate the time zone "+tz+" and the locale "+locale, chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		if _, err := chromedp.Call(ctx, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: tz}); err != nil {
+			return err
+		}
+		_, err := chromedp.Call(ctx, emulation.SetLocaleOverride, emulation.SetLocaleOverrideParams{Locale: locale})
+		return err
+	}))
+}
+
 // holdRequests pauses the page's requests whose URL matches pattern (a
 // DevTools URL pattern such as "*/api/v1/status*") until release is
 // called. The page then shows a state older than the server's on purpose,

@@ -12,7 +12,9 @@
 //     the broker it wraps. Counters start at zero when the daemon starts,
 //     as Prometheus expects of counters.
 //   - What is (the running version, failed versions, the operation in
-//     flight, conditions, the newest backup, the release cache's age) is
+//     flight, conditions, a policy holding an update back, the last sync
+//     of the fleet repo and a paused rollout, the newest backup, the
+//     release cache's age) is
 //     read at scrape time from status.yaml, the backup manifests and the
 //     release cache: files that are only ever replaced whole, so a scrape
 //     never sees one half written, and a metric never disagrees with

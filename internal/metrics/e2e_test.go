@@ -71,7 +71,10 @@ func TestMetricsAfterAnUpdateAndARollback(t *testing.T) {
 		return len(st.FailedVersions) == 1 && st.Operation == nil && st.CurrentVersion == "v1.1.0"
 	})
 
-	m := h.scrape(t)
+	m := h.scrapeWhen(t, map[string]float64{
+		`better_paas_updater_updates_total{result="Succeeded"}`:  1,
+		`better_paas_updater_updates_total{result="RolledBack"}`: 1,
+	})
 	want := map[string]float64{
 		`better_paas_updater_updates_total{result="Succeeded"}`:      1,
 		`better_paas_updater_updates_total{result="RolledBack"}`:     1,
@@ -147,7 +150,10 @@ func TestMetricsAfterAnUpdateAndARollback(t *testing.T) {
 	h.waitFor(t, "the rollback to v1.0.0", func(st *status.VersionStatus) bool {
 		return st.CurrentVersion == "v1.0.0" && st.IsTrue(status.TypeReady) && st.Operation == nil
 	})
-	m = h.scrape(t)
+	m = h.scrapeWhen(t, map[string]float64{
+		`better_paas_updater_updates_total{result="Succeeded"}`:   2,
+		`better_paas_updater_rollbacks_total{result="Succeeded"}`: 1,
+	})
 	for k, v := range map[string]float64{
 		`better_paas_updater_updates_total{result="Succeeded"}`:      2,
 		`better_paas_updater_rollbacks_total{result="Succeeded"}`:    1,
@@ -389,6 +395,31 @@ func (h *host) scrape(t *testing.T) scraped {
 	}
 	t.Logf("scraped %d metric families", len(families))
 	return scraped(families)
+}
+
+// scrapeWhen scrapes until every series of want has its value, for at
+// most 30 seconds, and returns the last scrape (the caller's checks then
+// say what differs). The reconciler publishes an operation's outcome,
+// which the counters count, just after status.yaml records the end: a
+// scrape as soon as status.yaml shows it may come before the count.
+func (h *host) scrapeWhen(t *testing.T, want map[string]float64) scraped {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		m := h.scrape(t)
+		done := true
+		for k, v := range want {
+			if got, ok := m.value(k); !ok || got != v {
+				done = false
+			}
+		}
+		if done || time.Now().After(deadline) {
+			return m
+		}
+		<-tick.C
+	}
 }
 
 // scraped is a parsed scrape.

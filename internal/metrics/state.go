@@ -53,6 +53,28 @@ var (
 		"Number of regular files in the newest complete backup's data folder (from its manifest); absent without a backup.")
 	backupTimeDesc = desc("last_backup_timestamp_seconds",
 		"When the newest complete backup's data was taken (its cold pass, else its hot pass), in seconds since the epoch; absent without a backup.")
+
+	// A policy wait (status.yaml policy): one series at most.
+	policyWaitDesc = desc("policy_wait",
+		"1 while a policy holds an update back (status.yaml policy), by reason (Held: spec.hold, WindowClosed: spec.windows, SoakPending: spec.minReleaseAge, RolloutPaused: the fleet rollout is paused on this host) and the version held back; absent when nothing is held back.",
+		"reason", "version")
+	policyUntilDesc = desc("policy_until_timestamp_seconds",
+		"When the policy holding an update back lets it through (the hold's end, the next maintenance window, the time the release is old enough), in seconds since the epoch; absent when nothing is held back or the wait has no known end (a paused rollout, a window that never opens again).")
+
+	// The fleet block (status.yaml fleet, desiredFrom.git): absent
+	// without one.
+	fleetInfoDesc = desc("fleet_info",
+		"The last sync of the fleet repo (status.yaml fleet), always 1: the repo (without credentials), branch, fleet commit and file it looked at (empty when it could not fetch one or no file matched), and how it ended (result: Applied, Unchanged, OutsideWave, Refused, Failed, Paused; reason: e.g. Unreachable, InvalidFile, Canary, InWave). Absent when the host follows no fleet repo.",
+		"repo", "branch", "commit", "path", "result", "reason")
+	fleetCohortDesc = desc("fleet_cohort",
+		"This host's place in every fleet rollout, 0..99: it moves when its cohort is below rollout.percent, or when it is a canary; absent when the host follows no fleet repo.")
+	fleetSyncDesc = desc("fleet_last_sync_timestamp_seconds",
+		"When the last sync of the fleet repo ended, whatever its result, in seconds since the epoch; absent when the host follows no fleet repo.")
+	fleetPausedDesc = desc("fleet_paused",
+		"1 while this host is paused by its fleet file's rollout.pauseOnFailure (status.yaml fleet.paused): the version labelled failed here and was rolled back, and the host takes no other version until the fleet file changes. 0 when the host follows a fleet repo and is not paused; absent when it follows none.",
+		"version")
+	fleetPausedAtDesc = desc("fleet_paused_failure_timestamp_seconds",
+		"When the update that paused this host failed (status.yaml fleet.paused.failedAt), in seconds since the epoch; absent when the host is not paused.")
 )
 
 // stateCollector exports what status.yaml, the backups and the release
@@ -64,7 +86,8 @@ var _ prometheus.Collector = stateCollector{}
 func (s stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{statusReadableDesc, runningDesc, lastSuccessDesc, failedVersionsDesc,
 		inFlightDesc, startedDesc, readyDesc, stalledDesc, reconcilingDesc, releasesStaleDesc, cacheAgeDesc,
-		rateRemainingDesc, rateLimitDesc, appRestartsDesc, backupBytesDesc, backupFilesDesc, backupTimeDesc} {
+		rateRemainingDesc, rateLimitDesc, appRestartsDesc, backupBytesDesc, backupFilesDesc, backupTimeDesc,
+		policyWaitDesc, policyUntilDesc, fleetInfoDesc, fleetCohortDesc, fleetSyncDesc, fleetPausedDesc, fleetPausedAtDesc} {
 		ch <- d
 	}
 }
@@ -128,6 +151,43 @@ func collectStatus(st *status.VersionStatus, gauge func(*prometheus.Desc, float6
 	gauge(stalledDesc, boolValue(st.IsTrue(status.TypeStalled)))
 	gauge(reconcilingDesc, boolValue(st.IsTrue(status.TypeReconciling)))
 	gauge(releasesStaleDesc, boolValue(st.IsTrue(status.TypeReleasesStale)))
+	collectPolicy(st.Policy, gauge)
+	collectFleet(st.Fleet, gauge)
+}
+
+// collectPolicy exports the policy wait p (status.yaml policy): nothing
+// when no policy holds an update back.
+func collectPolicy(p *status.PolicyHold, gauge func(*prometheus.Desc, float64, ...string)) {
+	if p == nil {
+		return
+	}
+	gauge(policyWaitDesc, 1, p.Reason, p.Version)
+	if p.Until != nil && !p.Until.IsZero() {
+		gauge(policyUntilDesc, seconds(*p.Until))
+	}
+}
+
+// collectFleet exports the fleet block f (status.yaml fleet): nothing
+// when the host follows no fleet repo. Every series but fleet_paused has
+// one value at a time, so a new fleet commit replaces a series rather
+// than adding one; fleet_paused drops its version label when it is 0.
+func collectFleet(f *status.FleetStatus, gauge func(*prometheus.Desc, float64, ...string)) {
+	if f == nil {
+		return
+	}
+	gauge(fleetInfoDesc, 1, f.Repo, f.Branch, f.Commit, f.Path, string(f.Result), f.Reason)
+	gauge(fleetCohortDesc, float64(f.Cohort))
+	if !f.SyncedAt.IsZero() {
+		gauge(fleetSyncDesc, seconds(f.SyncedAt))
+	}
+	if p := f.Paused; p != nil {
+		gauge(fleetPausedDesc, 1, p.Version)
+		if !p.FailedAt.IsZero() {
+			gauge(fleetPausedAtDesc, seconds(p.FailedAt))
+		}
+	} else {
+		gauge(fleetPausedDesc, 0, "")
+	}
 }
 
 func boolValue(b bool) float64 {

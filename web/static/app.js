@@ -91,6 +91,37 @@
     Interrupted: ['Interrupted', 'warn'],
   };
 
+  // Policies holding an update back (status.policy.reason: spec.hold,
+  // spec.windows, spec.minReleaseAge, a paused fleet rollout), as a title.
+  const POLICIES = {
+    Held: (v) => `The update to ${v} is on hold`,
+    WindowClosed: (v) => `The update to ${v} waits for a maintenance window`,
+    SoakPending: (v) => `The update to ${v} waits until the release is old enough`,
+    RolloutPaused: (v) => `The update to ${v} is paused with the fleet rollout`,
+  };
+  // How a sync of the fleet repo ended (status.fleet.result), and why
+  // (status.fleet.reason, internal/fleet), in plain words.
+  const FLEET_RESULTS = {
+    Applied: ['Applied', 'ok'],
+    Unchanged: ['In sync', 'ok'],
+    OutsideWave: ['Outside the wave', 'info'],
+    Refused: ['Refused', 'bad'],
+    Failed: ['Failed', 'bad'],
+    Paused: ['Paused', 'bad'],
+  };
+  const FLEET_REASONS = {
+    Unreachable: 'the fleet repo cannot be reached',
+    BranchMissing: 'the branch is missing from the fleet repo',
+    Unsigned: 'the fleet commit is not signed',
+    UntrustedSignature: 'the fleet commit is signed by a key updater.yaml does not trust',
+    PathMissing: 'the fleet repo has no file for this server',
+    InvalidFile: 'the fleet file is not valid',
+    CloneFailed: 'the copy of the fleet repo on this server could not be updated',
+    WriteFailed: 'desired.yaml could not be written',
+    Canary: 'this server is a canary: it moves first',
+    InWave: 'this server is inside the rollout wave',
+  };
+
   const MAX_LOG_LINES = 5000;
   const STATUS_EVERY_MS = 10000;
   const PENDING_MS = 120000;
@@ -160,6 +191,10 @@
   // ---- Time, sizes, versions ----
 
   const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  // A time still to come, in the browser's time zone, named.
+  const localFormat = new Intl.DateTimeFormat(undefined, {
+    year: 'numeric', month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit', timeZoneName: 'short',
+  });
   const dayFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' });
 
   function parseTime(t) {
@@ -191,9 +226,37 @@
     });
   }
 
+  // fromNow says how far off a time to come is.
+  function fromNow(t) {
+    const ms = parseTime(t);
+    if (Number.isNaN(ms)) return '';
+    const s = (ms - Date.now()) / 1000;
+    if (s < 45) return 'any moment now';
+    const m = Math.round(s / 60);
+    if (m < 60) return `in ${m} min`;
+    const h = Math.round(m / 60);
+    if (h < 48) return `in ${h} h`;
+    return `in ${Math.round(h / 24)} days`;
+  }
+
+  // untilEl is a time to come as the browser's local time, with how far
+  // off it is; refreshRelative keeps those words current.
+  function untilEl(t) {
+    const ms = parseTime(t);
+    if (Number.isNaN(ms)) return document.createTextNode('—');
+    const iso = new Date(ms).toISOString();
+    return el('span', { class: 'until' },
+      el('time', { datetime: iso, title: iso, text: localFormat.format(ms) }),
+      ' ',
+      el('span', { class: 'until-rel', dataset: { until: iso }, text: `(${fromNow(t)})` }));
+  }
+
   function refreshRelative() {
     for (const t of document.querySelectorAll('time.rel')) {
       t.textContent = (t.dataset.prefix || '') + ago(t.getAttribute('datetime'));
+    }
+    for (const t of document.querySelectorAll('.until-rel')) {
+      t.textContent = `(${fromNow(t.dataset.until)})`;
     }
   }
 
@@ -626,8 +689,11 @@
 
   function render() {
     if (!state.signedIn) return;
+    renderPaused();
     renderCurrent();
+    renderPolicy();
     renderUpdates();
+    renderFleet();
     renderProgress();
     renderFailed();
     renderHistory();
@@ -666,8 +732,9 @@
     const d = state.desired || {};
     const ready = condition('Ready');
     const stalled = condition('Stalled');
+    const policy = st.policy;
     if (!changed('current', st.currentVersion, st.currentCommit, st.lastKnownGood, st.previousGood, ready, stalled, d,
-      inFlight(), state.history.length && state.history[0].id)) return;
+      policy, inFlight(), state.history.length && state.history[0].id)) return;
 
     $('cur-version').textContent = st.currentVersion || 'Not installed';
     const commit = $('cur-commit');
@@ -683,8 +750,10 @@
     let label = 'Unknown';
     let kind = '';
     if (inFlight()) { label = 'Updating'; kind = 'info'; }
+    else if (policy && policy.reason === 'RolloutPaused') { label = 'Paused'; kind = 'warn'; }
     else if (versionFailed) { label = 'Rolled back'; kind = 'warn'; }
     else if (stalled && stalled.status === 'True') { label = 'Needs attention'; kind = 'bad'; }
+    else if (policy) { label = 'Update waiting'; kind = 'info'; }
     else if (ready && ready.status === 'True') { label = 'Healthy'; kind = 'ok'; }
     else if (ready) { label = 'Not ready'; kind = 'warn'; }
     const h = $('health');
@@ -697,7 +766,9 @@
     else if (versionFailed && !inFlight()) {
       text = `${st.targetVersion || d.version || 'The version asked for'} failed on this server and was rolled back; ${st.currentVersion || 'the previous version'} keeps running. Retry it under Failed versions, or choose another version.`;
     } else if (stalled && stalled.status === 'True') text = stalled.message || reasonWords(stalled.reason);
-    else if (ready && ready.status !== 'True' && !inFlight()) text = ready.message || '';
+    else if (ready && ready.status !== 'True' && !inFlight() && !(policy && policy.reason === ready.reason)) {
+      text = ready.message || ''; // a policy wait says it in its own box
+    }
     msg.textContent = text;
     msg.hidden = !text;
 
@@ -710,6 +781,82 @@
         ? 'The last version that ran healthy on this server.'
         : 'The version that ran healthy here before this one.';
     }
+  }
+
+  // renderPolicy shows the policy holding an update back (status.policy):
+  // what waits, why, and until when in the browser's local time.
+  function renderPolicy() {
+    const p = state.status && state.status.policy;
+    const f = state.status && state.status.fleet;
+    // A paused rollout's message is the banner's: not said twice.
+    const bannered = !!(p && p.reason === 'RolloutPaused' && f && f.paused);
+    if (!changed('policy', p, bannered)) return;
+    const box = $('policy');
+    box.hidden = !p;
+    if (!p) return;
+    box.dataset.reason = p.reason || '';
+    const v = p.version || 'the new version';
+    $('policy-title').textContent = POLICIES[p.reason] ? POLICIES[p.reason](v) : `The update to ${v} waits: ${reasonWords(p.reason)}`;
+    $('policy-message').textContent = bannered ? '' : (p.message || '');
+    $('policy-message').hidden = bannered || !p.message;
+    let until;
+    if (!Number.isNaN(parseTime(p.until))) until = [document.createTextNode('Until '), untilEl(p.until)];
+    else if (p.reason === 'RolloutPaused') until = [document.createTextNode('Until the fleet file for this server changes.')];
+    else until = [document.createTextNode('No end is known: look at desired.yaml.')];
+    replace($('policy-until'), ...until);
+  }
+
+  // renderPaused shows the banner of a paused fleet rollout
+  // (status.fleet.paused): what failed, and how to resume.
+  function renderPaused() {
+    const f = state.status && state.status.fleet;
+    const p = f && f.paused;
+    if (!changed('paused', p, f && f.document, f && f.repo, f && f.branch)) return;
+    $('paused').hidden = !p;
+    if (!p) return;
+    $('paused-text').textContent = p.message || `${p.version} failed on this server, which paused it.`;
+    const file = (f.document && f.document.path) || f.path || 'the fleet file';
+    replace($('paused-detail'),
+      document.createTextNode(`${p.version || 'An update'} failed here `), timeEl(p.failedAt),
+      document.createTextNode(`. This server writes nothing but its own status until ${file} changes in ${f.repo || 'the fleet repo'}${f.branch ? ` (branch ${f.branch})` : ''}: commit a change to it to resume.`));
+  }
+
+  // renderFleet shows the last sync of the fleet repo (status.fleet).
+  function renderFleet() {
+    const f = state.status && state.status.fleet;
+    if (!changed('fleet', f)) return;
+    $('fleet').hidden = !f;
+    if (!f) return;
+    const [label, kind] = FLEET_RESULTS[f.result] || [f.result || 'Unknown', 'warn'];
+    const b = $('fleet-result');
+    b.textContent = label;
+    b.className = `badge ${kind}`;
+    b.dataset.result = f.result || '';
+    $('fleet-repo').textContent = f.repo || '—';
+    $('fleet-branch').textContent = f.branch || '—';
+    const commit = $('fleet-commit');
+    commit.textContent = shortCommit(f.commit) || '—';
+    if (f.commit) commit.title = f.commit; else commit.removeAttribute('title');
+    replace($('fleet-path'), f.path ? el('code', { text: f.path }) : document.createTextNode('—'));
+    const cohort = Number(f.cohort);
+    $('fleet-cohort').textContent = Number.isFinite(cohort)
+      ? `${cohort} (moves when rollout.percent > ${cohort})` : '—';
+    replace($('fleet-synced'), f.syncedAt ? timeEl(f.syncedAt) : document.createTextNode('—'));
+    const d = f.document;
+    replace($('fleet-document'), d
+      ? el('span', {}, el('strong', { text: d.version || '—' }), document.createTextNode(d.pauseOnFailure ? ' · pauses on failure' : ''))
+      : document.createTextNode('—'));
+    const a = f.applied;
+    replace($('fleet-applied'), a
+      ? el('span', {}, el('strong', { text: a.version || '—' }),
+        document.createTextNode(a.commit ? ` from ${shortCommit(a.commit)} · ` : ' · '), timeEl(a.at))
+      : document.createTextNode('Nothing yet'));
+    const why = f.reason ? `${FLEET_REASONS[f.reason] || reasonWords(f.reason)}` : '';
+    const text = [why && `${why.charAt(0).toUpperCase()}${why.slice(1)}.`, f.message].filter(Boolean).join(' ');
+    const msg = $('fleet-message');
+    msg.textContent = text;
+    msg.className = `fleet-message callout ${kind === 'bad' ? 'bad' : ''}`.trim();
+    msg.hidden = !text;
   }
 
   function renderUpdates() {
