@@ -28,7 +28,9 @@ import (
 // it, moves the host to v1.1.0 (changed, then Ready), runs again
 // (changed=0), previews v1.2.0 in check mode (reports the change, writes
 // nothing), is refused a malformed version by `validate` (in check mode
-// and for real), then pins v1.2.0,
+// and for real), pins v1.2.0 under a hold a day ahead (the play reports
+// Held and succeeds at once; the host stays on v1.1.0; a rerun changes
+// nothing), then pins v1.2.0 without the hold,
 // which fails its health check: the daemon rolls it back and the play
 // fails, naming the rollback, on that run and on a rerun (changed=0).
 func TestAnsibleRole(t *testing.T) {
@@ -94,10 +96,27 @@ func TestAnsibleRole(t *testing.T) {
 		h.unchanged(t, written, st)
 	}
 
+	// A hold in the future (with the other policy fields, so the digest
+	// the role computes covers them all): the daemon acts on the spec and
+	// holds v1.2.0 back, and the play reports that and succeeds instead of
+	// waiting out better_paas_wait_timeout; its rerun changes nothing.
+	held := h.holdRuns(t, playbook, st)
+
 	var failedGeneration int64
 	for i, changed := range []int{1, 0} { // the failing run, then its rerun
 		run = h.play(t, playbook, "v1.2.0")
 		run.want(t, changed, 1)
+		if i == 0 { // the run without better_paas_hold took the hold out
+			if d, err := spec.Load(h.desired); err != nil {
+				t.Fatal(err)
+			} else if d.Spec.Hold != nil || d.Spec.Windows != nil || d.Spec.MinReleaseAge.Duration != 0 {
+				t.Errorf("desired.yaml keeps the policy the previous run wrote: %+v", d.Spec)
+			}
+			if st := h.status(t); st.ObservedGeneration == held.ObservedGeneration || st.Policy != nil {
+				t.Errorf("the daemon did not act on the spec without the hold: generation %d (held at %d), policy %+v",
+					st.ObservedGeneration, held.ObservedGeneration, st.Policy)
+			}
+		}
 		for _, want := range []string{"rolled back v1.2.0", "HealthCheckFailed", "The host runs v1.1.0"} {
 			if !strings.Contains(run.out, want) {
 				t.Errorf("run %d of v1.2.0: the output lacks %q:\n%s", i+1, want, run.out)
@@ -115,7 +134,62 @@ func TestAnsibleRole(t *testing.T) {
 			t.Errorf("the rerun moved the generation from %d to %d: the daemon would try v1.2.0 again", failedGeneration, st.ObservedGeneration)
 		}
 	}
-	t.Logf("the eight plays took %s", time.Since(began).Round(time.Millisecond))
+	t.Logf("the ten plays took %s", time.Since(began).Round(time.Millisecond))
+}
+
+// holdRuns pins v1.2.0 with better_paas_hold a day ahead (in a zone the
+// role must convert to UTC, with a reason Go's JSON escapes), a window and
+// a minReleaseAge, twice, on a host that runs v1.1.0 (status before): both
+// plays succeed reporting Held, desired.yaml holds the policy, the host
+// stays on v1.1.0, and the second play changes nothing. It returns the
+// status after them.
+func (h *ansibleHost) holdRuns(t *testing.T, playbook string, before *status.VersionStatus) *status.VersionStatus {
+	t.Helper()
+	until := time.Now().Add(24 * time.Hour).UTC().Truncate(time.Second)
+	policy := fmt.Sprintf(`{"better_paas_hold": {"until": %q, "reason": "R&D <freeze>"}, `+
+		`"better_paas_windows": [{"schedule": "0 3 * * *", "duration": "1h30m", "timeZone": "Europe/Berlin"}], `+
+		`"better_paas_min_release_age": "72h"}`, until.In(time.FixedZone("", 2*3600)).Format(time.RFC3339))
+	wantOut := "held back: Held until " + until.Format(time.RFC3339) + ": spec.hold holds the update to v1.2.0 back"
+	var written []byte
+	var st, first *status.VersionStatus
+	for i, changed := range []int{1, 0} {
+		run := h.play(t, playbook, "v1.2.0", "-e", policy)
+		run.want(t, changed, 0)
+		if !strings.Contains(run.out, wantOut) || !strings.Contains(run.out, "(R&D <freeze>)") {
+			t.Errorf("hold run %d: the output lacks %q and the reason:\n%s", i+1, wantOut, run.out)
+		}
+		d, err := spec.Load(h.desired)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hd := d.Spec.Hold; hd == nil || !hd.Until.Equal(until) || hd.Reason != "R&D <freeze>" ||
+			len(d.Spec.Windows) != 1 || d.Spec.Windows[0].Duration.Duration != 90*time.Minute || d.Spec.Windows[0].TimeZone != "Europe/Berlin" ||
+			d.Spec.MinReleaseAge.Duration != 72*time.Hour {
+			t.Fatalf("hold run %d: desired.yaml's spec is %+v, want the hold until %s, the window and minReleaseAge", i+1, d.Spec, until)
+		}
+		st = h.status(t)
+		if p := st.Policy; p == nil || p.Reason != "Held" || p.Until == nil || !p.Until.Equal(until) {
+			t.Fatalf("hold run %d: status.policy %+v, want Held until %s", i+1, p, until)
+		}
+		if st.CurrentVersion != "v1.1.0" || st.Operation != nil || len(st.History) != len(before.History) {
+			t.Fatalf("hold run %d: the host moved: running %q, operation %+v, %d history entries (was %d)",
+				i+1, st.CurrentVersion, st.Operation, len(st.History), len(before.History))
+		}
+		// The role decided on its own digest of the spec, policy included.
+		if st.ObservedSpecDigest != d.Digest() || !strings.Contains(run.out, "spec digest "+d.Digest()) {
+			t.Errorf("hold run %d: status observedSpecDigest %s, desired.yaml's digest %s; the role's output:\n%s",
+				i+1, st.ObservedSpecDigest, d.Digest(), run.out)
+		}
+		if i == 0 {
+			if written, err = os.ReadFile(h.desired); err != nil {
+				t.Fatal(err)
+			}
+			first = st
+			continue
+		}
+		h.unchanged(t, written, first) // the same bytes, the same generation
+	}
+	return st
 }
 
 // ansibleHost is a sandbox install of the example app with its updater

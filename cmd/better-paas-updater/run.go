@@ -92,10 +92,19 @@ answer too: exit 0 with a line saying until when.`,
 			// A fleet repo (desiredFrom.git) is one more writer of
 			// desired.yaml: it syncs beside the loop, sharing statusMu
 			// for status.yaml's fleet block.
+			// Every sync wakes the loop: a fleet change that leaves
+			// desired.yaml as it is (a pause lifted, a push asking hosts to
+			// look again) is acted on now, not at the next resync.
 			var fleetSync *fleet.Syncer
+			fleetSynced := make(chan struct{}, 1)
 			if g := cfg.DesiredFrom.Git; g != nil {
 				fleetSync, err = fleet.New(fleet.Options{Source: *g, DesiredFile: cfg.DesiredFile, StatusPath: o.layout.Status,
-					CloneDir: fleet.CloneDir(cfg.StateDir), Lock: &statusMu})
+					CloneDir: fleet.CloneDir(cfg.StateDir), Lock: &statusMu, Synced: func(status.FleetStatus, error) {
+						select {
+						case fleetSynced <- struct{}{}:
+						default: // a wake is pending already
+						}
+					}})
 				if err != nil {
 					return err
 				}
@@ -143,8 +152,9 @@ answer too: exit 0 with a line saying until when.`,
 				// `backups restore` leaves its request here for the daemon.
 				Files:  []string{reconciler.RestoreRequestFile(cfg)},
 				Resync: cfg.ResyncInterval.Duration,
-				// An app that crashed is started again at once.
-				Wake: r.ServiceExits(loopCtx),
+				// An app that crashed is started again at once; a fleet sync
+				// is looked at at once.
+				Wake: mergeWakes(loopCtx, r.ServiceExits(loopCtx), fleetSynced),
 				// systemd's watchdog is fed from the loop itself, so a
 				// wedged loop gets the daemon restarted.
 				Reconciled:        notify.reconciled,
@@ -313,4 +323,33 @@ func policyUntil(p *status.PolicyHold) string {
 		return "further notice"
 	}
 	return p.Until.UTC().Format(time.RFC3339)
+}
+
+// mergeWakes returns a channel that is ready after any receive on one of
+// chans (nil ones are left out), until ctx ends. Wakes coalesce: the loop
+// reconciles the state as it is then, so one pending wake is enough.
+func mergeWakes(ctx context.Context, chans ...<-chan struct{}) <-chan struct{} {
+	out := make(chan struct{}, 1)
+	for _, c := range chans {
+		if c == nil {
+			continue
+		}
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case _, ok := <-c:
+					if !ok {
+						return
+					}
+					select {
+					case out <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}()
+	}
+	return out
 }

@@ -208,9 +208,9 @@ func TestSyncOverSSHWithADeployKey(t *testing.T) {
 
 	loose, _ := deployKey(t, keys, "loose", 0o644)
 	for _, tc := range []struct {
-		name      string
+		name       string
 		key, hosts string
-		says      []string
+		says       []string
 	}{
 		{"key readable by others", loose, knownHosts, []string{"desiredFrom.git.ssh.keyFile", "chmod 600"}},
 		{"key missing", filepath.Join(keys, "none"), knownHosts, []string{"desiredFrom.git.ssh.keyFile", "no such file"}},

@@ -73,8 +73,11 @@ type Options struct {
 	Lock sync.Locker
 	// Now is the clock; default time.Now.
 	Now func() time.Time
-	// Synced, when set, hears the outcome of every sync Run does (after
-	// it is recorded): metrics, tests.
+	// Synced, when set, hears the outcome of every sync once it is
+	// recorded, Run's and the webhook's alike (not of a cancelled one,
+	// which records nothing): the daemon wakes its loop with it, so a
+	// fleet change that leaves desired.yaml as it is (a pause lifted, a
+	// newer latest to look at) is acted on at once.
 	Synced func(status.FleetStatus, error)
 }
 
@@ -159,6 +162,9 @@ func (s *Syncer) Sync(ctx context.Context) (status.FleetStatus, error) {
 	res.SyncedAt = s.o.Now().UTC()
 	if serr := s.record(&res, write); serr != nil {
 		err = errors.Join(err, serr)
+	}
+	if s.o.Synced != nil {
+		s.o.Synced(res, err)
 	}
 	return res, err
 }
@@ -373,9 +379,6 @@ func (s *Syncer) Run(ctx context.Context, interval time.Duration, wake <-chan st
 			log.Info("Wrote desired.yaml from the fleet repo", "repo", res.Repo, "commit", res.Commit, "path", res.Path, "desiredVersion", res.Applied.Version)
 		default:
 			log.V(1).Info("Synced from the fleet repo", "repo", res.Repo, "commit", res.Commit, "path", res.Path, "result", res.Result)
-		}
-		if s.o.Synced != nil {
-			s.o.Synced(res, err)
 		}
 		if !t.Stop() {
 			select {

@@ -49,6 +49,9 @@ func StartDaemon(bin, logPath string, env []string, args ...string) (*Daemon, er
 	return d, nil
 }
 
+// PID is the daemon's process id.
+func (d *Daemon) PID() int { return d.cmd.Process.Pid }
+
 // Exited is closed once the daemon has exited.
 func (d *Daemon) Exited() <-chan struct{} { return d.exited }
 

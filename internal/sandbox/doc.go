@@ -15,4 +15,9 @@
 //	err = sandbox.Clone(ctx, origin, installDir, "v1.0.0")
 //	...
 //	err = sandbox.AddRelease(ctx, origin, sandbox.BrokenBackend("v1.3.0"))
+//
+// fleet.go puts a fleet on one machine: a fleet repo (FleetRepo) served
+// over git's smart HTTP with per-host traffic counters (GitServer), and
+// hosts each with its own install, ports, API token and running daemon
+// following it (StartFleet).
 package sandbox
