@@ -44,8 +44,12 @@ type Loop struct {
 	// reconcile is enqueued only when the digest differs from the one seen
 	// at the last reconcile. Default 10s.
 	Poll time.Duration
-	// Debounce folds a burst of events (write, chmod, rename) into one
-	// reconcile. Default 100ms.
+	// Debounce folds a burst of events that may leave a file half-written
+	// (writes in place, a chmod, a removal, an in-place create that writes
+	// follow) into one reconcile after the last of them. Default 100ms. A
+	// file renamed into place (editors, Ansible, ConfigMaps, `set` and the
+	// API: every atomic writer) is complete by then and is reconciled at
+	// once, as is a Wake.
 	Debounce time.Duration
 	// MinBackoff and MaxBackoff bound the retry delay after an error.
 	// Defaults 1s and 5m.
@@ -76,6 +80,9 @@ type Loop struct {
 	// pollHook, if set, is called after every poll with whether it found
 	// a change (tests).
 	pollHook func(changed bool)
+	// eventHook, if set, is called for every watch event that enqueues a
+	// reconcile, with whether it did so at once (tests).
+	eventHook func(ev fsnotify.Event, now bool)
 }
 
 // Run is one select loop on purpose, longer than a function should be:
@@ -116,6 +123,7 @@ func (l *Loop) Run(ctx context.Context) error {
 		heartbeat = t.C
 	}
 	failures := 0
+	var renamedFrom string // the folder of the previous event when it was a rename away
 	for {
 		select {
 		case <-ctx.Done():
@@ -124,13 +132,34 @@ func (l *Loop) Run(ctx context.Context) error {
 			if !ok {
 				return nil
 			}
+			// A file moved into place is complete: inotify reports a
+			// rename within a folder as a Rename of the old name followed
+			// at once by a Create of the new one. Anything else may be
+			// half-way (a Create in place, which writes follow) and waits
+			// for the debounce. Where the two are not adjacent (a rename
+			// from another folder, an event in between) the debounce
+			// covers it.
+			movedIn := ev.Has(fsnotify.Create) && renamedFrom == filepath.Dir(ev.Name)
+			renamedFrom = ""
+			if ev.Has(fsnotify.Rename) {
+				renamedFrom = filepath.Dir(ev.Name)
+			}
 			// Names before and after: a swapped link concerns both chains.
 			named := ws.concerns(ev.Name)
 			moved := l.rewatch(log, w, ws)
 			// Writes made before a new folder was watched raised no event
 			// there: the digest tells.
 			if named || ws.concerns(ev.Name) || moved && ws.digest() != seen {
-				debounce.Reset(l.Debounce)
+				now := movedIn && (named || ws.concerns(ev.Name))
+				if now {
+					debounce.Stop()
+					next.Reset(0)
+				} else {
+					debounce.Reset(l.Debounce)
+				}
+				if l.eventHook != nil {
+					l.eventHook(ev, now)
+				}
 			}
 		case err, ok := <-w.Errors:
 			if !ok {
@@ -157,7 +186,8 @@ func (l *Loop) Run(ctx context.Context) error {
 			}
 			if failures == 0 {
 				log.V(1).Info("Woken; reconciling")
-				debounce.Reset(l.Debounce)
+				debounce.Stop()
+				next.Reset(0)
 			}
 		case <-heartbeat:
 			l.Heartbeat()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 
@@ -551,4 +553,94 @@ func TestLoopWakesOnAppExitButNotDuringBackoff(t *testing.T) {
 	waitCall(t, c, "after the second wake (it fails: backoff of an hour)")
 	wake <- struct{}{}
 	noCall(t, c, 300*time.Millisecond, "after a wake during the backoff")
+}
+
+// TestLoopActsOnARenameAtOnceButNeverOnAHalfWrittenFile: a desired.yaml
+// renamed into place (every atomic writer: spec.Write, editors, Ansible)
+// is reconciled at once, without waiting for the debounce; an in-place
+// edit (truncate, then writes, as `echo >` and `cat >` do) and an in-place
+// create are only ever reconciled after the debounce, so a reconcile never
+// reads them half-written. The debounce here is an hour: a reconcile
+// that reads a file must have come from the immediate path.
+func TestLoopActsOnARenameAtOnceButNeverOnAHalfWrittenFile(t *testing.T) {
+	dir := t.TempDir()
+	desired := filepath.Join(dir, "desired.yaml")
+	writeLoopFile(t, desired, "v0")
+	type decision struct {
+		op  fsnotify.Op
+		now bool
+	}
+	decisions := make(chan decision, 64)
+	l := &Loop{DesiredFile: desired, Resync: time.Hour, Poll: time.Hour, Debounce: time.Hour,
+		eventHook: func(ev fsnotify.Event, now bool) { decisions <- decision{ev.Op, now} }}
+	c, stop := startLoop(t, l)
+	defer stop()
+	waitContent(t, c, "v0", "on start")
+
+	for i := range 20 {
+		want := fmt.Sprintf("renamed %d", i)
+		replaceByRename(t, desired, want)
+		if got := recv(t, c.calls, "after rename "+want); got != want {
+			t.Fatalf("the reconcile after rename %d read %q", i, got)
+		}
+		if d := recv(t, decisions, "rename "+want); !d.now || !d.op.Has(fsnotify.Create) {
+			t.Fatalf("rename %d: event %s enqueued at once = %v", i, d.op, d.now)
+		}
+	}
+
+	// In place: truncate, write half, write the rest. Every event it raises
+	// waits for the debounce; the half never reaches a reconcile.
+	f, err := os.OpenFile(desired, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, part := range []string{"spec: {version: v1.2", ".10}\n"} {
+		if _, err := f.WriteString(part); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// And a file created in place (removed first, then written).
+	if err := os.Remove(desired); err != nil {
+		t.Fatal(err)
+	}
+	writeLoopFile(t, desired, "created")
+	// A rename afterwards is acted on at once; being in order, it shows
+	// every earlier event was seen, and none of them reconciled.
+	replaceByRename(t, desired, "final")
+	if got := recv(t, c.calls, "after the final rename"); got != "final" {
+		t.Fatalf("a reconcile read %q: an in-place edit was acted on before the debounce", got)
+	}
+	immediate := 0
+	for {
+		d := recv(t, decisions, "the final rename")
+		if !d.now {
+			if !d.op.Has(fsnotify.Write) && !d.op.Has(fsnotify.Remove) && !d.op.Has(fsnotify.Create) && !d.op.Has(fsnotify.Chmod) {
+				t.Errorf("debounced an unexpected event %s", d.op)
+			}
+			continue
+		}
+		immediate++
+		if !d.op.Has(fsnotify.Create) {
+			t.Errorf("acted at once on %s", d.op)
+		}
+		break
+	}
+	if immediate != 1 {
+		t.Errorf("%d events acted on at once, want only the final rename", immediate)
+	}
+}
+
+// recv receives from ch, failing the test after 10 s.
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("nothing within 10s: %s", what)
+		panic("unreachable")
+	}
 }

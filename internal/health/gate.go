@@ -127,9 +127,11 @@ func (g Gate) Wait(ctx context.Context) (Observation, error) {
 		aliveErr error
 		seen     = tally{expect: g.ExpectVersion}
 		delay    = min(firstRetry, g.Interval)
+		askedAt  time.Time // when Alive was last asked
 	)
 	for {
-		if g.Alive != nil {
+		if g.Alive != nil && time.Since(askedAt) >= min(aliveEvery, g.Interval) {
+			askedAt = time.Now()
 			alive, err := g.Alive(gctx)
 			switch {
 			case err != nil:
@@ -166,19 +168,32 @@ func (g Gate) Wait(ctx context.Context) (Observation, error) {
 					name, failingAnswers(seen.failures), lastErr, aliveSuffix(aliveErr))
 			}
 		}
-		if v == failed {
-			delay = g.Interval // give a failing app a whole Interval to recover
-		}
-
-		timer := time.NewTimer(delay)
+		var wait time.Duration
+		wait, delay = nextProbe(v, err, delay, g.Interval)
+		timer := time.NewTimer(wait)
 		select {
 		case <-gctx.Done():
 			timer.Stop()
 			return last, g.failure(ctx, name, lastErr, aliveErr)
 		case <-timer.C:
 		}
-		delay = min(2*delay, g.Interval)
 	}
+}
+
+// nextProbe returns how long to wait before the next probe after one
+// judged v with err, and the backoff after that, given the backoff delay
+// so far: the backoff doubles up to interval; a failing answer waits a
+// whole interval (to give a failing app time to recover); a refused
+// connection (nothing listens yet) waits refusedRetry and leaves the
+// backoff where it was.
+func nextProbe(v verdict, err error, delay, interval time.Duration) (wait, next time.Duration) {
+	switch {
+	case v == failed:
+		return interval, interval
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return min(refusedRetry, interval), delay
+	}
+	return delay, min(2*delay, interval)
 }
 
 // verdict is what one probe says about the new process.

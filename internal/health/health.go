@@ -26,6 +26,16 @@ const (
 // Gate.Interval.
 const firstRetry = 25 * time.Millisecond
 
+// refusedRetry is the spacing after a refused connection: nothing listens
+// yet, and a refused connect on loopback costs microseconds, so the gate
+// looks again soon and notices the app listening within about this long.
+// It does not move the backoff of firstRetry.
+const refusedRetry = 10 * time.Millisecond
+
+// aliveEvery bounds how often Gate.Alive is asked while probes come every
+// refusedRetry (it may run systemctl); never less often than Interval.
+const aliveEvery = 100 * time.Millisecond
+
 // maxBody caps how much of a response is read: a health answer is small,
 // and a misbehaving app must not make the daemon buffer megabytes.
 const maxBody = 64 << 10

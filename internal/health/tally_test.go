@@ -120,3 +120,30 @@ func TestGateProxyAnswersAreStillStarting(t *testing.T) {
 		t.Errorf("probes = %d, want %d", hits.Load(), starting+DefaultSuccessThreshold)
 	}
 }
+
+// TestNextProbe: the probes' spacing. A refused connection is looked at
+// again within refusedRetry, so an app that starts listening is noticed
+// within about 10 ms however long it took, without moving the backoff of
+// the answers; a failing answer waits a whole interval.
+func TestNextProbe(t *testing.T) {
+	refused := fmt.Errorf("dial tcp 127.0.0.1:8080: connect: %w", syscall.ECONNREFUSED)
+	for _, tc := range []struct {
+		name             string
+		v                verdict
+		err              error
+		delay, interval  time.Duration
+		wantWait, wantNx time.Duration
+	}{
+		{"first answer: the backoff doubles", starting, ErrUnhealthy, 25 * time.Millisecond, time.Second, 25 * time.Millisecond, 50 * time.Millisecond},
+		{"the backoff stops at the interval", previous, nil, 800 * time.Millisecond, time.Second, 800 * time.Millisecond, time.Second},
+		{"refused: look again soon, backoff kept", starting, refused, 400 * time.Millisecond, time.Second, refusedRetry, 400 * time.Millisecond},
+		{"refused, interval below refusedRetry", starting, refused, 5 * time.Millisecond, 5 * time.Millisecond, 5 * time.Millisecond, 5 * time.Millisecond},
+		{"failing answer: a whole interval", failed, ErrUnhealthy, 50 * time.Millisecond, time.Second, time.Second, time.Second},
+		{"passed: the backoff doubles", passed, nil, 100 * time.Millisecond, time.Second, 100 * time.Millisecond, 200 * time.Millisecond},
+	} {
+		wait, next := nextProbe(tc.v, tc.err, tc.delay, tc.interval)
+		if wait != tc.wantWait || next != tc.wantNx {
+			t.Errorf("%s: nextProbe = %v, %v; want %v, %v", tc.name, wait, next, tc.wantWait, tc.wantNx)
+		}
+	}
+}
