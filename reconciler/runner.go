@@ -135,6 +135,9 @@ func (r *Runner) Run(ctx context.Context, op *status.Operation) error {
 			}
 			if errors.Is(err, hooks.ErrRetryLater) {
 				held, herr := r.hold(ctx, op, s.Name(), err)
+				if held != nil {
+					r.publishStep(req.ID, s.Name(), events.PhaseDo, events.StateHeld, began, held)
+				}
 				if held != nil || herr != nil {
 					return errors.Join(held, herr)
 				}

@@ -278,7 +278,8 @@ func TestRunnerHoldsOnRetryLater(t *testing.T) {
 	}
 	var trace, evs []string
 	var journaled []status.Operation
-	r := &Runner{Steps: steps(&trace, nil), Hooks: hooks.Runner{Dir: dir}, MaxHookRetries: 2,
+	rec := &recorder{}
+	r := &Runner{Steps: steps(&trace, nil), Hooks: hooks.Runner{Dir: dir}, MaxHookRetries: 2, Events: rec,
 		Journal: func(_ context.Context, op *status.Operation) error {
 			journaled = append(journaled, *op)
 			return nil
@@ -309,6 +310,10 @@ func TestRunnerHoldsOnRetryLater(t *testing.T) {
 		}
 		if evs[len(evs)-1] != "stop:held" {
 			t.Errorf("hold %d: events %v, want stop:held last", hold, evs)
+		}
+		// The page hears the step end: held, not started forever.
+		if s := rec.steps(); !strings.HasSuffix(s, "stop:do:started stop:do:held") {
+			t.Errorf("hold %d: step events %q, want stop started then held", hold, s)
 		}
 		last := journaled[len(journaled)-1]
 		if last.Step != "stop" || last.Phase != status.PhaseDo || last.HookRetries != hold || last.Attempt != 0 ||

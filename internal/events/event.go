@@ -27,13 +27,16 @@ const (
 )
 
 // States of a step event. Every "started" is followed by exactly one of
-// the three others for the same step and phase, unless the daemon stops
-// in between (an "Interrupted" outcome then says where it was left).
+// the others for the same step and phase, unless the daemon stops in
+// between (an "Interrupted" outcome then says where it was left).
+// "held": a hook script asked to wait (exit 21); the step did not run and
+// starts again at a later reconcile, the operation kept as it was.
 const (
 	StateStarted   = "started"
 	StateSucceeded = "succeeded"
 	StateFailed    = "failed"
 	StateSkipped   = "skipped"
+	StateHeld      = "held"
 )
 
 // Results of an outcome event.

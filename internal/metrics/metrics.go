@@ -102,7 +102,7 @@ func New(o Options) *Collector {
 	}
 	c.steps = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: namespace, Name: "step_duration_seconds",
-		Help:    "How long each step of an operation ran, by step, phase (do, undo) and result (succeeded, failed, skipped).",
+		Help:    "How long each step of an operation ran, by step, phase (do, undo) and result (succeeded, failed, skipped, held: a hook asked to wait).",
 		Buckets: stepBuckets,
 	}, []string{"step", "phase", "result"})
 	c.reconciles = prometheus.NewHistogramVec(prometheus.HistogramOpts{

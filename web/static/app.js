@@ -507,7 +507,9 @@
       for (const name of j.done || []) state.op.steps[name] = { do: { state: 'succeeded' } };
       const s = (state.op.steps[j.step] = state.op.steps[j.step] || {});
       const phase = String(j.phase || 'Do').toLowerCase();
-      s[phase] = { state: 'started', start: NaN };
+      // A hook asked to wait (exit 21): the step is held, not running.
+      const held = (state.status.conditions || []).find((c) => c.type === 'Reconciling' && c.reason === 'HookRetryLater');
+      s[phase] = held ? { state: 'held', error: held.message } : { state: 'started', start: NaN };
     }
     state.op.from = state.op.from || (j.from && j.from.version) || '';
     state.op.to = state.op.to || (j.to && j.to.version) || '';
@@ -997,14 +999,15 @@
         case 'succeeded': row.state = 'done'; row.time = duration(d.durationMs); break;
         case 'failed': row.state = 'failed'; row.time = duration(d.durationMs); row.detail = d.error || ''; break;
         case 'skipped': row.state = 'skipped'; row.detail = 'Nothing to do'; break;
+        case 'held': row.state = 'held'; row.time = duration(d.durationMs); row.detail = d.error || 'A hook asked to wait; the update goes on later'; break;
         default: row.state = finished && op.outcome.result !== 'Succeeded' ? 'notrun' : 'pending'; break;
       }
       return row;
     });
   }
 
-  const STATE_WORDS = { pending: 'Waiting', running: 'Running', done: 'Done', failed: 'Failed', skipped: 'Skipped', undone: 'Undone', notrun: 'Not run' };
-  const STATE_ICONS = { done: '✓', failed: '✕', skipped: '–', undone: '↺' };
+  const STATE_WORDS = { pending: 'Waiting', running: 'Running', done: 'Done', failed: 'Failed', skipped: 'Skipped', undone: 'Undone', notrun: 'Not run', held: 'Held' };
+  const STATE_ICONS = { done: '✓', failed: '✕', skipped: '–', undone: '↺', held: '‖' };
 
   function stepEl(row) {
     const time = el('span', { class: 'step-time', text: row.time });
