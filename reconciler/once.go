@@ -17,10 +17,13 @@ var ErrNotConverged = errors.New("host did not converge")
 
 // RunOnce reconciles until the host is Ready or Stalled (as status.yaml
 // says), or a policy of desired.yaml holds its update back (status.Policy
-// set: Held, WindowClosed, SoakPending; an answer too, with the time it
-// ends, not a wait for it), and returns the final status. Errors are retried with backoff from
-// minBackoff, at most maxFailures times in a row. A cancelled ctx returns
-// an error wrapping ErrInterrupted (with the status as it was left).
+// set: Held, WindowClosed, SoakPending, RolloutPaused; an answer too, with
+// the time it ends, not a wait for it), and returns the final status.
+// Errors are retried with backoff from minBackoff, at most maxFailures
+// times in a row. A hook that asks to wait (exit 21) is an answer, not a
+// failure: the *HeldError is returned at once, the operation journaled at
+// its step for the next run. A cancelled ctx returns an error wrapping
+// ErrInterrupted (with the status as it was left).
 func RunOnce(ctx context.Context, r *Reconciler, maxFailures int, minBackoff time.Duration) (*status.VersionStatus, error) {
 	log := logr.FromContextOrDiscard(ctx)
 	failures := 0
@@ -38,7 +41,10 @@ func RunOnce(ctx context.Context, r *Reconciler, maxFailures int, minBackoff tim
 		if serr != nil {
 			return nil, serr
 		}
+		var held *HeldError
 		switch {
+		case errors.As(err, &held):
+			return st, err
 		case err != nil:
 			failures++
 			if failures >= maxFailures {

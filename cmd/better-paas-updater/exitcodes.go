@@ -17,6 +17,10 @@ const (
 	// changed since it was read (another writer: a person, the dashboard,
 	// GitOps); nothing was written. Read it again, or pass --force.
 	exitConflict = 3
+	// exitHeld: `run --once` stopped because a hook script asked to wait
+	// (exit 21, hooks.RetryLaterCode): the update is journaled at that
+	// step and resumes at the next run or in the daemon.
+	exitHeld = 4
 	// exitUpdateAvailable: `check` found a newer release of the app, or
 	// `self-update --check` one of the updater, after `dnf check-update`.
 	exitUpdateAvailable = 100

@@ -118,6 +118,9 @@ answer too: exit 0 with a line saying until when.`,
 					}
 				}
 				st, err := reconciler.RunOnce(ctx, r, 5, time.Second)
+				if held := (*reconciler.HeldError)(nil); errors.As(err, &held) {
+					return &exitError{code: exitHeld, err: fmt.Errorf("%w; it resumes at the next run (or in the daemon)", err)}
+				}
 				if err != nil {
 					return err
 				}
