@@ -241,3 +241,34 @@ func TestFaults(t *testing.T) {
 	})
 	preserved(t, "data across all faults", data, h.precious())
 }
+
+// TestRollbackFailedRecordsWhatTheHostRuns: a rollback that stops part-way
+// (here: the checkout of the previous version fails) leaves the host with
+// the bad release's commit checked out; status.yaml says so, instead of
+// naming the version the update started from as if it ran.
+func TestRollbackFailedRecordsWhatTheHostRuns(t *testing.T) {
+	h := newHost(t)
+	t.Cleanup(func() { fault.Set("") })
+	h.set("v1.1.0")
+	if st := h.converge(); !st.IsTrue(status.TypeReady) {
+		t.Fatalf("setup: %s", condition(st, status.TypeReady))
+	}
+	before, _ := h.r.Status()
+	fault.Set("checkout:undo:before=error")
+	h.set("v1.2.0") // fails its health check
+	st := h.converge()
+	if c := st.Get(status.TypeStalled); c == nil || c.Reason != reconciler.ReasonRollbackFailed {
+		t.Fatalf("Stalled = %+v, want RollbackFailed", c)
+	}
+	head := h.head()
+	if head == before.CurrentCommit {
+		t.Fatalf("the failed checkout undo left %s checked out, the previous commit: nothing to tell apart", head)
+	}
+	if st.CurrentCommit != head {
+		t.Errorf("status says commit %s runs, the install has %s checked out", st.CurrentCommit, head)
+	}
+	if st.CurrentVersion == before.CurrentVersion {
+		t.Errorf("status says %s runs, but the install is at v1.2.0's commit", st.CurrentVersion)
+	}
+	t.Logf("after the failed rollback: currentVersion %q, commit %s", st.CurrentVersion, st.CurrentCommit)
+}

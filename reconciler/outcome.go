@@ -151,6 +151,14 @@ func (r *Reconciler) recordOutcome(ctx context.Context, st *status.VersionStatus
 		entry.Result = status.ResultRollbackFailed
 		st.AddHistory(entry)
 		st.RecordFailure(failedVersion)
+		// The rollback stopped part-way: the host runs neither version
+		// for sure. Record what it shows now (the commit checked out, the
+		// version the app or the binary says), not the one it left.
+		if repo, err := gitrepo.Open(r.cfg.InstallDir); err == nil {
+			if h, err := r.observeHost(ctx, repo); err == nil {
+				st.CurrentVersion, st.CurrentCommit = h.currentVersion(st), h.head
+			}
+		}
 		log.Error(se, "Rollback failed; a human must look", "operation", op.ID)
 		summarize(st, phaseStalled, ReasonRollbackFailed, fmt.Sprintf(
 			"%s failed at %s: %v; rolling back to %s then failed at %s: %v; no further attempts until desired.yaml changes",
