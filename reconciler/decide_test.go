@@ -38,7 +38,7 @@ func running() Observation {
 		ConfigDigest:   "cfg-1",
 		Desired:        spec.New("v1.1.0"),
 		Generation:     2,
-		Host:           observation{head: commitA, headTag: "v1.1.0", binarySHA: binA, running: true, healthy: true, version: "v1.1.0"},
+		Host:           observation{head: commitA, headTag: func() string { return "v1.1.0" }, binarySHA: binA, running: true, healthy: true, version: "v1.1.0"},
 		CurrentVersion: "v1.1.0",
 		Target:         status.Revision{Version: "v1.1.0", Commit: commitA},
 		Now:            t0,

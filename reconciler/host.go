@@ -14,6 +14,7 @@ import (
 	"github.com/better-paas/updater/internal/atomicfile"
 	"github.com/better-paas/updater/internal/config"
 	"github.com/better-paas/updater/internal/fault"
+	"github.com/better-paas/updater/internal/filedigest"
 	"github.com/better-paas/updater/internal/gitrepo"
 	"github.com/better-paas/updater/internal/health"
 	"github.com/better-paas/updater/internal/service"
@@ -177,21 +178,7 @@ func restoreTree(dir, want string) error {
 }
 
 // fileSHA256 returns the hex sha256 of path, "" when it does not exist.
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("cannot hash %s: %w", path, err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("cannot hash %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
+func fileSHA256(path string) (string, error) { return filedigest.Sum(path) }
 
 // frontendSHA256 returns the digest (treeSHA256) of the frontend build that
 // c serves, "" when c builds no frontend or it does not exist.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"golang.org/x/mod/semver"
@@ -114,8 +115,12 @@ func (o *Observation) readHost() *observation {
 // observation is what Reconcile sees on the host, read afresh every time.
 // Reading it costs no network and no writes.
 type observation struct {
-	head       string // commit checked out
-	headTag    string // highest release tag at head, "" when none
+	head string // commit checked out
+	// headTag returns the highest release tag at head, "" when none (or
+	// the tags cannot be read). Reading every tag is the costliest part
+	// of an observation, and only a host whose binary status does not
+	// know needs it, so it is read on first call.
+	headTag    func() string
 	binarySHA  string // sha256 of the backend binary, "" when missing
 	running    bool   // the service has a live process
 	healthy    bool   // one probe answered 2xx
@@ -130,16 +135,21 @@ func (r *Reconciler) observeHost(ctx context.Context, repo *gitrepo.Repo) (obser
 	if o.head, err = repo.Head(); err != nil {
 		return o, err
 	}
-	tags, err := repo.TagsAt(o.head)
-	if err != nil {
-		return o, err
-	}
-	for _, t := range tags {
-		if semver.IsValid(t) && semver.Canonical(t) == t && (o.headTag == "" || semver.Compare(t, o.headTag) > 0) {
-			o.headTag = t
+	head := o.head
+	o.headTag = sync.OnceValue(func() string {
+		tags, err := repo.TagsAt(head)
+		if err != nil {
+			return ""
 		}
-	}
-	if o.binarySHA, err = fileSHA256(r.cfg.BackendBinary()); err != nil {
+		best := ""
+		for _, t := range tags {
+			if semver.IsValid(t) && semver.Canonical(t) == t && (best == "" || semver.Compare(t, best) > 0) {
+				best = t
+			}
+		}
+		return best
+	})
+	if o.binarySHA, err = r.binaries.SHA256(r.cfg.BackendBinary()); err != nil {
 		return o, err
 	}
 	svc, err := r.svc.Status(ctx)
@@ -163,8 +173,8 @@ func (o observation) currentVersion(st *status.VersionStatus) string {
 	if lkg := st.LastKnownGood; lkg != nil && lkg.Commit == o.head && lkg.BinarySHA256 == o.binarySHA {
 		return lkg.Version
 	}
-	if o.binarySHA != "" {
-		return o.headTag
+	if o.binarySHA != "" && o.headTag != nil {
+		return o.headTag()
 	}
 	return ""
 }

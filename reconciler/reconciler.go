@@ -15,6 +15,7 @@ import (
 
 	"github.com/better-paas/updater/internal/config"
 	"github.com/better-paas/updater/internal/events"
+	"github.com/better-paas/updater/internal/filedigest"
 	"github.com/better-paas/updater/internal/layout"
 	"github.com/better-paas/updater/internal/releases"
 	"github.com/better-paas/updater/internal/service"
@@ -61,6 +62,10 @@ type Reconciler struct {
 	// outcome is the outcome of the operation that just ended, published
 	// once status.yaml records it.
 	outcome *events.Event
+	// binaries remembers the backend binary's digest between observations,
+	// so a converged reconcile does not read tens of megabytes; steps that
+	// check a binary (swap, the record of a success) hash it whole.
+	binaries *filedigest.Cache
 }
 
 // Result tells the loop when to reconcile again, after controller-runtime.
@@ -81,7 +86,8 @@ func New(o Options) (*Reconciler, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Reconciler{cfg: o.Config, cfgDigest: o.Config.Digest(), svc: o.Service, source: o.Source, hooks: o.Hooks, now: o.Now, onEvent: o.OnEvent, events: o.Events}, nil
+	return &Reconciler{cfg: o.Config, cfgDigest: o.Config.Digest(), svc: o.Service, source: o.Source, hooks: o.Hooks, now: o.Now, onEvent: o.OnEvent, events: o.Events,
+		binaries: &filedigest.Cache{}}, nil
 }
 
 // StatusPath is where status.yaml lives: in the state folder.

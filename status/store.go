@@ -1,6 +1,7 @@
 package status
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -93,7 +94,8 @@ const maxExpansion = 4 * MaxFileSize
 
 // Save writes s to path atomically, creating the folder if needed. A
 // status that encodes to more than MaxFileSize is refused with ErrTooLarge
-// and path is left as it was.
+// and path is left as it was. When path already holds exactly these bytes
+// nothing is written: a reconcile that changed nothing costs no write.
 func Save(path string, s *VersionStatus) error {
 	s.APIVersion, s.Kind = APIVersion, Kind
 	b, err := yaml.Marshal(s)
@@ -102,6 +104,9 @@ func Save(path string, s *VersionStatus) error {
 	}
 	if len(b) > MaxFileSize {
 		return fmt.Errorf("cannot save %s: %w: %d bytes encoded (%s), Load accepts %d", path, ErrTooLarge, len(b), bytesize.Format(uint64(len(b))), MaxFileSize)
+	}
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, b) {
+		return nil // already so: a reconcile that changed nothing writes nothing
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("cannot create folder for %s: %w", path, err)

@@ -5,9 +5,8 @@ import (
 	"path/filepath"
 	"sync"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/better-paas/updater/internal/backup/manifest"
+	"github.com/better-paas/updater/internal/filedigest"
 )
 
 // The manifest cache keeps the last two whole manifests this process read
@@ -24,28 +23,15 @@ var manifestCache struct {
 
 type cachedManifest struct {
 	path string
-	id   fileID
+	id   filedigest.ID
 	m    *manifest.Manifest
-}
-
-type fileID struct {
-	ino, size    uint64
-	mtime, ctime int64
-}
-
-func statID(path string) (fileID, error) {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return fileID{}, err
-	}
-	return fileID{ino: st.Ino, size: uint64(st.Size), mtime: st.Mtim.Nano(), ctime: st.Ctim.Nano()}, nil
 }
 
 // readManifestCached returns the whole manifest dir/name, from the cache
 // when the file has not changed since it was cached.
 func readManifestCached(dir, name string) (*manifest.Manifest, error) {
 	path := filepath.Join(dir, name)
-	id, err := statID(path)
+	id, err := filedigest.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read manifest %s: %w", path, err)
 	}
@@ -68,12 +54,12 @@ func readManifestCached(dir, name string) (*manifest.Manifest, error) {
 // remember caches m, just written to dir/MANIFEST.json.
 func remember(dir string, m *manifest.Manifest) {
 	path := filepath.Join(dir, manifest.FileName)
-	if id, err := statID(path); err == nil {
+	if id, err := filedigest.Stat(path); err == nil {
 		store(path, id, m)
 	}
 }
 
-func store(path string, id fileID, m *manifest.Manifest) {
+func store(path string, id filedigest.ID, m *manifest.Manifest) {
 	manifestCache.Lock()
 	defer manifestCache.Unlock()
 	for i, s := range manifestCache.slots {

@@ -1,0 +1,122 @@
+// Package filedigest hashes files with SHA-256 and remembers the result,
+// so a file read at every reconcile (the app's binary, tens of megabytes)
+// is hashed again only when it may have changed.
+//
+// A cached digest is used only while the file has the same inode, size,
+// modification time and change time as when it was hashed. The change
+// time cannot be set from user space and moves with every write, chmod,
+// or rename onto the name, so an edited or replaced file is hashed again.
+// A file changed within the timestamp granularity of its hashing could
+// keep all four (git's "racily clean" entries): a digest is therefore
+// cached only when the file's change time is at least Racy before the
+// hashing began; a younger file is hashed every time until it is not.
+package filedigest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Racy is how long after its last change a file must have been hashed for
+// its digest to be cached: well above the coarsest kernel timestamp tick.
+const Racy = 2 * time.Second
+
+// racy is Racy, changed by tests (ctime cannot be set back).
+var racy = Racy
+
+// ID identifies a file's content as far as its metadata can: the same ID
+// and the same name mean the same bytes, unless the file is racily clean
+// (see the package comment).
+type ID struct {
+	Ino, Size    uint64
+	Mtime, Ctime int64 // nanoseconds since the epoch
+}
+
+// Stat returns the ID of the file at path, following links.
+func Stat(path string) (ID, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return ID{}, &fs.PathError{Op: "stat", Path: path, Err: err}
+	}
+	return ID{Ino: st.Ino, Size: uint64(st.Size), Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano()}, nil
+}
+
+// Cache remembers the digest of each path it hashed. The zero value is
+// ready to use; it is safe for concurrent use.
+type Cache struct {
+	mu sync.Mutex
+	m  map[string]entry
+}
+
+type entry struct {
+	id     ID
+	digest string
+}
+
+// SHA256 returns the hex SHA-256 of the file at path, "" (and no error)
+// when there is none: from the cache when the file has not changed since
+// it was hashed, else by reading it.
+func (c *Cache) SHA256(path string) (string, error) {
+	before, err := Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		c.forget(path)
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("cannot hash %s: %w", path, err)
+	}
+	c.mu.Lock()
+	e, ok := c.m[path]
+	c.mu.Unlock()
+	if ok && e.id == before {
+		return e.digest, nil
+	}
+	began := time.Now()
+	digest, err := Sum(path)
+	if err != nil || digest == "" {
+		return digest, err
+	}
+	// Cache only what was read whole and unchanged, and not racily clean.
+	if after, err := Stat(path); err == nil && after == before && began.Sub(time.Unix(0, before.Ctime)) >= racy {
+		c.mu.Lock()
+		if c.m == nil {
+			c.m = map[string]entry{}
+		}
+		c.m[path] = entry{id: before, digest: digest}
+		c.mu.Unlock()
+	}
+	return digest, nil
+}
+
+func (c *Cache) forget(path string) {
+	c.mu.Lock()
+	delete(c.m, path)
+	c.mu.Unlock()
+}
+
+// Sum reads the file at path whole and returns its hex SHA-256, "" (and no
+// error) when there is none. It never uses a cache.
+func Sum(path string) (string, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("cannot hash %s: %w", path, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("cannot hash %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

@@ -1,0 +1,78 @@
+package filedigest
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestCacheReadsAChangedFileAgain: a digest is served from the cache only
+// while the file keeps its inode, size and times, and only once its last
+// change is Racy old; any write, replacement or removal is seen.
+func TestCacheReadsAChangedFileAgain(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "server")
+	write := func(content string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(content), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	age := func(d time.Duration) {
+		t.Helper()
+		// Back-date mtime; ctime cannot be set, so the racy window is
+		// crossed by the test moving Racy instead (below).
+		if err := os.Chtimes(path, time.Now().Add(-d), time.Now().Add(-d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var c Cache
+	want := func(content string) {
+		t.Helper()
+		sum, err := Sum(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.SHA256(path)
+		if err != nil || got != sum {
+			t.Fatalf("SHA256 = %q, %v; want %q (%s)", got, err, sum, content)
+		}
+	}
+	write("one")
+	want("one")
+	if len(c.m) != 0 {
+		t.Fatal("a file changed just now was cached: it is racily clean")
+	}
+	// Old enough: cached, and served from the cache while unchanged.
+	c.m = nil
+	racyWas := racy
+	racy = 0
+	defer func() { racy = racyWas }()
+	want("one")
+	if _, ok := c.m[path]; !ok {
+		t.Fatal("an unchanged file was not cached")
+	}
+	// Same size, in place: ctime moves, so it is read again.
+	write("two")
+	age(time.Hour)
+	want("two")
+	// Replaced by rename: another inode.
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, []byte("three"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	want("three")
+	// Removed: "" and forgotten.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.SHA256(path); got != "" || err != nil {
+		t.Fatalf("SHA256 of a missing file = %q, %v", got, err)
+	}
+	if _, ok := c.m[path]; ok {
+		t.Error("a removed file is still cached")
+	}
+}
