@@ -103,34 +103,3 @@ func TestPauseFor(t *testing.T) {
 		t.Error("a nil status is paused")
 	}
 }
-
-// TestSaveWritesOnlyWhatChanged: saving the status a file already holds
-// writes nothing (a converged reconcile costs no disk write); any change
-// is written, atomically, as a new file.
-func TestSaveWritesOnlyWhatChanged(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "status.yaml")
-	s := New()
-	s.CurrentVersion = "v1.0.0"
-	if err := Save(path, s); err != nil {
-		t.Fatal(err)
-	}
-	fi1, _ := os.Stat(path)
-	if err := Save(path, s); err != nil {
-		t.Fatal(err)
-	}
-	fi2, _ := os.Stat(path)
-	if !os.SameFile(fi1, fi2) {
-		t.Error("saving the same status replaced the file")
-	}
-	s.CurrentVersion = "v1.1.0"
-	if err := Save(path, s); err != nil {
-		t.Fatal(err)
-	}
-	fi3, _ := os.Stat(path)
-	if os.SameFile(fi2, fi3) {
-		t.Error("a changed status was not written as a new file")
-	}
-	if back, err := Load(path); err != nil || back.CurrentVersion != "v1.1.0" {
-		t.Errorf("loaded %+v, %v", back, err)
-	}
-}
