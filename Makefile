@@ -57,8 +57,14 @@ test-fast: ## Unit, table and package tests in under a minute (go test -short: n
 demo: deps ## Update the example app v1.0.0 -> v1.1.0, then watch v1.2.0 roll back
 	$(GO) run ./examples/demo
 
-bench: deps ## Benchmarks, printed as ratios against baselines measured in the same run
+# scripts/bench measures the updater beside the raw tools doing the same
+# work in the same run (median, min and max of -runs), writes
+# bench-results/results.json and results.md, and puts the table in README
+# between its bench markers; then the Go benchmarks (backups, git, a fleet
+# of 100 hosts) run. BENCHFLAGS=-only=Reaction runs one group.
+bench: deps ## Benchmarks beside the raw tools (bench-results/, README's table), then the Go benchmarks
 	@scripts/ensure-deps.sh rsync
+	$(GO) run ./scripts/bench -out bench-results -readme README.md $(BENCHFLAGS)
 	$(GO) test -run '^$$' -bench . -benchtime 3x $(PKGS)
 
 fuzz: ## Fuzz the desired.yaml and status.yaml parsers, 60s each (FUZZTIME=30s to change)
