@@ -10,7 +10,7 @@ import (
 )
 
 // systemdUnits are the example units, verified as an operator installs them.
-var systemdUnits = []string{"better-paas-updater.service", "better-paas-backend.service"}
+var systemdUnits = []string{"better-paas-updater.service", "better-paas-backend.service", "better-paas-backend.socket"}
 
 // TestSystemdUnitsVerify runs `systemd-analyze verify` on the example units
 // in a root of their own: the units in its /etc/systemd/system, the
@@ -35,7 +35,7 @@ func TestSystemdUnitsVerify(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		for _, target := range []string{"sysinit", "basic", "shutdown", "network-online", "multi-user"} {
+		for _, target := range []string{"sysinit", "basic", "shutdown", "network-online", "multi-user", "sockets"} {
 			write("etc/systemd/system/"+target+".target", "[Unit]\nDescription=stub "+target+"\n", 0o644)
 		}
 		for _, u := range systemdUnits {
@@ -72,7 +72,9 @@ func TestSystemdUnitsSay(t *testing.T) {
 		"better-paas-updater.service": {"Type=notify", "WatchdogSec=", "After=network-online.target", "Wants=network-online.target",
 			"StateDirectory=better-paas-updater", "KillMode=process", "ProtectSystem=strict", "ReadWritePaths=/opt/better-paas /var/backups/better-paas /etc/better-paas",
 			"NoNewPrivileges=yes", "PrivateTmp=yes", "ProtectHome=yes", "ExecStart=/usr/local/bin/better-paas-updater run --config /etc/better-paas/updater.yaml"},
-		"better-paas-backend.service": {"Environment=UPDATE_REPO=your-org/better-paas", "Restart=on-failure", "ExecStart=/opt/better-paas/server"},
+		"better-paas-backend.service": {"Environment=UPDATE_REPO=your-org/better-paas", "Restart=on-failure", "ExecStart=/opt/better-paas/server",
+			"Requires=better-paas-backend.socket"},
+		"better-paas-backend.socket": {"ListenStream=127.0.0.1:8080", "FileDescriptorName=http", "WantedBy=sockets.target"},
 	}
 	for u, lines := range want {
 		b, err := os.ReadFile(filepath.Join("systemd", u))

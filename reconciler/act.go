@@ -75,7 +75,7 @@ func (r *Reconciler) repair(ctx context.Context, st *status.VersionStatus, o Obs
 			return r.settle(ctx, st, nil, failure(ReasonServiceFailed, fmt.Errorf("cannot start %s: %w", target.Version, err)))
 		}
 	}
-	if _, err := h.gate(target.Version).Wait(ctx); err != nil {
+	if err := h.waitHealthy(ctx, target.Version); err != nil {
 		return r.settle(ctx, st, nil, failure(ReasonUnhealthy, fmt.Errorf("%s is installed but not healthy: %w", target.Version, err)))
 	}
 	summarize(st, phaseReady, ReasonUpToDate, fmt.Sprintf("running %s (%s), healthy", target.Version, short(target.Commit)), r.now())
@@ -203,7 +203,7 @@ func (r *Reconciler) keepRunning(ctx context.Context, st *status.VersionStatus, 
 		return
 	}
 	h := &Host{Config: r.cfg, Service: r.svc}
-	if _, err := h.gate(lkg.Version).Wait(ctx); err != nil {
+	if err := h.waitHealthy(ctx, lkg.Version); err != nil {
 		log.Error(err, "Service started but not healthy", "version", lkg.Version)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/go-logr/logr"
+
 	"github.com/better-paas/updater/internal/atomicfile"
 	"github.com/better-paas/updater/internal/config"
 	"github.com/better-paas/updater/internal/fault"
@@ -31,6 +33,23 @@ type Host struct {
 	// FindRelease finds the release an update installs, with its assets
 	// (artifact: prebuilt; nil otherwise).
 	FindRelease ReleaseFinder
+}
+
+// waitHealthy runs the health gate for version and, once it passes, tells
+// a service manager that remembers how each release last ran healthy
+// (service.HealthRecorder: the exec supervisor with service.exec.listen
+// starts a release the way it last passed, with or without the socket).
+// Failing to record is logged, not returned: only that memory is lost.
+func (h *Host) waitHealthy(ctx context.Context, version string) error {
+	if _, err := h.gate(version).Wait(ctx); err != nil {
+		return err
+	}
+	if r, ok := h.Service.(service.HealthRecorder); ok {
+		if err := r.RecordHealthy(); err != nil {
+			logr.FromContextOrDiscard(ctx).Error(err, "Cannot record how the backend ran healthy", "version", version)
+		}
+	}
+	return nil
 }
 
 // gate returns the health gate that accepts version; a crashed service

@@ -63,7 +63,7 @@ func (r *Reconciler) RestoreBackup(ctx context.Context, id string, force bool) (
 	if err := r.svc.Start(ctx); err != nil {
 		return res, errors.Join(rerr, fmt.Errorf("cannot start the service after the restore: %w", err))
 	}
-	if _, err := h.gate(version).Wait(ctx); err != nil {
+	if err := h.waitHealthy(ctx, version); err != nil {
 		return res, errors.Join(rerr, fmt.Errorf("the service is not healthy after the restore: %w", err))
 	}
 	if rerr != nil {

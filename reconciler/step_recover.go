@@ -46,7 +46,7 @@ func (s recoverStep) Undo(ctx context.Context, req *Request) error {
 	if err := s.h.Service.Start(ctx); err != nil {
 		return fmt.Errorf("cannot start %s again: %w", orNothing(req.From.Version), err)
 	}
-	if _, err := s.h.gate(req.From.Version).Wait(ctx); err != nil {
+	if err := s.h.waitHealthy(ctx, req.From.Version); err != nil {
 		return fmt.Errorf("cannot confirm %s is healthy again: %w", orNothing(req.From.Version), err)
 	}
 	return nil

@@ -77,7 +77,7 @@ func (s healthStep) Timeout() time.Duration {
 }
 
 func (s healthStep) Do(ctx context.Context, req *Request) error {
-	if _, err := s.h.gate(req.To.Version).Wait(ctx); err != nil {
+	if err := s.h.waitHealthy(ctx, req.To.Version); err != nil {
 		return failure(ReasonHealthCheckFailed, fmt.Errorf("%s is not healthy: %w", req.To.Version, err))
 	}
 	return nil

@@ -164,5 +164,6 @@ func newManager(cfg *config.Config) (service.Manager, error) {
 		PIDFile:     l.PIDFile,
 		LogFile:     l.ServiceLog,
 		StopTimeout: cfg.Service.StopTimeout.Duration,
+		Listen:      cfg.Service.Exec.Listen,
 	})
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/better-paas/updater/internal/apiversion"
 	"github.com/better-paas/updater/internal/bytesize"
 	"github.com/better-paas/updater/internal/command"
+	"github.com/better-paas/updater/internal/service"
 	"github.com/better-paas/updater/internal/strictyaml"
 )
 
@@ -278,8 +279,18 @@ type ExecService struct {
 	// Command starts the backend, run in InstallDir. Default ["./<backend output>"].
 	Command []string `json:"command,omitempty"`
 	// Env is NAME=value entries added to the daemon's environment. Its
-	// ADDR= or PORT= entry also gives the default health.url.
+	// ADDR= or PORT= entry also gives the default health.url, unless
+	// Listen is set.
 	Env []string `json:"env,omitempty"`
+	// Listen, when set, is the app's address (host:port, or
+	// unix:/absolute/path): the supervisor owns that listening socket and
+	// gives it to every backend it starts with the systemd
+	// socket-activation protocol (fd 3, LISTEN_FDS=1, LISTEN_FDNAMES=http,
+	// LISTEN_PID), so that connections wait in the socket's backlog while
+	// an update, a rollback or a restart replaces the backend, instead of
+	// being refused. A host:port gives the default health.url. Only with
+	// service.manager: exec; with systemd, a .socket unit does the same.
+	Listen string `json:"listen,omitempty"`
 }
 
 // SystemdService configures service.manager: systemd. The unit itself
@@ -295,6 +306,8 @@ type SystemdService struct {
 // Health configures the health gate on the app's health endpoint.
 type Health struct {
 	// URL is the app's health endpoint. When unset it is derived from
+	// service.exec.listen when that is host:port (http://host:port/api/health,
+	// a wildcard host probing loopback as below), else from
 	// service.exec.env: the last ADDR=host:port entry gives
 	// http://host:port/api/health (an empty or wildcard host, "" "0.0.0.0"
 	// or "::", probes 127.0.0.1 or [::1]); without ADDR, the last PORT=n
@@ -472,6 +485,9 @@ func (c *Config) Default(base string) {
 	}
 
 	if c.Health.URL == "" {
+		c.Health.URL, c.Health.derivedFrom = healthURLFromListen(c.Service.Exec.Listen)
+	}
+	if c.Health.URL == "" && c.Service.Exec.Listen == "" {
 		c.Health.URL, c.Health.derivedFrom = healthURLFromEnv(c.Service.Exec.Env)
 	}
 	setD(&c.Health.ProbeTimeout, 2*time.Second)
@@ -487,6 +503,30 @@ func (c *Config) Default(base string) {
 	c.DesiredFrom.defaults(base)
 }
 
+// healthURLFromListen derives the health URL from service.exec.listen when
+// it is host:port; "" for a unix socket or an address that does not
+// parse (Validate says why).
+func healthURLFromListen(listen string) (u, from string) {
+	a, err := service.ParseListen(listen)
+	if listen == "" || err != nil || a.Network != "tcp" {
+		return "", ""
+	}
+	host, p, _ := net.SplitHostPort(a.Address)
+	return "http://" + net.JoinHostPort(loopbackFor(host), p) + "/api/health", "service.exec.listen " + listen
+}
+
+// loopbackFor is the address to probe an app listening on host at: a
+// wildcard host is probed on loopback.
+func loopbackFor(host string) string {
+	switch host {
+	case "", "0.0.0.0":
+		return "127.0.0.1"
+	case "::":
+		return "::1"
+	}
+	return host
+}
+
 // healthURLFromEnv derives the health URL from the service's last ADDR=
 // entry, else its last PORT= entry (see Health.URL), and names the entry.
 // It returns "" when there is neither or the entry does not parse;
@@ -500,13 +540,7 @@ func healthURLFromEnv(env []string) (u, from string) {
 		if err != nil || !validPort(p) {
 			return "", ""
 		}
-		switch host {
-		case "", "0.0.0.0":
-			host = "127.0.0.1"
-		case "::":
-			host = "::1"
-		}
-		return "http://" + net.JoinHostPort(host, p) + "/api/health", "service.exec.env ADDR=" + addr
+		return "http://" + net.JoinHostPort(loopbackFor(host), p) + "/api/health", "service.exec.env ADDR=" + addr
 	case hasPort:
 		if !validPort(port) {
 			return "", ""
@@ -598,6 +632,7 @@ func (c *Config) Validate() error {
 		bad("service.manager", "%q is not supported; use %q or %q", c.Service.Manager, ManagerExec, ManagerSystemd)
 	}
 	c.validateEnv("service.exec.env", c.Service.Exec.Env, bad)
+	c.validateListen(bad)
 	c.validateEnv("build.env", c.Build.Env, bad)
 	for i, kv := range c.Build.Env {
 		switch name, _, _ := strings.Cut(kv, "="); name {
@@ -777,11 +812,42 @@ func (c *Config) validateRefs(field string, argv []string, bad func(field, forma
 	}
 }
 
+// validateListen checks service.exec.listen: an address, with the exec
+// manager, and not fighting service.exec.env over the socket variables.
+func (c *Config) validateListen(bad func(field, format string, a ...any)) {
+	l := c.Service.Exec.Listen
+	if l == "" {
+		return
+	}
+	a, err := service.ParseListen(l)
+	if err != nil {
+		bad("service.exec.listen", "%v", err)
+	}
+	if addr, ok := lastEnv(c.Service.Exec.Env, "ADDR"); ok && err == nil && a.Network == "tcp" && addr != a.Address {
+		bad("service.exec.env", "ADDR=%s differs from service.exec.listen %s: a release that does not accept the socket would listen elsewhere; make them equal", addr, l)
+	}
+	if c.Service.Manager != ManagerExec {
+		bad("service.exec.listen", "is only used with service.manager: %s; with systemd, a .socket unit passes the socket (see examples/systemd)", ManagerExec)
+	}
+	for i, kv := range c.Service.Exec.Env {
+		switch name, _, _ := strings.Cut(kv, "="); name {
+		case "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES":
+			bad(fmt.Sprintf("service.exec.env[%d]", i), "%s is set by the supervisor with service.exec.listen; remove the entry", name)
+		}
+	}
+}
+
 // validateHealthURL checks health.url: set (or derived), http(s), and on
 // this host unless allowRemote.
 func (c *Config) validateHealthURL(bad func(field, format string, a ...any)) {
 	h := c.Health
 	if h.URL == "" {
+		if l := c.Service.Exec.Listen; l != "" {
+			if _, err := service.ParseListen(l); err == nil { // else validateListen said why
+				bad("health.url", "required with service.exec.listen %s: set it to the app's health endpoint over TCP", l)
+			}
+			return
+		}
 		if v, ok := lastEnv(c.Service.Exec.Env, "ADDR"); ok {
 			bad("service.exec.env", "ADDR=%s is not host:port with a fixed port, so health.url cannot be derived from it; fix it or set health.url", v)
 			return

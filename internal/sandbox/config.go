@@ -39,6 +39,11 @@ type Options struct {
 	// API off, so sandboxes never collide on the shipped 127.0.0.1:8079;
 	// a test or demo that serves the API names a free port or a socket.
 	APIListen string
+	// Listen turns service.exec.listen on at the app's address: the
+	// daemon owns the app's socket and passes it to every version it
+	// starts (the example app accepts it), so no connection is refused
+	// during an update or a rollback.
+	Listen bool
 	// Prebuilt, when set, makes the sandbox download signed release
 	// assets (artifact: prebuilt) from the GitHub API at Prebuilt.APIURL
 	// instead of building: no build commands, the asset names
@@ -105,6 +110,9 @@ func ConfigWith(root, install string, port int, o Options) ([]byte, error) {
 	cfg.Health.SuccessThreshold = t.SuccessThreshold
 	cfg.Service.StopTimeout.Duration = 5 * time.Second
 	cfg.API.Listen = &o.APIListen
+	if o.Listen {
+		cfg.Service.Exec.Listen = addr
+	}
 	if p := o.Prebuilt; p != nil {
 		cfg.Artifact = config.ArtifactPrebuilt
 		cfg.Prebuilt = config.Prebuilt{PublicKey: p.PublicKey, Backend: PrebuiltBackend, Frontend: PrebuiltFrontend, MaxSize: p.MaxSize}

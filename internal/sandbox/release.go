@@ -271,13 +271,40 @@ const outArg = process.argv[2];`,
 	}}
 }
 
+// NoSocketActivation returns a release tagged tag whose backend ignores a
+// socket passed with LISTEN_FDS (as apps written before socket activation
+// do) and always listens on ADDR itself: "the plain way". Under a
+// supervisor that holds the socket (service.exec.listen), it cannot bind
+// and exits with "address already in use", unless it is started the plain
+// way. It rewrites backend/listen.go.
+func NoSocketActivation(tag string) Release {
+	return Release{Tag: tag, Files: map[string]string{
+		"backend/listen.go": `package main
+
+import (
+	"fmt"
+	"net"
+)
+
+// listen opens the server's socket on addr.
+func listen(addr string) (net.Listener, bool, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, false, fmt.Errorf("cannot listen on %s: %w", addr, err)
+	}
+	return ln, false, nil
+}
+`,
+	}}
+}
+
 // edit replaces the text old, which must occur exactly once, with new.
 type edit struct{ old, new string }
 
 // beforeListen inserts code into run in backend/main.go, after the data
 // folder is migrated and before the listener opens.
 func beforeListen(code string) edit {
-	const listen = "\tln, err := net.Listen(\"tcp\", cfg.addr)\n"
+	const listen = "\tln, inherited, err := listen(cfg.addr)\n"
 	return edit{old: listen, new: code + "\n" + listen}
 }
 

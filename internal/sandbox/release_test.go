@@ -39,6 +39,7 @@ func TestMisbehavingReleases(t *testing.T) {
 		{ReportsVersion("v1.6.0", "v1.0.0"), "backend/health.go backend/health_test.go"},
 		{Flapping("v1.7.0"), "backend/health.go"},
 		{HangingFrontendBuild("v1.8.0"), "frontend/build.mjs"},
+		{NoSocketActivation("v1.9.0"), "backend/listen.go"},
 	}
 	rels := DefaultReleases()
 	for _, s := range stacked {
@@ -87,6 +88,31 @@ func TestMisbehavingReleases(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(dir, "data")); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("server touched the data folder before it crashed: %v", err)
+		}
+	})
+
+	t.Run("NoSocketActivation", func(t *testing.T) {
+		t.Parallel()
+		dir := clone(t, "v1.9.0")
+		buildBackend(t, dir, "v1.9.0")
+		// A supervisor holding the socket: the release binds ADDR itself
+		// and fails, whatever LISTEN_FDS says.
+		held, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer held.Close()
+		app := launch(t, dir, held.Addr().String(), "LISTEN_FDS=1", "LISTEN_PID=1")
+		waitExit(t, app)
+		if !strings.Contains(app.log.String(), "address already in use") {
+			t.Errorf("server did not fail to bind the held address:\n%s", app.log)
+		}
+		// The plain way, it serves.
+		addr := freeAddr(t)
+		app = launch(t, dir, addr, "PUBLIC_URL=https://notes.example.test")
+		poll(t, 10*time.Second, "a listener on "+addr, func() bool { return listening(addr) })
+		if code, h := app.health(t); code != http.StatusOK || h.Version != "v1.9.0" {
+			t.Errorf("health = %d %+v, want 200 v1.9.0", code, h)
 		}
 	})
 

@@ -37,6 +37,27 @@
 //
 //	ExitDetail: func() string { return service.ExitDetail(m) },
 //
+// With ExecConfig.Listen (service.exec.listen) the supervisor owns the
+// app's listening socket and passes it to every backend it starts with the
+// systemd socket-activation protocol: fd 3, LISTEN_FDS=1,
+// LISTEN_FDNAMES=http and LISTEN_PID, the backend's own pid. Go cannot set
+// a variable between fork and execve, so the backend is started through a
+// shim: the supervisor's own binary (/proc/self/exe on Linux), which an
+// init function in this package turns into "set LISTEN_PID, execve the
+// backend" (listen_shim.go); the pid, session and start time are the
+// backend's. While one backend stops and the next starts, connections wait
+// in the socket's backlog instead of being refused. A backend adopted from
+// an earlier daemon holds the only copy of the socket: before stopping it,
+// Stop takes a duplicate with pidfd_getfd (Linux, tcp, with ptrace rights
+// over the backend, as root); where that is not possible, the next Start
+// binds a new socket after the backend stopped, the one moment a
+// connection can be refused. Because a release that does not
+// accept the socket cannot bind the address while the supervisor holds it,
+// the supervisor records in <pidfile>.modes.json how each program file was
+// started and, through RecordHealthy, how it last ran healthy, and starts
+// it that way again (startmodes.go): a rollback to a release that ran
+// before Listen was turned on starts it the plain way.
+//
 // One Exec, or one daemon, per pidfile: two supervisors sharing a pidfile
 // could both start a backend.
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -40,6 +41,7 @@ var ErrStillRunning = errors.New("still running after SIGKILL")
 // notifications on the daemon's behalf, or claim its sockets.
 var inheritedEnvDrop = []string{
 	"NOTIFY_SOCKET", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "WATCHDOG_PID", "WATCHDOG_USEC",
+	shimEnv,
 }
 
 // ExecConfig configures the embedded supervisor.
@@ -65,6 +67,18 @@ type ExecConfig struct {
 	// StopTimeout is how long Stop waits after SIGTERM before SIGKILL;
 	// 0 means DefaultStopTimeout.
 	StopTimeout time.Duration
+	// Listen, when set, is a socket the supervisor owns and passes to
+	// every backend it starts with the systemd socket-activation protocol
+	// (fd 3, LISTEN_FDS=1, LISTEN_FDNAMES=http, LISTEN_PID=the backend's
+	// pid), so that while one backend stops and the next starts,
+	// connections wait in the socket's backlog instead of being refused.
+	// host:port (tcp) or unix:/absolute/path; see ParseListen. The socket
+	// is bound by the first Start that finds no backend running (or taken
+	// from an adopted backend by Stop, see socketFrom), and kept until
+	// Close. A program that last ran healthy without the socket
+	// (see RecordHealthy) is started the plain way instead, after the
+	// socket is closed so that it can bind the address itself.
+	Listen string
 }
 
 // Exec is the embedded supervisor. Create it with NewExec. It is safe for
@@ -84,6 +98,12 @@ type Exec struct {
 	// starts counts those Starts.
 	started chan struct{}
 	starts  uint64
+
+	listen *ListenAddr // parsed cfg.Listen; nil when off
+	// sock is the daemon's copy of the listening socket while it holds
+	// one. A backend adopted from an earlier daemon has its own copy;
+	// this Exec binds again once that backend has stopped.
+	sock *os.File
 }
 
 // child is a backend started by this Exec. A goroutine waits for it, which
@@ -132,9 +152,39 @@ func NewExec(cfg ExecConfig) (*Exec, error) {
 	if cfg.StopTimeout == 0 {
 		cfg.StopTimeout = DefaultStopTimeout
 	}
+	e := &Exec{logStart: -1}
+	if cfg.Listen != "" {
+		a, err := ParseListen(cfg.Listen)
+		if err != nil {
+			return invalid("listen %v", err)
+		}
+		e.listen = &a
+	}
 	cfg.Command = append([]string(nil), cfg.Command...)
 	cfg.Env = append([]string(nil), cfg.Env...)
-	return &Exec{cfg: cfg, logStart: -1}, nil
+	e.cfg = cfg
+	return e, nil
+}
+
+// Close releases the listening socket the supervisor holds (see
+// ExecConfig.Listen); a running backend keeps its own copy and goes on
+// serving. Call it when the daemon stops. The next Start binds again.
+func (e *Exec) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.closeSocket()
+}
+
+func (e *Exec) closeSocket() error {
+	if e.sock == nil {
+		return nil
+	}
+	err := e.sock.Close()
+	e.sock = nil
+	if err != nil {
+		return fmt.Errorf("cannot close the socket on %s: %w", e.listen, err)
+	}
+	return nil
 }
 
 // Status reports whether the backend recorded in the pidfile runs. A stale
@@ -196,6 +246,11 @@ func (e *Exec) Start(ctx context.Context) error {
 	if info, err := logf.Stat(); err == nil {
 		logStart = info.Size()
 	}
+	socket, prog := e.wantSocket(path)
+	if err := e.prepareSocket(ctx, socket); err != nil {
+		_ = logf.Close()
+		return fmt.Errorf("cannot start backend %s: %w", name, err)
+	}
 	cmd := &exec.Cmd{
 		Path:   path,
 		Args:   e.cfg.Command,
@@ -208,14 +263,27 @@ func (e *Exec) Start(ctx context.Context) error {
 		// own process group, which Stop signals as a whole.
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 	}
+	// execResult and execErr are the ends of the shim's exec-error pipe.
+	var execResult, execErr *os.File
+	if socket {
+		if execResult, execErr, err = e.viaShim(cmd, path); err != nil {
+			_ = logf.Close()
+			return fmt.Errorf("cannot start backend %s: %w", name, err)
+		}
+		defer execResult.Close()
+	}
 	err = cmd.Start()
 	_ = logf.Close() // the child holds its own descriptor
+	if execErr != nil {
+		_ = execErr.Close() // only the shim may hold it, or EOF never comes
+	}
 	if err != nil {
 		return fmt.Errorf("cannot start backend %s: %w", name, err)
 	}
 	pid := cmd.Process.Pid
 	// The child is not reaped before cmd.Wait, so its /proc entry exists
-	// even if it has already exited.
+	// even if it has already exited. Its pid and start time stay the same
+	// across the shim's execve.
 	info, err := proc.ReadStat(pid)
 	if err == nil {
 		err = writePIDFile(e.cfg.PIDFile, pidRecord{pid: pid, start: info.StartTime})
@@ -225,7 +293,17 @@ func (e *Exec) Start(ctx context.Context) error {
 		_ = cmd.Wait()
 		return fmt.Errorf("cannot start backend %s: %w (the new process was killed so that it does not run untracked)", name, err)
 	}
-	c := &child{rec: pidRecord{pid: pid, start: info.StartTime}, exited: make(chan struct{})}
+	rec := pidRecord{pid: pid, start: info.StartTime}
+	if execResult != nil {
+		if err := shimResult(execResult); err != nil {
+			_ = proc.SignalGroup(pid, unix.SIGKILL)
+			_ = cmd.Wait()
+			_ = removePIDFile(e.cfg.PIDFile)
+			return fmt.Errorf("cannot start backend %s: %w", name, err)
+		}
+	}
+	_ = e.recordRunning(rec, prog, socket) // losing it only loses a preference
+	c := &child{rec: rec, exited: make(chan struct{})}
 	go func() {
 		_ = cmd.Wait()
 		close(c.exited)
@@ -261,6 +339,14 @@ func (e *Exec) Stop(ctx context.Context) error {
 	if !running {
 		return nil
 	}
+	if e.listen != nil && e.sock == nil && !e.isOwn(rec) {
+		// An adopted backend holds the only copy of the socket: keep it
+		// listening through the stop if the kernel lets us. Otherwise the
+		// next Start binds a new one, refusing connections in between.
+		if f, err := socketFrom(rec.pid, *e.listen); err == nil && f != nil {
+			e.sock = f
+		}
+	}
 	e.signal(rec, unix.SIGTERM)
 	gone, err := e.waitGone(ctx, rec, e.cfg.StopTimeout)
 	if err == nil && !gone {
@@ -284,6 +370,61 @@ func (e *Exec) Stop(ctx context.Context) error {
 		e.own = nil
 	}
 	return removePIDFile(e.cfg.PIDFile)
+}
+
+// prepareSocket makes the daemon hold the socket when the backend gets it,
+// and not hold it when the backend binds the address itself. Nothing runs.
+func (e *Exec) prepareSocket(ctx context.Context, socket bool) error {
+	if !socket {
+		return e.closeSocket()
+	}
+	if e.sock != nil {
+		return nil
+	}
+	f, err := bindListen(ctx, *e.listen)
+	if err != nil {
+		return err
+	}
+	e.sock = f
+	return nil
+}
+
+// viaShim makes cmd start the backend through the shim with the socket as
+// fd 3 (see listen_shim.go), and returns the two ends of the pipe that
+// reports whether execve of the backend worked. Callers hold e.mu.
+func (e *Exec) viaShim(cmd *exec.Cmd, path string) (r, w *os.File, err error) {
+	self, args, err := shimCommand(path, cmd.Args)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, w, err = os.Pipe()
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot create a pipe: %w", err)
+	}
+	cmd.Path, cmd.Args = self, args
+	// Ours come last, so they win over service.exec.env.
+	cmd.Env = append(cmd.Env, "LISTEN_FDS=1", "LISTEN_FDNAMES="+ListenFDName, shimEnv+"=1")
+	cmd.ExtraFiles = []*os.File{e.sock, w} // fd 3 and shimErrFD
+	return r, w, nil
+}
+
+// shimExecTimeout bounds how long Start waits for the shim to execve the
+// backend: the time a Go binary takes to start, unless the host is in
+// deep trouble.
+const shimExecTimeout = 30 * time.Second
+
+// shimResult waits until the shim has execve'd the backend (the pipe
+// reaches EOF: its end was close-on-exec) or says why it could not.
+func shimResult(r *os.File) error {
+	_ = r.SetReadDeadline(time.Now().Add(shimExecTimeout))
+	msg, err := io.ReadAll(r)
+	if err != nil {
+		return fmt.Errorf("cannot learn whether the backend was executed: %w", err)
+	}
+	if len(msg) > 0 {
+		return fmt.Errorf("cannot execute it: %s", msg)
+	}
+	return nil
 }
 
 // observe reads the pidfile and checks it against /proc. It removes a

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -76,6 +77,8 @@ func runHelper(mode string) int {
 			}
 			_ = c.Close()
 		}
+	case "inherit":
+		return serveInherited()
 	case "exit-on-fifo":
 		// Exits by itself once the test writes to the fifo.
 		fmt.Println("ready")
@@ -227,4 +230,53 @@ func mustStatus(t *testing.T, m Manager) State {
 		t.Fatalf("Status: %v", err)
 	}
 	return st
+}
+
+// serveInherited is a backend that speaks the socket-activation protocol
+// like the example app: it serves on fd 3 when LISTEN_FDS=1 and LISTEN_PID
+// is its pid, otherwise on a socket of its own at SERVICE_TEST_ADDR. Each
+// connection gets one line, "pid=<pid> inherited=<bool> names=<names>".
+// On SIGTERM it stops accepting, finishes the connections it accepted and
+// exits 0, as a server shutting down gracefully does.
+func serveInherited() int {
+	pid := os.Getpid()
+	inherited := os.Getenv("LISTEN_FDS") == "1" && os.Getenv("LISTEN_PID") == strconv.Itoa(pid)
+	names := os.Getenv("LISTEN_FDNAMES")
+	var ln net.Listener
+	var err error
+	if inherited {
+		f := os.NewFile(3, "listen")
+		ln, err = net.FileListener(f)
+		_ = f.Close()
+	} else {
+		ln, err = net.Listen("tcp", os.Getenv("SERVICE_TEST_ADDR"))
+	}
+	if err != nil {
+		fmt.Println("cannot listen:", err)
+		return 1
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM)
+	fmt.Printf("ready pid=%d inherited=%t\n", pid, inherited)
+	line := fmt.Sprintf("pid=%d inherited=%t names=%s\n", pid, inherited, names)
+	var wg sync.WaitGroup
+	go func() {
+		<-sigs
+		_ = ln.Close()
+	}()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = c.Write([]byte(line))
+			_ = c.Close()
+		}()
+	}
+	wg.Wait()
+	fmt.Println("stopped")
+	return 0
 }

@@ -8,6 +8,9 @@
 // Configuration comes from the environment:
 //
 //	ADDR          listen address (default 127.0.0.1:8080, loopback only)
+//	LISTEN_FDS    with LISTEN_PID equal to the app's pid: serve on the
+//	              socket passed as fd 3 instead of ADDR (systemd socket
+//	              activation; the updater's service.exec.listen)
 //	FRONTEND_DIR  built web UI served at / (default frontend/dist)
 //	DATA_DIR      data folder (default data)
 //

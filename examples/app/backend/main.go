@@ -64,16 +64,22 @@ func run(ctx context.Context, cfg config) error {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", cfg.addr)
+	ln, inherited, err := listen(cfg.addr)
 	if err != nil {
-		return fmt.Errorf("cannot listen on %s: %w", cfg.addr, err)
+		return err
 	}
+	conns := newConnTracker()
 	srv := &http.Server{
 		Handler:           newServer(cfg).routes(),
 		ReadHeaderTimeout: 5 * time.Second,
+		ConnState:         conns.hook,
 	}
 	// Log the real address: with ADDR=127.0.0.1:0 the kernel picks the port.
-	log.Printf("better-paas %s listening on http://%s", version, ln.Addr())
+	how := ""
+	if inherited {
+		how = " (inherited socket)"
+	}
+	log.Printf("better-paas %s listening on http://%s%s", version, ln.Addr(), how)
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -88,13 +94,14 @@ func run(ctx context.Context, cfg config) error {
 	}
 
 	log.Printf("better-paas %s shutting down", version)
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("cannot shut down: %w", err)
-	}
-	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
+	// Stop accepting before anything else (see drain): connections not
+	// accepted yet wait in the socket's backlog for the next version when
+	// the socket was inherited.
+	_ = ln.Close()
+	if err := <-serveErr; !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("cannot serve on %s: %w", ln.Addr(), err)
 	}
-	return nil
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return drain(shutdownCtx, srv, conns)
 }
