@@ -41,6 +41,7 @@ func (r *Reconciler) act(ctx context.Context, st *status.VersionStatus, o Observ
 		return r.wait(ctx, st, o, w)
 	case actMarkReady:
 		r.markServing(st, o)
+		recordHealthy(ctx, r.svc)
 		summarize(st, phaseReady, ReasonUpToDate, fmt.Sprintf("running %s (%s), healthy%s",
 			o.Target.Version, short(o.Target.Commit), prereleaseNote(o.Desired.Spec, o.Target.Version)), r.now())
 		return Result{RequeueAfter: r.cfg.ResyncInterval.Duration}, nil

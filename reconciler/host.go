@@ -35,21 +35,29 @@ type Host struct {
 	FindRelease ReleaseFinder
 }
 
-// waitHealthy runs the health gate for version and, once it passes, tells
-// a service manager that remembers how each release last ran healthy
-// (service.HealthRecorder: the exec supervisor with service.exec.listen
-// starts a release the way it last passed, with or without the socket).
-// Failing to record is logged, not returned: only that memory is lost.
+// waitHealthy runs the health gate for version and, once it passes,
+// records it (recordHealthy).
 func (h *Host) waitHealthy(ctx context.Context, version string) error {
 	if _, err := h.gate(version).Wait(ctx); err != nil {
 		return err
 	}
-	if r, ok := h.Service.(service.HealthRecorder); ok {
+	recordHealthy(ctx, h.Service)
+	return nil
+}
+
+// recordHealthy tells a service manager that remembers how each release
+// last ran healthy (service.HealthRecorder: the exec supervisor with
+// service.exec.listen starts a release the way it last passed, with or
+// without the socket) that the backend running now is. A converged
+// reconcile calls it too, so a release installed before that memory
+// existed is started as it ran by a later rollback. Failing to record is
+// logged, not returned: only that memory is lost.
+func recordHealthy(ctx context.Context, svc service.Manager) {
+	if r, ok := svc.(service.HealthRecorder); ok {
 		if err := r.RecordHealthy(); err != nil {
-			logr.FromContextOrDiscard(ctx).Error(err, "Cannot record how the backend ran healthy", "version", version)
+			logr.FromContextOrDiscard(ctx).Error(err, "Cannot record how the backend ran healthy")
 		}
 	}
-	return nil
 }
 
 // gate returns the health gate that accepts version; a crashed service

@@ -229,6 +229,45 @@ func TestListenStartsAProgramTheWayItLastRanHealthy(t *testing.T) {
 	}
 }
 
+// TestListenRemembersAnAdoptedBackendRanThePlainWay: a backend started by
+// a daemon that kept no record of start modes (an older updater) never
+// had the socket; once seen healthy it is recorded as plain, so after
+// Listen is turned on a rollback to it starts it the plain way rather
+// than giving it a socket it would not take.
+func TestListenRemembersAnAdoptedBackendRanThePlainWay(t *testing.T) {
+	addr := freeAddr(t)
+	cfg, _ := newConfig(t, "inherit", "SERVICE_TEST_ADDR="+addr)
+	ctx := context.Background()
+	old := mustExec(t, cfg)
+	if err := old.Start(ctx); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	waitAnswer(t, "tcp", addr, "inherited=false")
+	if err := os.Remove(cfg.PIDFile + ".modes.json"); err != nil {
+		t.Fatal(err) // the older daemon kept none
+	}
+
+	cfg.Listen = addr
+	e := mustExec(t, cfg) // adopts the running backend
+	t.Cleanup(func() { _ = e.Close() })
+	if err := e.RecordHealthy(); err != nil {
+		t.Fatalf("RecordHealthy: %v", err)
+	}
+	if m := e.readModes(); len(m.Healthy) != 1 || m.Healthy[0].Socket {
+		t.Fatalf("healthy modes = %+v, want the adopted program, plain", m.Healthy)
+	}
+	if err := e.Stop(ctx); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if err := e.Start(ctx); err != nil {
+		t.Fatalf("Start with listen: %v", err)
+	}
+	waitAnswer(t, "tcp", addr, "inherited=false")
+	if err := e.Stop(ctx); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+}
+
 func TestListenReportsABackendThatCannotBeExecuted(t *testing.T) {
 	cfg, _ := newConfig(t, "inherit")
 	bad := filepath.Join(cfg.Dir, "not-a-program")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/better-paas/updater/internal/apiversion"
 	"github.com/better-paas/updater/internal/atomicfile"
+	"github.com/better-paas/updater/internal/proc"
 )
 
 // With ExecConfig.Listen set, a backend that does not accept an inherited
@@ -116,10 +117,12 @@ func (e *Exec) wantSocket(path string) (bool, program) {
 // so that its program file is started the same way (with or without the
 // socket) when a restart or a rollback starts it again. Call it after each
 // passed gate, or after a healthy probe of a converged host; it is
-// idempotent and writes nothing when the record holds it already. Nothing running, or a backend whose start
-// was not recorded (started by a daemon without this record), records
-// nothing. Errors: the pidfile is corrupt, or the record cannot be
-// written.
+// idempotent and writes nothing when the record holds it already. A
+// backend whose start was not recorded (adopted from a daemon that kept no
+// record, or started by hand) never had this daemon's socket: it is
+// recorded as running the plain way, so a rollback to it after Listen was
+// turned on starts it as it ran. Nothing running records nothing. Errors:
+// the pidfile is corrupt, or the record cannot be written.
 func (e *Exec) RecordHealthy() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -127,12 +130,25 @@ func (e *Exec) RecordHealthy() error {
 	if err != nil {
 		return fmt.Errorf("cannot record a healthy backend: %w", err)
 	}
-	m := e.readModes()
-	if !running || m.Running == nil || m.Running.PID != rec.pid || m.Running.Start != rec.start {
+	if !running {
 		return nil
 	}
-	h := *m.Running
-	h.PID, h.Start = 0, 0
+	m := e.readModes()
+	var h startMode
+	if m.Running != nil && m.Running.PID == rec.pid && m.Running.Start == rec.start {
+		h = *m.Running
+		h.PID, h.Start = 0, 0
+	} else {
+		path, err := proc.LookPath(e.cfg.Command[0], e.cfg.Dir)
+		if err != nil {
+			return nil // no program to name: nothing to remember
+		}
+		p, ok := programOf(path)
+		if !ok {
+			return nil
+		}
+		h = startMode{Program: p, Socket: false}
+	}
 	if n := len(m.Healthy); n > 0 && m.Healthy[n-1] == h {
 		return nil // known already: a converged host calling it at every resync writes nothing
 	}
