@@ -103,11 +103,13 @@ type checkoutPlan struct {
 }
 
 func (r *Repo) checkout(ctx context.Context, target plumbing.Hash) error {
-	p, err := r.plan(ctx, target)
-	if err != nil || p.noop {
-		return err
-	}
-	return r.apply(ctx, p)
+	return r.withOpenPacks(func() error {
+		p, err := r.plan(ctx, target)
+		if err != nil || p.noop {
+			return err
+		}
+		return r.apply(ctx, p)
+	})
 }
 
 // plan reads the target tree, the index and the work tree and decides
@@ -322,7 +324,20 @@ func (r *Repo) applyChanges(ctx context.Context, changes []change, already map[s
 			*done = append(*done, applied{path: ch.path, prev: ch.from})
 		}
 	}
-	written := map[string]bool{}
+	// Writes in three phases, so a checkout of n files costs two syncs,
+	// not 2n fsyncs, and a power loss still leaves every path with its old
+	// or its new content: stage every file beside its path, make them all
+	// durable at once, rename them into place, make the renames durable.
+	var staged []stagedWrite
+	defer func() {
+		// Staged files never renamed, and the folders made for them.
+		for _, w := range staged {
+			if w.tmp != "" {
+				_ = os.Remove(w.tmp)
+				r.pruneEmptyParents(filepath.Dir(w.tmp))
+			}
+		}
+	}()
 	for _, ch := range changes {
 		if !ch.to.present || already[ch.path] {
 			continue
@@ -333,11 +348,29 @@ func (r *Repo) applyChanges(ctx context.Context, changes []change, already map[s
 		if err := r.hook(ch.path); err != nil {
 			return nil, err
 		}
-		if err := r.writeEntry(ch.path, ch.to); err != nil {
+		w, err := r.stageEntry(ch)
+		if err != nil {
 			return nil, err
 		}
-		*done = append(*done, applied{path: ch.path, prev: ch.from})
-		written[ch.path] = true
+		staged = append(staged, w)
+	}
+	if err := syncTree(r.dir, staged, func(w stagedWrite) string { return w.tmp }); err != nil {
+		return nil, err
+	}
+	written := map[string]bool{}
+	for i := range staged {
+		w := &staged[i]
+		if fi, err := os.Lstat(r.abs(w.ch.path)); err == nil && fi.IsDir() {
+			if err := removeEmptyTree(r.abs(w.ch.path)); err != nil {
+				return nil, err
+			}
+		}
+		if err := os.Rename(w.tmp, r.abs(w.ch.path)); err != nil {
+			return nil, fmt.Errorf("cannot rename %s to %s: %w", w.tmp, r.abs(w.ch.path), err)
+		}
+		w.tmp = ""
+		*done = append(*done, applied{path: w.ch.path, prev: w.ch.from})
+		written[w.ch.path] = true
 		if len(written) == 1 {
 			// Half done: some files at the target, HEAD and index not.
 			if err := fault.Inject(ctx, "mid"); err != nil {
@@ -345,7 +378,53 @@ func (r *Repo) applyChanges(ctx context.Context, changes []change, already map[s
 			}
 		}
 	}
+	if err := syncTree(r.dir, staged, func(w stagedWrite) string { return filepath.Dir(r.abs(w.ch.path)) }); err != nil {
+		return nil, err
+	}
 	return written, nil
+}
+
+// stagedWrite is one file written beside its path, not yet renamed over it.
+type stagedWrite struct {
+	ch  change
+	tmp string // "" once renamed
+}
+
+// stageEntry writes the blob ch.to names to a temporary file beside
+// ch.path (a symlink for a symlink), not synced, after making room for it.
+func (r *Repo) stageEntry(ch change) (stagedWrite, error) {
+	abs := r.abs(ch.path)
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		return stagedWrite{}, fmt.Errorf("cannot create folder for %s: %w", abs, err)
+	}
+	data, err := r.readBlob(ch.to.hash)
+	if err != nil {
+		return stagedWrite{}, fmt.Errorf("cannot read %s for %s: %w", ch.to.hash, ch.path, err)
+	}
+	tmp := filepath.Join(filepath.Dir(abs), fmt.Sprintf(".%s.tmp-%016x", filepath.Base(abs), rand.Uint64()))
+	switch ch.to.mode {
+	case filemode.Regular, filemode.Executable:
+		perm := os.FileMode(0o644)
+		if ch.to.mode == filemode.Executable {
+			perm = 0o755
+		}
+		f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+		if err != nil {
+			return stagedWrite{}, fmt.Errorf("cannot create %s: %w", tmp, err)
+		}
+		_, werr := f.Write(data)
+		if err := errors.Join(werr, f.Chmod(perm), f.Close()); err != nil {
+			_ = os.Remove(tmp)
+			return stagedWrite{}, fmt.Errorf("cannot write %s: %w", tmp, err)
+		}
+	case filemode.Symlink:
+		if err := os.Symlink(string(data), tmp); err != nil {
+			return stagedWrite{}, fmt.Errorf("cannot create symlink %s: %w", tmp, err)
+		}
+	default:
+		return stagedWrite{}, fmt.Errorf("%w: %s has mode %s", ErrUnsupported, ch.path, ch.to.mode)
+	}
+	return stagedWrite{ch: ch, tmp: tmp}, nil
 }
 
 // diffStates lists the paths whose state differs between from and to,

@@ -10,9 +10,13 @@ import (
 
 	gogit "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/storage/filesystem"
 )
+
+// maxOpenPacks bounds the pack files a Repo keeps open.
+const maxOpenPacks = 32
 
 // Repo is an opened install checkout. Create it with Open. It is not safe
 // for concurrent use.
@@ -62,6 +66,36 @@ func Open(dir string) (*Repo, error) {
 		return nil, fmt.Errorf("cannot open %s: %w: storage is %T, not a folder", abs, ErrUnsupported, repo.Storer)
 	}
 	return &Repo{dir: abs, gitDir: st.Filesystem().Root(), repo: repo}, nil
+}
+
+// withOpenPacks runs fn with r reading objects through a storage that
+// keeps pack files open (at most maxOpenPacks, least recently used closed
+// first). PlainOpen's storage opens, reads and closes a pack file, with an
+// lstat of every component of its path, for each object it loads, and a
+// checkout loads thousands of trees and blobs. The packs are closed when
+// fn returns, so a Repo holds no descriptor between calls.
+func (r *Repo) withOpenPacks(fn func() error) error {
+	st, ok := r.repo.Storer.(*filesystem.Storage)
+	if !ok {
+		return fn()
+	}
+	wt, err := r.repo.Worktree()
+	if err != nil {
+		return fmt.Errorf("cannot open work tree %s: %w", r.dir, err)
+	}
+	kept := filesystem.NewStorageWithOptions(st.Filesystem(), cache.NewObjectLRUDefault(),
+		filesystem.Options{MaxOpenDescriptors: maxOpenPacks})
+	repo, err := gogit.Open(kept, wt.Filesystem)
+	if err != nil {
+		return fmt.Errorf("cannot open git repository %s: %w", r.dir, err)
+	}
+	orig := r.repo
+	r.repo = repo
+	defer func() {
+		r.repo = orig
+		_ = kept.Close()
+	}()
+	return fn()
 }
 
 // Dir returns the absolute path of the work tree root.
