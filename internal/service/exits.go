@@ -91,9 +91,20 @@ func (e *Exec) look() watch {
 	return w
 }
 
-// pollUntilGone checks an adopted backend every adoptedPoll until it is
-// gone (true) or ctx ends (false).
+// pollUntilGone returns once an adopted backend is gone (true) or ctx ends
+// (false). On Linux it waits on a pidfd, which costs nothing while the
+// backend runs; elsewhere, or when that fails, it checks every
+// adoptedPoll.
 func (e *Exec) pollUntilGone(ctx context.Context, rec pidRecord) bool {
+	alive := func() bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		alive, err := e.alive(rec)
+		return err != nil || alive
+	}
+	if waitExit(ctx, rec.pid, alive) && !alive() {
+		return true
+	}
 	tick := time.NewTicker(adoptedPoll)
 	defer tick.Stop()
 	for {
