@@ -419,7 +419,7 @@ func StartFleet(ctx context.Context, o FleetOptions) (*Fleet, error) {
 		o.Parallel = 4
 	}
 	width := max(2, len(strconv.Itoa(o.Hosts)))
-	ports, err := freePorts(2 * o.Hosts)
+	ports, err := FreePorts(2 * o.Hosts)
 	if err != nil {
 		return nil, err
 	}
@@ -871,9 +871,9 @@ func ToolchainFreeEnv(dir, repo string) ([]string, error) {
 	return append(env, "PATH="+bin, "UPDATE_REPO="+repo), nil
 }
 
-// freePorts returns n distinct free ports of 127.0.0.1, holding each
+// FreePorts returns n distinct free ports of 127.0.0.1, holding each
 // until all are chosen so none is handed out twice.
-func freePorts(n int) ([]int, error) {
+func FreePorts(n int) ([]int, error) {
 	var ls []net.Listener
 	defer func() {
 		for _, l := range ls {
