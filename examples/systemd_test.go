@@ -73,7 +73,7 @@ func TestSystemdUnitsSay(t *testing.T) {
 			"StateDirectory=better-paas-updater", "KillMode=process", "ProtectSystem=strict", "ReadWritePaths=/opt/better-paas /var/backups/better-paas /etc/better-paas",
 			"NoNewPrivileges=yes", "PrivateTmp=yes", "ProtectHome=yes", "ExecStart=/usr/local/bin/better-paas-updater run --config /etc/better-paas/updater.yaml"},
 		"better-paas-backend.service": {"Environment=UPDATE_REPO=your-org/better-paas", "Restart=on-failure", "ExecStart=/opt/better-paas/server"},
-		"better-paas-backend.socket": {"ListenStream=127.0.0.1:8080", "FileDescriptorName=http", "WantedBy=sockets.target"},
+		"better-paas-backend.socket":  {"ListenStream=127.0.0.1:8080", "FileDescriptorName=http", "WantedBy=sockets.target"},
 	}
 	for u, lines := range want {
 		b, err := os.ReadFile(filepath.Join("systemd", u))
