@@ -1,6 +1,8 @@
 package gitrepo
 
 import (
+	"regexp"
+
 	"github.com/better-paas/updater/internal/fault"
 
 	"bytes"
@@ -105,8 +107,16 @@ type checkoutPlan struct {
 func (r *Repo) checkout(ctx context.Context, target plumbing.Hash) error {
 	return r.withOpenPacks(func() error {
 		p, err := r.plan(ctx, target)
-		if err != nil || p.noop {
+		if err != nil {
 			return err
+		}
+		// A checkout killed between staging and renaming left staged
+		// files; this one (resuming it, or undoing it) removes them.
+		if err := r.removeStaged(p); err != nil {
+			return err
+		}
+		if p.noop {
+			return nil
 		}
 		return r.apply(ctx, p)
 	})
@@ -384,6 +394,48 @@ func (r *Repo) applyChanges(ctx context.Context, changes []change, already map[s
 	return written, nil
 }
 
+// stagedMark is in the name of every file a checkout stages, between the
+// path's name and a random suffix: ".<name>.checkout-tmp-<16 hex>".
+const stagedMark = ".checkout-tmp-"
+
+// stagedName matches the names stageEntry gives, and nothing a person or
+// an app would name a file.
+var stagedName = regexp.MustCompile(`^\..+` + regexp.QuoteMeta(stagedMark) + `[0-9a-f]{16}$`)
+
+// removeStaged removes the staged files a killed checkout left in the
+// folders of every path p's HEAD, index or target names.
+func (r *Repo) removeStaged(p *checkoutPlan) error {
+	dirs := map[string]bool{}
+	add := func(path string) { dirs[filepath.Dir(r.abs(path))] = true }
+	if p.s != nil {
+		for path := range p.s.head {
+			add(path)
+		}
+		for path := range p.s.entries {
+			add(path)
+		}
+	}
+	for path := range p.want {
+		add(path)
+	}
+	for dir := range dirs {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue // a folder that is not there holds nothing staged
+		}
+		for _, e := range entries {
+			if e.Type().IsRegular() || e.Type()&os.ModeSymlink != 0 {
+				if stagedName.MatchString(e.Name()) {
+					if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+						return fmt.Errorf("cannot remove a staged file a stopped checkout left: %w", err)
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // stagedWrite is one file written beside its path, not yet renamed over it.
 type stagedWrite struct {
 	ch  change
@@ -401,7 +453,7 @@ func (r *Repo) stageEntry(ch change) (stagedWrite, error) {
 	if err != nil {
 		return stagedWrite{}, fmt.Errorf("cannot read %s for %s: %w", ch.to.hash, ch.path, err)
 	}
-	tmp := filepath.Join(filepath.Dir(abs), fmt.Sprintf(".%s.tmp-%016x", filepath.Base(abs), rand.Uint64()))
+	tmp := filepath.Join(filepath.Dir(abs), fmt.Sprintf(".%s%s%016x", filepath.Base(abs), stagedMark, rand.Uint64()))
 	switch ch.to.mode {
 	case filemode.Regular, filemode.Executable:
 		perm := os.FileMode(0o644)

@@ -589,3 +589,29 @@ func TestLinkedWorktree(t *testing.T) {
 		t.Errorf("main work tree HEAD moved to %s", h)
 	}
 }
+
+// TestCheckoutRemovesWhatAStoppedCheckoutStaged: a checkout killed between
+// staging its files and renaming them leaves staged files beside their
+// paths; the next checkout (the resume, or the undo) removes them, and
+// nothing else that merely looks alike.
+func TestCheckoutRemovesWhatAStoppedCheckoutStaged(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r := open(t, f.install)
+	staged := filepath.Join(f.install, ".main.go"+stagedMark+"0123456789abcdef")
+	lookalike := filepath.Join(f.install, ".notes"+stagedMark+"mine")
+	for _, p := range []string{staged, lookalike} {
+		if err := os.WriteFile(p, []byte("half"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Checkout(context.Background(), f.commits["v1.1.0"]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(staged); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a staged file of a stopped checkout is still there: %v", err)
+	}
+	if _, err := os.Stat(lookalike); err != nil {
+		t.Errorf("a file that only looks staged was removed: %v", err)
+	}
+}
