@@ -108,7 +108,7 @@ func (r *Reconciler) Plan(ctx context.Context) (Plan, error) {
 	}
 	// A reconciler of its own, with no events to publish and no release
 	// cache to write.
-	planner := &Reconciler{cfg: r.cfg, cfgDigest: r.cfgDigest, svc: r.svc, source: r.source, now: r.now, planning: true}
+	planner := &Reconciler{cfg: r.cfg, cfgDigest: r.cfgDigest, svc: r.svc, source: r.source, now: r.now, planning: true, binaries: r.binaries}
 	o, repo := planner.observe(ctx, st)
 	dec := decide(o)
 	p := Plan{State: dec.State, Action: dec.Action.String(), Operation: st.Operation, CurrentVersion: st.CurrentVersion, CurrentCommit: st.CurrentCommit}

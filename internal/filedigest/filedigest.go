@@ -64,8 +64,11 @@ type entry struct {
 
 // SHA256 returns the hex SHA-256 of the file at path, "" (and no error)
 // when there is none: from the cache when the file has not changed since
-// it was hashed, else by reading it.
+// it was hashed, else by reading it. A nil Cache reads the file (Sum).
 func (c *Cache) SHA256(path string) (string, error) {
+	if c == nil {
+		return Sum(path)
+	}
 	before, err := Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		c.forget(path)
