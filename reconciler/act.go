@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/go-logr/logr"
 
@@ -139,7 +140,13 @@ func (r *Reconciler) checkUpdate(ctx context.Context, repo *gitrepo.Repo, o Obse
 	// tracked files in dataDir or in backup.paths, in this version or the
 	// next.
 	for _, v := range []status.Revision{{Version: orNothing(o.CurrentVersion), Commit: o.Host.head}, target} {
-		if err := untrackedState(r.cfg, repo, v); err != nil && !errors.Is(err, gitrepo.ErrCommitNotFound) {
+		if r.untracked.has(v.Commit) {
+			continue
+		}
+		switch err := untrackedState(r.cfg, repo, v); {
+		case err == nil:
+			r.untracked.add(v.Commit)
+		case !errors.Is(err, gitrepo.ErrCommitNotFound):
 			return failure(ReasonDataTracked, err)
 		}
 	}
@@ -170,6 +177,37 @@ func untrackedState(c *config.Config, repo *gitrepo.Repo, v status.Revision) err
 		return err
 	}
 	return preflight.UntrackedPaths(c.Backup.Paths, v.Version, tracked)
+}
+
+// cleanCommits remembers the commits untrackedState found tracking
+// nothing in dataDir or backup.paths. A commit's tree never changes and a
+// Reconciler's config is fixed, so each commit is walked once per daemon,
+// not before every update to or from it. It is safe for concurrent use
+// (Plan's copy of the Reconciler shares it); a nil one remembers nothing.
+type cleanCommits struct {
+	mu sync.Mutex
+	m  map[string]bool
+}
+
+func (c *cleanCommits) has(commit string) bool {
+	if c == nil || commit == "" {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[commit]
+}
+
+func (c *cleanCommits) add(commit string) {
+	if c == nil || commit == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]bool{}
+	}
+	c.m[commit] = true
 }
 
 // keepRunning starts the service when the installed build is the last

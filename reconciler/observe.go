@@ -31,6 +31,11 @@ func (r *Reconciler) observe(ctx context.Context, st *status.VersionStatus) (Obs
 	if st.Operation != nil {
 		return o, repo
 	}
+	// The service's state and its health probe (a round trip to the app)
+	// are read meanwhile; observe waits for them whatever it returns, so
+	// the service manager is never asked twice at once.
+	service := r.startObservingService(ctx)
+	defer service()
 	if o.Restore, o.RestoreErr = readRestoreRequest(RestoreRequestFile(r.cfg)); o.RestoreRequested() {
 		return o, repo
 	}
@@ -43,7 +48,7 @@ func (r *Reconciler) observe(ctx context.Context, st *status.VersionStatus) (Obs
 		o.Generation++
 	}
 	o.Retry = freshRetry(o.Desired, st)
-	if o.Host, o.HostErr = r.observeHost(ctx, repo); o.HostErr != nil {
+	if o.Host, o.HostErr = r.observeHostWith(repo, service); o.HostErr != nil {
 		return o, repo
 	}
 	o.CurrentVersion = o.Host.currentVersion(st)
@@ -129,7 +134,14 @@ type observation struct {
 	serviceErr error
 }
 
+// observeHost reads the host: the commit checked out, the binary's digest,
+// the service's state and one health probe.
 func (r *Reconciler) observeHost(ctx context.Context, repo *gitrepo.Repo) (observation, error) {
+	return r.observeHostWith(repo, func() serviceObservation { return r.observeService(ctx) })
+}
+
+// observeHostWith is observeHost with the service's state from service.
+func (r *Reconciler) observeHostWith(repo *gitrepo.Repo, service func() serviceObservation) (observation, error) {
 	var o observation
 	var err error
 	if o.head, err = repo.Head(); err != nil {
@@ -152,6 +164,23 @@ func (r *Reconciler) observeHost(ctx context.Context, repo *gitrepo.Repo) (obser
 	if o.binarySHA, err = r.binaries.SHA256(r.cfg.BackendBinary()); err != nil {
 		return o, err
 	}
+	svc := service()
+	o.running, o.healthy, o.version, o.healthErr, o.serviceErr = svc.running, svc.healthy, svc.version, svc.healthErr, svc.serviceErr
+	return o, nil
+}
+
+// serviceObservation is what the service manager says of the app and, when
+// it runs, what one health probe got (the fields of observation's names).
+type serviceObservation struct {
+	running, healthy      bool
+	version               string
+	healthErr, serviceErr error
+}
+
+// observeService asks the service manager whether the app runs and, if it
+// does, probes its health once.
+func (r *Reconciler) observeService(ctx context.Context) serviceObservation {
+	var o serviceObservation
 	svc, err := r.svc.Status(ctx)
 	o.running, o.serviceErr = svc.Running, err
 	if o.running {
@@ -160,7 +189,17 @@ func (r *Reconciler) observeHost(ctx context.Context, repo *gitrepo.Repo) (obser
 		cancel()
 		o.healthy, o.version, o.healthErr = err == nil, obs.Version, err
 	}
-	return o, nil
+	return o
+}
+
+// startObservingService runs observeService in a goroutine and returns
+// what waits for its answer (once; later calls return the same). The probe
+// is a round trip to another process: meanwhile the reconciler reads
+// desired.yaml and the checkout.
+func (r *Reconciler) startObservingService(ctx context.Context) func() serviceObservation {
+	answer := make(chan serviceObservation, 1)
+	go func() { answer <- r.observeService(ctx) }()
+	return sync.OnceValue(func() serviceObservation { return <-answer })
 }
 
 // currentVersion is the version the host runs: what the running service

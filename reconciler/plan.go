@@ -106,9 +106,7 @@ func (r *Reconciler) Plan(ctx context.Context) (Plan, error) {
 	case err != nil:
 		return Plan{}, err
 	}
-	// A reconciler of its own, with no events to publish and no release
-	// cache to write.
-	planner := &Reconciler{cfg: r.cfg, cfgDigest: r.cfgDigest, svc: r.svc, source: r.source, now: r.now, planning: true, binaries: r.binaries}
+	planner := r.forPlan()
 	o, repo := planner.observe(ctx, st)
 	dec := decide(o)
 	p := Plan{State: dec.State, Action: dec.Action.String(), Operation: st.Operation, CurrentVersion: st.CurrentVersion, CurrentCommit: st.CurrentCommit}
@@ -225,4 +223,13 @@ func (r *Reconciler) planArtifacts(ctx context.Context, repo *gitrepo.Repo, vers
 	if err != nil {
 		p.ArtifactsError = err.Error()
 	}
+}
+
+// forPlan returns a copy of r that observes as r does (sharing its caches,
+// which are safe for concurrent use) but writes nothing: no release cache,
+// no events, no hooks.
+func (r *Reconciler) forPlan() *Reconciler {
+	p := *r
+	p.planning, p.hooks, p.onEvent, p.events, p.saved, p.outcome = true, nil, nil, nil, nil, nil
+	return &p
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"golang.org/x/mod/semver"
-	"sigs.k8s.io/yaml"
 
 	"github.com/better-paas/updater/internal/config"
 	"github.com/better-paas/updater/internal/events"
@@ -66,6 +65,8 @@ type Reconciler struct {
 	// so a converged reconcile does not read tens of megabytes; steps that
 	// check a binary (swap, the record of a success) hash it whole.
 	binaries *filedigest.Cache
+	// untracked remembers the commits found tracking no state (act.go).
+	untracked *cleanCommits
 }
 
 // Result tells the loop when to reconcile again, after controller-runtime.
@@ -87,7 +88,7 @@ func New(o Options) (*Reconciler, error) {
 		o.Now = time.Now
 	}
 	return &Reconciler{cfg: o.Config, cfgDigest: o.Config.Digest(), svc: o.Service, source: o.Source, hooks: o.Hooks, now: o.Now, onEvent: o.OnEvent, events: o.Events,
-		binaries: &filedigest.Cache{}}, nil
+		binaries: &filedigest.Cache{}, untracked: &cleanCommits{}}, nil
 }
 
 // StatusPath is where status.yaml lives: in the state folder.
@@ -114,7 +115,6 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	before, _ := yaml.Marshal(st)
 	r.saved = append(r.saved[:0:0], st.Conditions...)
 	defer r.publishOutcome() // after the save: the page reads the status it records
 	obs, repo := r.observe(ctx, st)
@@ -122,10 +122,9 @@ func (r *Reconciler) Reconcile(ctx context.Context) (Result, error) {
 	logr.FromContextOrDiscard(ctx).V(1).Info("Decided", "state", dec.State, "action", dec.Action.String())
 	r.record(ctx, st, obs)
 	res, err := r.act(ctx, st, obs, dec, repo)
-	if after, _ := yaml.Marshal(st); string(after) != string(before) {
-		if serr := r.saveStatus(st); serr != nil {
-			return Result{}, errors.Join(err, serr)
-		}
+	// Saving a status that did not change writes nothing (status.Save).
+	if serr := r.saveStatus(st); serr != nil {
+		return Result{}, errors.Join(err, serr)
 	}
 	return res, err
 }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/mod/semver"
 	"sigs.k8s.io/yaml"
 
+	"github.com/better-paas/updater/internal/parsecache/parsecachetest"
 	"github.com/better-paas/updater/internal/strictyaml/yamltest"
 )
 
@@ -214,8 +215,23 @@ func FuzzParseDesired(f *testing.F) {
 			return
 		}
 		checkAccepted(t, data, d)
+		checkRemembered(t, data, d)
 		checkRoundTrip(t, d)
 	})
+}
+
+// checkRemembered: Load of bytes it parsed before returns what Parse
+// returns for them (Load's parsecache relies on it).
+func checkRemembered(t *testing.T, data []byte, d *DesiredVersion) {
+	t.Helper()
+	parsecachetest.Check(t, data, d, Load,
+		func(path string, data []byte) bool { return parsed.Get(path, data) != nil },
+		func(a, b *DesiredVersion) bool {
+			return reflect.DeepEqual(normalised(a), normalised(b)) && a.Digest() == b.Digest()
+		},
+		func(got *DesiredVersion) {
+			got.Spec.Version, got.Metadata.Annotations = "v9.9.9", map[string]string{"changed": "by the caller"}
+		})
 }
 
 func checkParseError(t *testing.T, name string, d *DesiredVersion, err error) {

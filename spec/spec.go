@@ -18,6 +18,7 @@ import (
 	"github.com/better-paas/updater/internal/apiversion"
 	"github.com/better-paas/updater/internal/atomicfile"
 	"github.com/better-paas/updater/internal/bytesize"
+	"github.com/better-paas/updater/internal/parsecache"
 	"github.com/better-paas/updater/internal/strictyaml"
 )
 
@@ -276,8 +277,22 @@ func Load(path string) (*DesiredVersion, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot load %s: %w", path, err)
 	}
-	return Parse(path, data)
+	if d := parsed.Get(path, data); d != nil {
+		return d, nil
+	}
+	d, err := Parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	parsed.Remember(path, data, d)
+	return d, nil
 }
+
+// parsed remembers the desired.yaml files this process read last, so Load
+// of a file that did not change costs a read and a JSON decode, not a
+// strict YAML parse (internal/parsecache; FuzzParseDesired checks that the
+// answer is Parse's).
+var parsed parsecache.Cache[DesiredVersion]
 
 // Write validates d and writes it to path atomically; an invalid document,
 // or one that encodes to more than MaxFileSize (ErrTooLarge), is refused

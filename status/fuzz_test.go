@@ -1,6 +1,7 @@
 package status
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/better-paas/updater/internal/parsecache/parsecachetest"
 	"github.com/better-paas/updater/internal/strictyaml/yamltest"
 )
 
@@ -232,8 +234,21 @@ func FuzzParseStatus(f *testing.F) {
 			return
 		}
 		checkAccepted(t, data, s)
+		checkRemembered(t, data, s)
 		checkRoundTrip(t, s)
 	})
+}
+
+// checkRemembered: Load of bytes it parsed before returns what Parse
+// returns for them (status.Load's parsecache relies on it).
+func checkRemembered(t *testing.T, data []byte, s *VersionStatus) {
+	t.Helper()
+	parsecachetest.Check(t, data, s, Load,
+		func(path string, data []byte) bool { return parsed.Get(path, data) != nil },
+		func(a, b *VersionStatus) bool { return reflect.DeepEqual(normalised(a), normalised(b)) },
+		func(got *VersionStatus) {
+			got.CurrentVersion, got.KnownTags = "changed by the caller", map[string]string{"v9.9.9": "x"}
+		})
 }
 
 // checkAccepted asserts what a successful Parse promises about s and data.
@@ -266,12 +281,26 @@ func checkRoundTrip(t *testing.T, s *VersionStatus) {
 		}
 		return
 	}
-	got, err := Load(path)
+	got, err := Load(path) // remembered by Save
 	if err != nil {
 		t.Fatalf("cannot load what Save wrote: %v\n%s", err, yamltest.Clip(b))
 	}
 	if g := normalised(got); !reflect.DeepEqual(g, want) {
 		t.Errorf("round trip changed the document:\n%s\n->\n%s", yamltest.Clip(fmt.Sprintf("%#v", want)), yamltest.Clip(fmt.Sprintf("%#v", g)))
+	}
+	written, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(written, b) {
+		t.Errorf("Save wrote other bytes than yaml.Marshal:\n%s\n%s", yamltest.Clip(string(written)), yamltest.Clip(string(b)))
+	}
+	fromFile, err := Parse(path, written)
+	if err != nil {
+		t.Fatalf("cannot parse what Save wrote: %v", err)
+	}
+	if g, p := normalised(got), normalised(fromFile); !reflect.DeepEqual(g, p) {
+		t.Errorf("Load after Save differs from parsing the file:\n%s\n->\n%s", yamltest.Clip(fmt.Sprintf("%#v", p)), yamltest.Clip(fmt.Sprintf("%#v", g)))
 	}
 }
 

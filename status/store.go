@@ -2,6 +2,7 @@ package status
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,8 +15,15 @@ import (
 	"github.com/better-paas/updater/internal/apiversion"
 	"github.com/better-paas/updater/internal/atomicfile"
 	"github.com/better-paas/updater/internal/bytesize"
+	"github.com/better-paas/updater/internal/parsecache"
 	"github.com/better-paas/updater/internal/strictyaml"
 )
+
+// parsed remembers the status files this process read or wrote last, so
+// Load of a file that did not change costs a read and a JSON decode, not
+// a strict YAML parse (internal/parsecache; FuzzParseStatus checks that
+// the answer is Parse's).
+var parsed parsecache.Cache[VersionStatus]
 
 // MaxFileSize bounds what Load reads.
 const MaxFileSize = 1 << 20
@@ -50,7 +58,15 @@ func Load(path string) (*VersionStatus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot load %s: %w", path, err)
 	}
-	return Parse(path, data)
+	if s := parsed.Get(path, data); s != nil {
+		return s, nil
+	}
+	s, err := Parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	parsed.Remember(path, data, s)
+	return s, nil
 }
 
 // Parse decodes a status.yaml document; name is used in messages.
@@ -98,18 +114,31 @@ const maxExpansion = 4 * MaxFileSize
 // nothing is written: a reconcile that changed nothing costs no write.
 func Save(path string, s *VersionStatus) error {
 	s.APIVersion, s.Kind = APIVersion, Kind
-	b, err := yaml.Marshal(s)
+	j, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("cannot encode status: %w", err)
+	}
+	old, readErr := os.ReadFile(path)
+	if readErr == nil && parsed.Holds(path, old, j) {
+		return nil // already so, and known without spelling it out as YAML
+	}
+	b, err := yaml.JSONToYAML(j) // what yaml.Marshal(s) does after json.Marshal
 	if err != nil {
 		return fmt.Errorf("cannot encode status: %w", err)
 	}
 	if len(b) > MaxFileSize {
 		return fmt.Errorf("cannot save %s: %w: %d bytes encoded (%s), Load accepts %d", path, ErrTooLarge, len(b), bytesize.Format(uint64(len(b))), MaxFileSize)
 	}
-	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, b) {
+	if readErr == nil && bytes.Equal(old, b) {
+		parsed.RememberJSON(path, b, j)
 		return nil // already so: a reconcile that changed nothing writes nothing
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("cannot create folder for %s: %w", path, err)
 	}
-	return atomicfile.WriteFile(path, b, 0o644)
+	if err := atomicfile.WriteFile(path, b, 0o644); err != nil {
+		return err
+	}
+	parsed.RememberJSON(path, b, j)
+	return nil
 }

@@ -8,8 +8,9 @@
 // or rename onto the name, so an edited or replaced file is hashed again.
 // A file changed within the timestamp granularity of its hashing could
 // keep all four (git's "racily clean" entries): a digest is therefore
-// cached only when the file's change time is at least Racy before the
-// hashing began; a younger file is hashed every time until it is not.
+// cached only when the file's change time is some way before the hashing
+// began (FineRacy, or Racy on a filesystem that keeps whole seconds); a
+// younger file is hashed every time until it is not.
 package filedigest
 
 import (
@@ -27,11 +28,34 @@ import (
 )
 
 // Racy is how long after its last change a file must have been hashed for
-// its digest to be cached: well above the coarsest kernel timestamp tick.
+// its digest to be cached when its change time is a whole second, as on a
+// filesystem that keeps seconds only (FAT keeps two, ext4 with 128-byte
+// inodes and HFS+ one).
 const Racy = 2 * time.Second
 
-// racy is Racy, changed by tests (ctime cannot be set back).
-var racy = Racy
+// FineRacy is the same for a file whose change time has a fraction of a
+// second: its filesystem keeps nanoseconds (ext4, XFS, Btrfs, tmpfs, APFS),
+// stamped from a clock that moves at least every 10 ms (Linux's coarse
+// clock at HZ=100): twice that. It matters right after an update swapped
+// the binary: the update's end hashes it once, and the reconciles after it
+// need not hash it again.
+const FineRacy = 20 * time.Millisecond
+
+// racy and fineRacy are Racy and FineRacy, changed by tests (ctime cannot
+// be set back).
+var racy, fineRacy = Racy, FineRacy
+
+// racyWindow is how old a change time of ctime (nanoseconds since the
+// epoch) must be for the file's digest to be cached. A change time that is
+// a whole second is taken to come from a filesystem that keeps seconds
+// only; on one that keeps nanoseconds that happens once in a billion
+// changes, and costs one more hash.
+func racyWindow(ctime int64) time.Duration {
+	if ctime%int64(time.Second) == 0 {
+		return racy
+	}
+	return fineRacy
+}
 
 // ID identifies a file's content as far as its metadata can: the same ID
 // and the same name mean the same bytes, unless the file is racily clean
@@ -89,7 +113,7 @@ func (c *Cache) SHA256(path string) (string, error) {
 		return digest, err
 	}
 	// Cache only what was read whole and unchanged, and not racily clean.
-	if after, err := Stat(path); err == nil && after == before && began.Sub(time.Unix(0, before.Ctime)) >= racy {
+	if after, err := Stat(path); err == nil && after == before && began.Sub(time.Unix(0, before.Ctime)) >= racyWindow(before.Ctime) {
 		c.mu.Lock()
 		if c.m == nil {
 			c.m = map[string]entry{}

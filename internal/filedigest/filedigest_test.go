@@ -45,9 +45,9 @@ func TestCacheReadsAChangedFileAgain(t *testing.T) {
 	}
 	// Old enough: cached, and served from the cache while unchanged.
 	c.m = nil
-	racyWas := racy
-	racy = 0
-	defer func() { racy = racyWas }()
+	racyWas, fineWas := racy, fineRacy
+	racy, fineRacy = 0, 0
+	defer func() { racy, fineRacy = racyWas, fineWas }()
 	want("one")
 	if _, ok := c.m[path]; !ok {
 		t.Fatal("an unchanged file was not cached")
@@ -74,5 +74,26 @@ func TestCacheReadsAChangedFileAgain(t *testing.T) {
 	}
 	if _, ok := c.m[path]; ok {
 		t.Error("a removed file is still cached")
+	}
+}
+
+// TestRacyWindowFollowsTheTimestampGranularity: a change time with a
+// fraction of a second comes from a filesystem that keeps nanoseconds, and
+// the short window applies; a whole second may come from one that keeps
+// seconds only, and the long one does.
+func TestRacyWindowFollowsTheTimestampGranularity(t *testing.T) {
+	for _, c := range []struct {
+		ctime time.Time
+		want  time.Duration
+	}{
+		{time.Date(2026, 12, 1, 6, 0, 0, 0, time.UTC), Racy},
+		{time.Date(2026, 12, 1, 6, 0, 1, 0, time.UTC), Racy},
+		{time.Date(2026, 12, 1, 6, 0, 0, 1, time.UTC), FineRacy},
+		{time.Date(2026, 12, 1, 6, 0, 0, 999_999_999, time.UTC), FineRacy},
+		{time.Date(2026, 12, 1, 6, 0, 0, 4_000_000, time.UTC), FineRacy},
+	} {
+		if got := racyWindow(c.ctime.UnixNano()); got != c.want {
+			t.Errorf("racyWindow(%s) = %v, want %v", c.ctime.Format(time.RFC3339Nano), got, c.want)
+		}
 	}
 }
