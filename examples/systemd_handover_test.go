@@ -1,21 +1,17 @@
 package examples_test
 
 import (
-	"context"
 	"errors"
-	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/better-paas/updater/internal/sandbox"
+	"github.com/better-paas/updater/internal/sandbox/load"
 )
 
 // TestSystemdSocketRestartRefusesNothing installs the example
@@ -77,89 +73,36 @@ func TestSystemdSocketRestartRefusesNothing(t *testing.T) {
 		return strings.TrimSpace(string(out))
 	}
 	systemctl("start", "better-paas-backend.socket", "better-paas-backend.service")
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	get := func() error {
-		resp, err := client.Get("http://" + addr + "/api/health")
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		_, err = io.Copy(io.Discard, resp.Body)
-		if err == nil && resp.StatusCode != http.StatusOK {
-			err = fmt.Errorf("status %s", resp.Status)
-		}
-		return err
-	}
-	if err := get(); err != nil {
+	url := "http://" + addr + "/api/health"
+	if err := load.Get(t.Context(), url); err != nil {
 		t.Fatalf("the backend does not answer on the socket: %v\n%s", err, systemctl("status", "--no-pager", "better-paas-backend.service"))
 	}
 
-	// About 300 requests/s, each on a fresh connection, each in its own
-	// goroutine; a late tick sends what it is behind by.
-	const every = 3 * time.Millisecond
-	var mu sync.Mutex
-	var ok, failed, sent int
-	var firstErr error
-	var wg sync.WaitGroup
-	ctx, stop := context.WithCancel(context.Background())
-	begun := time.Now()
-	var took time.Duration
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(every)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				took = time.Since(begun)
-				return
-			case <-tick.C:
-			}
-			for due := int(time.Since(begun)/every) + 1; sent < due; sent++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					err := get()
-					mu.Lock()
-					defer mu.Unlock()
-					if err != nil {
-						failed++
-						if firstErr == nil {
-							firstErr = err
-						}
-						return
-					}
-					ok++
-				}()
-			}
-		}
-	}()
+	// About 300 requests/s, each on a fresh connection, open loop with no
+	// bound on the requests in flight; a late one is sent at once.
+	run := load.Start(t.Context(), load.Options{URL: url, Rate: 333, Timeout: 30 * time.Second})
+	t.Cleanup(func() { run.Stop() })
 
 	pid := systemctl("show", "-p", "MainPID", "--value", "better-paas-backend.service")
 	for i := range 3 {
 		systemctl("restart", "better-paas-backend.service")
 		next := systemctl("show", "-p", "MainPID", "--value", "better-paas-backend.service")
 		if next == pid || next == "0" {
-			stop()
-			wg.Wait()
 			t.Fatalf("restart #%d: MainPID %s -> %s, want a new process", i+1, pid, next)
 		}
 		pid = next
-		if err := get(); err != nil {
+		if err := load.Get(t.Context(), url); err != nil {
 			t.Errorf("restart #%d: the new backend does not answer: %v", i+1, err)
 		}
 	}
-	stop()
-	wg.Wait()
+	res := run.Stop()
 
-	t.Logf("through 3 restarts: %d answered, %d failed (first: %v) of %d sent in %s (%.0f/s)",
-		ok, failed, firstErr, sent, took.Round(time.Millisecond), float64(sent)/took.Seconds())
-	if failed != 0 {
-		t.Errorf("%d of %d requests failed or were refused; first: %v", failed, sent, firstErr)
+	t.Logf("through 3 restarts: %s", res)
+	if res.Bad() != 0 {
+		t.Errorf("%d of %d requests failed or were refused: %s", res.Bad(), res.Sent, res)
 	}
-	if ok < 100 {
-		t.Errorf("only %d requests answered: the load did not run", ok)
+	if res.OK < 100 {
+		t.Errorf("only %d requests answered: the load did not run", res.OK)
 	}
 }
 

@@ -3,151 +3,52 @@ package reconciler_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/better-paas/updater/internal/sandbox"
+	"github.com/better-paas/updater/internal/sandbox/load"
 	"github.com/better-paas/updater/internal/service"
 	"github.com/better-paas/updater/reconciler"
 	"github.com/better-paas/updater/status"
 )
 
-// hammerEvery paces the load the hand-over tests put on the app: one request
-// every hammerEvery, each on a fresh connection, so that every request
-// goes through the listening socket's backlog.
-const hammerEvery = 3 * time.Millisecond // 333 requests/s
-
-// maxInFlight bounds the requests a hammer has open at once. On a machine
-// that make test keeps busy (the race detector, parallel packages) an
-// unbounded open-loop load piles up thousands of connections and starves
-// itself, so that it, not the app, drops them; the bench (scripts/bench)
-// measures the open-loop rate on a quiet machine.
-const maxInFlight = 64
-
-// hammer is a client load on the app: GET url on a fresh connection every
-// hammerEvery, each request in its own goroutine, at most maxInFlight at
-// once (a tick that finds them all busy waits), until stop.
-type hammer struct {
-	mu       sync.Mutex
-	ok       int
-	failed   int
-	firstErr error
-	slowest  time.Duration
-	latency  []time.Duration
-
-	begun time.Time
-	took  time.Duration // from the first request to the last one sent
-	sent  int
-	stop  chan struct{}
-	done  sync.WaitGroup
-	slots chan struct{} // one per request in flight
+// hammer is the client load the hand-over tests put on the app: a GET
+// every 3 ms (333 requests/s), each on a fresh connection so that every
+// request goes through the listening socket's backlog, at most 64 open at
+// once. On a machine that make test keeps busy (the race detector,
+// parallel packages) an unbounded open-loop load piles up thousands of
+// connections and starves itself, so that it, not the app, drops them;
+// the bench (scripts/bench) measures the unbounded load on a quiet
+// machine. A request waits in the backlog for as long as a restart takes
+// (30 s). The load ends with the test at the latest.
+func hammer(t *testing.T, url string) *load.Run {
+	run := load.Start(t.Context(), load.Options{URL: url, Rate: 333, MaxInFlight: 64, Timeout: 30 * time.Second})
+	t.Cleanup(func() { run.Stop() })
+	return run
 }
 
-func startHammer(url string) *hammer {
-	h := &hammer{stop: make(chan struct{}), begun: time.Now(), slots: make(chan struct{}, maxInFlight)}
-	client := &http.Client{
-		Timeout:   30 * time.Second, // a request waits in the backlog for as long as a restart takes
-		Transport: &http.Transport{DisableKeepAlives: true},
-	}
-	h.done.Add(1)
-	go func() {
-		defer h.done.Done()
-		tick := time.NewTicker(hammerEvery)
-		defer tick.Stop()
-		for {
-			select {
-			case <-h.stop:
-				h.took = time.Since(h.begun)
-				return
-			case <-tick.C:
-			}
-			select {
-			case h.slots <- struct{}{}:
-			case <-h.stop:
-				h.took = time.Since(h.begun)
-				return
-			}
-			h.sent++
-			h.send(client, url)
-		}
-	}()
-	return h
-}
-
-// send makes one request in its own goroutine.
-func (h *hammer) send(client *http.Client, url string) {
-	h.done.Add(1)
-	go func() {
-		defer h.done.Done()
-		defer func() { <-h.slots }()
-		start := time.Now()
-		resp, err := client.Get(url)
-		if err == nil {
-			_, err = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if err == nil && resp.StatusCode != http.StatusOK {
-				err = fmt.Errorf("status %s", resp.Status)
-			}
-		}
-		d := time.Since(start)
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		if err != nil {
-			h.failed++
-			if h.firstErr == nil {
-				h.firstErr = err
-			}
-			return
-		}
-		h.ok++
-		h.latency = append(h.latency, d)
-	}()
-}
-
-// finish stops the load and waits for the requests in flight.
-func (h *hammer) finish() {
-	close(h.stop)
-	h.done.Wait()
-	slices.Sort(h.latency)
-	if n := len(h.latency); n > 0 {
-		h.slowest = h.latency[n-1]
-	}
-}
-
-// rate is the offered load, in requests per second.
-func (h *hammer) rate() float64 { return float64(h.sent) / h.took.Seconds() }
-
-func (h *hammer) String() string {
-	p99 := time.Duration(0)
-	if n := len(h.latency); n > 0 {
-		p99 = h.latency[n*99/100]
-	}
-	return fmt.Sprintf("%d answered, %d failed (first: %v) of %d sent in %s (%.0f requests/s); p99 %s, slowest %s",
-		h.ok, h.failed, h.firstErr, h.sent, h.took.Round(time.Millisecond), h.rate(),
-		p99.Round(time.Microsecond), h.slowest.Round(time.Microsecond))
-}
-
-// useListen replaces the host's supervisor with one that owns the app's
-// socket (service.exec.listen, as the daemon builds it) and its
-// reconciler with one driving it.
-func (h *host) useListen(t *testing.T) *service.Exec {
+// useExec replaces the host's supervisor with a new one, as a restarted
+// daemon builds it (adopting the backend that runs): owning the app's
+// socket (service.exec.listen) when listen is set, the plain way
+// otherwise; and its reconciler with one driving it.
+func (h *host) useExec(t *testing.T, listen bool) *service.Exec {
 	t.Helper()
 	cfg := h.cfg
-	if cfg.Service.Exec.Listen == "" {
-		t.Fatal("the sandbox config has no service.exec.listen")
-	}
-	svc, err := service.NewExec(service.ExecConfig{
+	ec := service.ExecConfig{
 		Command: cfg.Service.Exec.Command, Dir: cfg.InstallDir, Env: cfg.Service.Exec.Env,
 		PIDFile: filepath.Join(cfg.StateDir, "service.pid"), LogFile: filepath.Join(cfg.StateDir, "service.log"),
-		StopTimeout: cfg.Service.StopTimeout.Duration, Listen: cfg.Service.Exec.Listen,
-	})
+		StopTimeout: cfg.Service.StopTimeout.Duration,
+	}
+	if listen {
+		if cfg.Service.Exec.Listen == "" {
+			t.Fatal("the sandbox config has no service.exec.listen")
+		}
+		ec.Listen = cfg.Service.Exec.Listen
+	}
+	svc, err := service.NewExec(ec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,6 +65,20 @@ func (h *host) useListen(t *testing.T) *service.Exec {
 	return svc
 }
 
+// newPlainWayHost returns a host whose releases add v1.3.0, which does not
+// accept LISTEN_FDS (it binds ADDR itself), and v1.4.0, which crashes on
+// start, driven the plain way (service.exec.listen off). listen writes
+// service.exec.listen in the config, for a later useExec(t, true).
+func newPlainWayHost(t *testing.T, listen bool) *host {
+	t.Helper()
+	h := newHostWith(t, func(o *sandbox.Options) { o.Listen = listen },
+		sandbox.NoSocketActivation("v1.3.0"), // over v1.2.0, whose health needs PUBLIC_URL (set below)
+		sandbox.CrashOnStart("v1.4.0"))
+	h.cfg.Service.Exec.Env = append(h.cfg.Service.Exec.Env, "PUBLIC_URL=https://notes.example.test")
+	h.useExec(t, false)
+	return h
+}
+
 // TestHandoverRefusesNoConnectionThroughUpdateAndRollback: with
 // service.exec.listen, a client hammering the example app with fresh
 // connections (333 requests/s) through an update (v1.0.0 -> v1.1.0) and a
@@ -172,7 +87,7 @@ func (h *host) useListen(t *testing.T) *service.Exec {
 // connections wait in the socket's backlog.
 func TestHandoverRefusesNoConnectionThroughUpdateAndRollback(t *testing.T) {
 	h := newHostWith(t, func(o *sandbox.Options) { o.Listen = true })
-	h.useListen(t)
+	h.useExec(t, true)
 	h.set("v1.0.0")
 	if st := h.converge(); !st.IsTrue(status.TypeReady) {
 		t.Fatalf("setup: %s", condition(st, status.TypeReady))
@@ -182,18 +97,17 @@ func TestHandoverRefusesNoConnectionThroughUpdateAndRollback(t *testing.T) {
 
 	// /api/notes answers 200 in every release, v1.2.0 included (only its
 	// health check fails), so any failure is the hand-over's.
-	load := startHammer("http://" + h.cfg.Service.Exec.Listen + "/api/notes")
+	run := hammer(t, "http://"+h.cfg.Service.Exec.Listen+"/api/notes")
 	h.set("v1.1.0")
 	st := h.converge()
 	if !st.IsTrue(status.TypeReady) || st.CurrentVersion != "v1.1.0" {
-		load.finish()
 		t.Fatalf("update: Ready=%s current=%s history=%+v", condition(st, status.TypeReady), st.CurrentVersion, st.History)
 	}
 	h.serving("v1.1.0")
 	second := h.pid()
 	h.set("v1.2.0")
 	st = h.converge()
-	load.finish()
+	res := run.Stop()
 	if st.CurrentVersion != "v1.1.0" || len(st.History) == 0 || st.History[0].Result != status.ResultRolledBack {
 		t.Fatalf("v1.2.0 was not rolled back: current=%s history=%+v", st.CurrentVersion, st.History)
 	}
@@ -203,12 +117,12 @@ func TestHandoverRefusesNoConnectionThroughUpdateAndRollback(t *testing.T) {
 		t.Fatalf("backend pids %d, %d, %d: the update and the rollback must each start a new process", first, second, third)
 	}
 
-	t.Logf("through an update and a rollback: %s", load)
-	if load.failed != 0 {
-		t.Errorf("%d requests failed or were refused: %s", load.failed, load)
+	t.Logf("through an update and a rollback: %s", res)
+	if res.Bad() != 0 {
+		t.Errorf("%d requests failed or were refused: %s", res.Bad(), res)
 	}
-	if load.rate() < 50 || load.ok < 300 {
-		t.Errorf("the load ran at %.0f requests/s (%d answered), want at least 50/s and 300 answers", load.rate(), load.ok)
+	if res.Rate() < 50 || res.OK < 300 {
+		t.Errorf("the load ran at %.0f requests/s (%d answered), want at least 50/s and 300 answers", res.Rate(), res.OK)
 	}
 }
 
@@ -217,47 +131,30 @@ func TestHandoverRefusesNoConnectionThroughUpdateAndRollback(t *testing.T) {
 // before: the feature changes nothing for an install that does not use
 // it. The refused requests are logged for comparison.
 func TestHandoverPlainWay(t *testing.T) {
-	h := newHostWith(t, nil,
-		sandbox.NoSocketActivation("v1.3.0"), // over v1.2.0, whose health needs PUBLIC_URL (set below)
-		sandbox.CrashOnStart("v1.4.0"))
-	h.cfg.Service.Exec.Env = append(h.cfg.Service.Exec.Env, "PUBLIC_URL=https://notes.example.test")
-	svc, err := service.NewExec(service.ExecConfig{
-		Command: h.cfg.Service.Exec.Command, Dir: h.cfg.InstallDir, Env: h.cfg.Service.Exec.Env,
-		PIDFile: filepath.Join(h.cfg.StateDir, "service.pid"), LogFile: filepath.Join(h.cfg.StateDir, "service.log"),
-		StopTimeout: h.cfg.Service.StopTimeout.Duration,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = svc.Stop(context.Background()) })
-	h.svc = svc
-	if h.r, err = reconciler.New(reconciler.Options{Config: h.cfg, Service: svc}); err != nil {
-		t.Fatal(err)
-	}
+	h := newPlainWayHost(t, false)
 	h.set("v1.0.0")
 	if st := h.converge(); !st.IsTrue(status.TypeReady) {
 		t.Fatalf("setup: %s", condition(st, status.TypeReady))
 	}
 	url := h.cfg.Health.URL[:len(h.cfg.Health.URL)-len("/health")] + "/notes"
-	load := startHammer(url)
+	run := hammer(t, url)
 	h.set("v1.3.0")
 	st := h.converge()
 	if !st.IsTrue(status.TypeReady) || st.CurrentVersion != "v1.3.0" {
-		load.finish()
 		t.Fatalf("update to the plain-way release: Ready=%s current=%s", condition(st, status.TypeReady), st.CurrentVersion)
 	}
 	h.serving("v1.3.0")
 	h.set("v1.4.0")
 	st = h.converge()
-	load.finish()
+	res := run.Stop()
 	if st.CurrentVersion != "v1.3.0" || len(st.History) == 0 || st.History[0].Result != status.ResultRolledBack {
 		t.Fatalf("v1.4.0 was not rolled back: current=%s history=%+v", st.CurrentVersion, st.History)
 	}
 	h.serving("v1.3.0")
-	if load.ok == 0 {
-		t.Errorf("the app never answered: %s", load)
+	if res.OK == 0 {
+		t.Errorf("the app never answered: %s", res)
 	}
-	t.Logf("the plain way, through an update and a rollback: %s", load)
+	t.Logf("the plain way, through an update and a rollback: %s", res)
 }
 
 // TestHandoverRollsBackToAReleaseThatRanThePlainWay: turning
@@ -270,24 +167,9 @@ func TestHandoverPlainWay(t *testing.T) {
 // would fail.) RecordHealthy stands in for the daemon's call after each
 // passed health gate.
 func TestHandoverRollsBackToAReleaseThatRanThePlainWay(t *testing.T) {
-	h := newHostWith(t, func(o *sandbox.Options) { o.Listen = true },
-		sandbox.NoSocketActivation("v1.3.0"), // over v1.2.0, whose health needs PUBLIC_URL (set below)
-		sandbox.CrashOnStart("v1.4.0"))
-	h.cfg.Service.Exec.Env = append(h.cfg.Service.Exec.Env, "PUBLIC_URL=https://notes.example.test")
-
 	// Listen off: the supervisor the way it ran before the feature.
-	plain, err := service.NewExec(service.ExecConfig{
-		Command: h.cfg.Service.Exec.Command, Dir: h.cfg.InstallDir, Env: h.cfg.Service.Exec.Env,
-		PIDFile: filepath.Join(h.cfg.StateDir, "service.pid"), LogFile: filepath.Join(h.cfg.StateDir, "service.log"),
-		StopTimeout: h.cfg.Service.StopTimeout.Duration,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.svc = plain
-	if h.r, err = reconciler.New(reconciler.Options{Config: h.cfg, Service: plain}); err != nil {
-		t.Fatal(err)
-	}
+	h := newPlainWayHost(t, true)
+	plain := h.svc
 	h.set("v1.3.0")
 	if st := h.converge(); !st.IsTrue(status.TypeReady) || st.CurrentVersion != "v1.3.0" {
 		t.Fatalf("setup: Ready=%s current=%s", condition(st, status.TypeReady), st.CurrentVersion)
@@ -298,7 +180,7 @@ func TestHandoverRollsBackToAReleaseThatRanThePlainWay(t *testing.T) {
 	}
 
 	// Listen on: a new supervisor (a restarted daemon) adopts v1.3.0.
-	svc := h.useListen(t)
+	svc := h.useExec(t, true)
 	h.set("v1.4.0")
 	st := h.converge()
 	if st.CurrentVersion != "v1.3.0" || len(st.History) == 0 || st.History[0].Result != status.ResultRolledBack {

@@ -21,21 +21,13 @@ func TestListenGivesHealthURL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.service, func(t *testing.T) {
-			c, err := Parse("/etc/bp/updater.yaml", []byte(minimal+"service:\n  exec:\n    "+tt.service+"\n"))
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
-			if c.Health.URL != tt.want {
-				t.Errorf("health.url = %q, want %q", c.Health.URL, tt.want)
-			}
+			wantHealthURL(t, minimal+"service:\n  exec:\n    "+tt.service+"\n", tt.want)
 		})
 	}
-	c, err := Parse("/etc/bp/updater.yaml", []byte(minimal+"service:\n  exec:\n    listen: unix:/run/app.sock\nhealth:\n  url: http://127.0.0.1:8080/api/health\n"))
-	if err != nil {
-		t.Fatalf("Parse with a unix socket and health.url: %v", err)
-	}
-	if c.Service.Exec.Listen != "unix:/run/app.sock" || c.Health.URL != "http://127.0.0.1:8080/api/health" {
-		t.Errorf("listen %q, health.url %q: want both kept as written", c.Service.Exec.Listen, c.Health.URL)
+	c := wantHealthURL(t, minimal+"service:\n  exec:\n    listen: unix:/run/app.sock\nhealth:\n  url: http://127.0.0.1:8080/api/health\n",
+		"http://127.0.0.1:8080/api/health")
+	if c.Service.Exec.Listen != "unix:/run/app.sock" {
+		t.Errorf("listen %q, want it kept as written with health.url", c.Service.Exec.Listen)
 	}
 }
 
@@ -62,16 +54,34 @@ func TestListenRefusesBadSettings(t *testing.T) {
 			[]string{"health.url", "not a loopback", "derived from service.exec.listen 192.0.2.7:8080"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("/etc/bp/updater.yaml", []byte(tt.yaml))
-			if !errors.Is(err, ErrInvalid) {
-				t.Fatalf("err = %v, want ErrInvalid", err)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q lacks %q", err, w)
-				}
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { wantInvalid(t, tt.yaml, tt.want...) })
+	}
+}
+
+// wantHealthURL parses yaml and checks the URL the health gate probes.
+func wantHealthURL(t *testing.T, yaml, want string) *Config {
+	t.Helper()
+	c, err := Parse("/etc/bp/updater.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if c.Health.URL != want {
+		t.Errorf("health.url = %q, want %q", c.Health.URL, want)
+	}
+	return c
+}
+
+// wantInvalid checks that yaml is refused with ErrInvalid, in an error
+// that says each of want (the field, the value, the fix).
+func wantInvalid(t *testing.T, yaml string, want ...string) {
+	t.Helper()
+	_, err := Parse("/etc/bp/updater.yaml", []byte(yaml))
+	if !errors.Is(err, ErrInvalid) {
+		t.Fatalf("err = %v, want ErrInvalid", err)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q lacks %q", err, w)
+		}
 	}
 }

@@ -4,17 +4,18 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/better-paas/updater/internal/sandbox/load"
 )
 
 func TestParseListen(t *testing.T) {
@@ -115,31 +116,9 @@ func TestListenPassesTheSocketAndNoConnectionIsRefusedAcrossRestarts(t *testing.
 				t.Fatalf("backend answered %q, want %q (LISTEN_PID must be the backend's own pid)", line, want)
 			}
 
-			// Fresh connections, one after another, while the backend is
-			// replaced three times: each must be answered.
-			var ok, failed atomic.Int64
-			var firstErr atomic.Value
-			stop := make(chan struct{})
-			var wg sync.WaitGroup
-			for range 4 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						select {
-						case <-stop:
-							return
-						default:
-						}
-						if line, err := ask(network, addr); err != nil || !strings.HasPrefix(line, "pid=") {
-							failed.Add(1)
-							firstErr.CompareAndSwap(nil, line+" "+errString(err))
-						} else {
-							ok.Add(1)
-						}
-					}
-				}()
-			}
+			// Fresh connections, 4 clients one after another, while the
+			// backend is replaced three times: each must be answered.
+			run := askLoad(t, network, addr)
 			prev := st.PID
 			for i := range 3 {
 				if err := e.Stop(ctx); err != nil {
@@ -155,23 +134,30 @@ func TestListenPassesTheSocketAndNoConnectionIsRefusedAcrossRestarts(t *testing.
 				prev = st.PID
 				waitAnswer(t, network, addr, "pid="+strconv.Itoa(st.PID)+" ")
 			}
-			close(stop)
-			wg.Wait()
-			if failed.Load() != 0 {
-				t.Errorf("%d of %d connections failed across 3 restarts; first: %v", failed.Load(), failed.Load()+ok.Load(), firstErr.Load())
+			res := run.Stop()
+			if res.Bad() != 0 {
+				t.Errorf("%d of %d connections failed across 3 restarts: %s", res.Bad(), res.Sent, res)
 			}
-			if ok.Load() < 10 {
-				t.Errorf("only %d connections answered; the load did not run", ok.Load())
+			if res.OK < 10 {
+				t.Errorf("only %d connections answered; the load did not run", res.OK)
 			}
 		})
 	}
 }
 
-func errString(err error) string {
-	if err == nil {
-		return "<nil>"
-	}
-	return err.Error()
+// askLoad keeps 4 clients asking addr on fresh connections, one request
+// after another, until the test stops it (at its end at the latest); an
+// answer that is not the "inherit" helper's "pid=..." line is a failure.
+func askLoad(t *testing.T, network, addr string) *load.Run {
+	run := load.Start(t.Context(), load.Options{MaxInFlight: 4, Do: func(context.Context) error {
+		line, err := ask(network, addr)
+		if err == nil && !strings.HasPrefix(line, "pid=") {
+			err = fmt.Errorf("answered %q", line)
+		}
+		return err
+	}})
+	t.Cleanup(func() { run.Stop() })
+	return run
 }
 
 func TestListenStartsAProgramTheWayItLastRanHealthy(t *testing.T) {
@@ -323,30 +309,8 @@ func TestListenKeepsTheSocketOfAnAdoptedBackend(t *testing.T) {
 		_ = f.Close()
 	}
 
-	var ok, failed atomic.Int64
-	var firstErr atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if line, err := ask("tcp", addr); err != nil || !strings.HasPrefix(line, "pid=") {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, line+" "+errString(err))
-				} else {
-					ok.Add(1)
-				}
-			}
-		}()
-	}
-	waitFor(t, 10*time.Second, "some answers", func() bool { return ok.Load() > 20 })
+	run := askLoad(t, "tcp", addr)
+	waitFor(t, 10*time.Second, "some answers", func() bool { return run.Result().OK > 20 })
 	if err := e.Stop(ctx); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
@@ -358,9 +322,7 @@ func TestListenKeepsTheSocketOfAnAdoptedBackend(t *testing.T) {
 	}
 	next := mustStatus(t, e).PID
 	waitAnswer(t, "tcp", addr, "pid="+strconv.Itoa(next)+" ")
-	close(stop)
-	wg.Wait()
-	if failed.Load() != 0 {
-		t.Errorf("%d of %d connections failed while an adopted backend was replaced; first: %v", failed.Load(), failed.Load()+ok.Load(), firstErr.Load())
+	if res := run.Stop(); res.Bad() != 0 {
+		t.Errorf("%d of %d connections failed while an adopted backend was replaced: %s", res.Bad(), res.Sent, res)
 	}
 }

@@ -1,18 +1,18 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
+	"math"
 	"os"
 	"runtime"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/better-paas/updater/internal/events"
+	"github.com/better-paas/updater/internal/sandbox/load"
 )
 
 // This file measures what a client load sees through an update and a
@@ -33,109 +33,27 @@ const loadRate = 250
 // alike (v1.2.0 breaks only /api/health).
 const loadPath = "/api/notes"
 
-// request is one request of the load.
-type request struct {
-	sent    time.Time
-	latency time.Duration
-	refused bool  // connect(2) was refused
-	err     error // any other failure: an error or a non-2xx answer
-}
-
-// loadClient opens a connection per request, as many independent clients
-// do; a request waits at most 10 s (a backlog that long is a failure).
-var loadClient = &http.Client{
-	Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true, MaxConnsPerHost: 0},
-	Timeout:   10 * time.Second,
-}
-
-// load sends loadRate requests per second to url until stopped.
-type load struct {
-	url  string
-	stop chan struct{}
-	done chan struct{}
-	mu   sync.Mutex
-	reqs []request
-	wg   sync.WaitGroup
-}
-
-func startLoad(url string) *load {
-	l := &load{url: url, stop: make(chan struct{}), done: make(chan struct{})}
-	go l.run()
-	return l
-}
-
-// run starts request i at start + i/loadRate; one that is late (a busy
-// machine) starts at once, so the rate holds on average.
-func (l *load) run() {
-	defer close(l.done)
-	start := time.Now()
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for i := 0; ; i++ {
-		select {
-		case <-l.stop:
-			return
-		case <-t.C:
-			l.wg.Go(l.one)
-			t.Reset(time.Until(start.Add(time.Duration(i+1) * time.Second / loadRate)))
-		}
-	}
-}
-
-func (l *load) one() {
-	r := request{sent: time.Now()}
-	resp, err := loadClient.Get(l.url)
-	r.latency = time.Since(r.sent)
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		r.refused = true
-	case err != nil:
-		r.err = err
-	default:
-		resp.Body.Close()
-		if resp.StatusCode/100 != 2 {
-			r.err = fmt.Errorf("HTTP %d", resp.StatusCode)
-		}
-	}
-	l.mu.Lock()
-	l.reqs = append(l.reqs, r)
-	l.mu.Unlock()
-}
-
-// finish stops the load, waits for the requests in flight and returns
-// every request.
-func (l *load) finish() []request {
-	close(l.stop)
-	<-l.done
-	l.wg.Wait()
-	return l.reqs
+// startLoad starts loadRate requests per second to url, open loop and
+// with no bound on the requests in flight; a request waits at most 10 s
+// (a backlog that long is a failure).
+func startLoad(ctx context.Context, url string) *load.Run {
+	return load.Start(ctx, load.Options{URL: url, Rate: loadRate, Timeout: 10 * time.Second})
 }
 
 // loadFigures sums up one stretch of load.
 type loadFigures struct {
-	n, refused, failed int
+	n, refused, failed int     // failed: any other error, or a non-2xx answer
 	rate               float64 // requests sent per second
 	p99                float64 // ms, over the requests that succeeded
 	firstErr           error
 }
 
-func summarize(reqs []request, took time.Duration) loadFigures {
-	f := loadFigures{n: len(reqs), rate: float64(len(reqs)) / took.Seconds()}
-	var lat []float64
-	for _, r := range reqs {
-		switch {
-		case r.refused:
-			f.refused++
-		case r.err != nil:
-			f.failed++
-			if f.firstErr == nil {
-				f.firstErr = r.err
-			}
-		default:
-			lat = append(lat, toMs(r.latency))
-		}
+func summarize(res load.Result, took time.Duration) loadFigures {
+	f := loadFigures{n: res.Sent, refused: res.Refused, failed: res.Failed + res.Non2xx,
+		rate: float64(res.Sent) / took.Seconds(), p99: math.NaN(), firstErr: cmp.Or(res.FirstFailed, res.FirstNon2xx)}
+	if p99, ok := res.Percentile(0.99); ok {
+		f.p99 = toMs(p99)
 	}
-	f.p99 = quantile(lat, 0.99)
 	return f
 }
 
@@ -175,7 +93,7 @@ func runHandover(ctx context.Context, env *Env, listen bool) ([]handoverRun, err
 	version := "v1.0.0"
 	for i := range env.Runs {
 		to := otherGood(version)
-		l := startLoad(url)
+		l := startLoad(ctx, url)
 		began := time.Now()
 		_, err := h.operateWhile(ctx, stream, desiredDoc{Version: to}, events.ResultSucceeded)
 		if err == nil {
@@ -188,18 +106,18 @@ func runHandover(ctx context.Context, env *Env, listen bool) ([]handoverRun, err
 			err = h.settleRolledBack(ctx, to, time.Minute)
 		}
 		took := time.Since(began)
-		reqs := l.finish()
+		res := l.Stop()
 		if err != nil {
 			return nil, fmt.Errorf("run %d (%s, then v1.2.0 rolled back): %w", i+1, to, err)
 		}
 		version = to
-		run := handoverRun{during: summarize(reqs, took)}
-		l = startLoad(url)
+		run := handoverRun{during: summarize(res, took)}
+		l = startLoad(ctx, url)
 		if err := pause(ctx, took); err != nil {
-			l.finish()
+			l.Stop()
 			return nil, err
 		}
-		run.idle = summarize(l.finish(), took)
+		run.idle = summarize(l.Stop(), took)
 		env.Log.Printf("hand-over %s run %d: %d requests in %s, %d refused, %d failed (%v), p99 %.1f ms (no update: %.1f ms)",
 			name, i+1, run.during.n, took.Round(time.Millisecond), run.during.refused, run.during.failed, run.during.firstErr,
 			run.during.p99, run.idle.p99)
@@ -249,10 +167,10 @@ func measureHandover(ctx context.Context, env *Env) ([]Result, error) {
 	if onErr != nil {
 		return plain, onErr
 	}
-	load := fmt.Sprintf("%d GET %s per second (open loop, a fresh connection each, %.0f req/s sent median)", loadRate, loadPath, median(col(on, rate)))
+	offered := fmt.Sprintf("%d GET %s per second (open loop, a fresh connection each, %.0f req/s sent median)", loadRate, loadPath, median(col(on, rate)))
 	return append([]Result{
 		{Group: g, Name: "listen on: refused connections", Unit: "count", Runs: onRefused, Target: "0", Pass: boolPtr(zero(onRefused)),
-			Note: "service.exec.listen on: the supervisor owns the socket and passes it to each version (LISTEN_FDS); " + load +
+			Note: "service.exec.listen on: the supervisor owns the socket and passes it to each version (LISTEN_FDS); " + offered +
 				" through an update (v1.0.0 and v1.1.0 in turn) and an update to v1.2.0 that fails its gate and is rolled back; per run"},
 		{Group: g, Name: "listen on: failed requests", Unit: "count", Runs: onFailed, Target: "0", Pass: boolPtr(zero(onFailed)),
 			Note: fmt.Sprintf("requests that got an error other than a refused connection, or a non-2xx answer; first: %s", firstErr)},
