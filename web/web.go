@@ -7,10 +7,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -30,13 +32,30 @@ type Options struct {
 
 // asset is one embedded file as served.
 type asset struct {
-	body        []byte
+	// name is the file under static/, served straight from the embedded
+	// bytes (no copy on the heap); empty for index.html, served from body.
+	name        string
+	body        []byte // index.html as linked to the assets' digests
 	contentType string
 	etag        string // strong, quoted: the first 16 hex digits of its sha256
 	version     string // the same digits, unquoted: the ?v= the page links it with
 }
 
-// page is what Handler serves, read once from the embedded files.
+// content is what ServeContent sends for a.
+func (a asset) content() (io.ReadSeeker, error) {
+	if a.name == "" {
+		return bytes.NewReader(a.body), nil
+	}
+	f, err := static.Open("static/" + a.name)
+	if err != nil {
+		return nil, err
+	}
+	return f.(io.ReadSeeker), nil // embed's files seek
+}
+
+// page is what Handler serves, built from the embedded files on the
+// first request: a daemon whose page nobody opens neither hashes the
+// files nor keeps them on its heap.
 type page struct {
 	index  asset
 	assets map[string]asset // by name under /assets/
@@ -49,15 +68,21 @@ var contentTypes = map[string]string{
 	".svg":  "image/svg+xml",
 }
 
-func newAsset(name string, body []byte) asset {
-	sum := sha256.Sum256(body)
-	v := hex.EncodeToString(sum[:8])
-	return asset{body: body, contentType: contentTypes[path.Ext(name)], etag: `"` + v + `"`, version: v}
+// newAsset describes the file name whose bytes r reads: its content type
+// and digest.
+func newAsset(name string, r io.Reader) (asset, error) {
+	h := sha256.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return asset{}, fmt.Errorf("cannot read embedded file %s: %w", name, err)
+	}
+	v := hex.EncodeToString(h.Sum(nil)[:8])
+	return asset{contentType: contentTypes[path.Ext(name)], etag: `"` + v + `"`, version: v}, nil
 }
 
 // load reads the embedded files and links index.html to each asset with
 // its digest (assets/app.js?v=<digest>), so a browser may keep an asset
-// for a year yet never runs a script of another build.
+// for a year yet never runs a script of another build. Only index.html is
+// copied; the assets are served from the embedded bytes.
 func load() (*page, error) {
 	p := &page{assets: map[string]asset{}}
 	entries, err := fs.ReadDir(static, "static")
@@ -66,18 +91,26 @@ func load() (*page, error) {
 	}
 	var index []byte
 	for _, e := range entries {
-		body, err := fs.ReadFile(static, "static/"+e.Name())
-		if err != nil {
-			return nil, err
-		}
 		if e.Name() == "index.html" {
-			index = body
+			if index, err = fs.ReadFile(static, "static/index.html"); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		if _, ok := contentTypes[path.Ext(e.Name())]; !ok {
 			return nil, fmt.Errorf("embedded file %s has no known content type", e.Name())
 		}
-		p.assets[e.Name()] = newAsset(e.Name(), body)
+		f, err := static.Open("static/" + e.Name())
+		if err != nil {
+			return nil, err
+		}
+		a, err := newAsset(e.Name(), f)
+		_ = f.Close() // an embedded file: closing cannot fail
+		if err != nil {
+			return nil, err
+		}
+		a.name = e.Name()
+		p.assets[e.Name()] = a
 	}
 	if index == nil {
 		return nil, errors.New("index.html is not embedded")
@@ -85,7 +118,10 @@ func load() (*page, error) {
 	for name, a := range p.assets {
 		index = bytes.ReplaceAll(index, []byte(`"assets/`+name+`"`), []byte(`"assets/`+name+`?v=`+a.version+`"`))
 	}
-	p.index = newAsset("index.html", index)
+	if p.index, err = newAsset("index.html", bytes.NewReader(index)); err != nil {
+		return nil, err
+	}
+	p.index.body = index
 	return p, nil
 }
 
@@ -100,25 +136,30 @@ func load() (*page, error) {
 //
 // Mount it at "/" beside /api/v1; it needs no authentication, as the page
 // holds no data.
+//
+// The page is built on the first request, once however many come at once
+// (see page).
 func Handler(o Options) http.Handler {
-	p, err := load()
-	if err != nil {
-		// The files are compiled in: this is a broken build, not a
-		// condition a running daemon can meet.
-		panic("web: " + err.Error())
-	}
+	pageOnce := sync.OnceValues(load)
 	csp := "default-src 'self'; frame-ancestors " + frameAncestors(o.FrameAncestors) + "; base-uri 'none'; form-action 'none'"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Security-Policy", csp)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
+		p, err := pageOnce()
+		if err != nil {
+			// The files are compiled in: this is a broken build, not a
+			// condition a running daemon can meet.
+			writeError(w, http.StatusInternalServerError, "internal", "the page built into this daemon is broken ("+err.Error()+"); rebuild or reinstall the updater")
+			return
+		}
 		var a asset
 		immutable := false
 		switch name, isAsset := strings.CutPrefix(r.URL.Path, "/assets/"); {
 		case r.URL.Path == "/" || r.URL.Path == "/index.html":
 			a = p.index
-		case isAsset && p.assets[name].body != nil:
+		case isAsset && p.assets[name].name != "":
 			a = p.assets[name]
 			immutable = r.URL.Query().Get("v") == a.version
 		default:
@@ -137,8 +178,16 @@ func Handler(o Options) http.Handler {
 		} else {
 			h.Set("Cache-Control", "no-cache")
 		}
+		body, err := a.content()
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "internal", "cannot open the embedded file "+a.name+": "+err.Error())
+			return
+		}
+		if c, ok := body.(io.Closer); ok {
+			defer c.Close()
+		}
 		// ServeContent answers If-None-Match with 304 and serves ranges.
-		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
+		http.ServeContent(w, r, "", time.Time{}, body)
 	})
 }
 

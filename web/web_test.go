@@ -193,3 +193,45 @@ func TestFrameAncestors(t *testing.T) {
 		}
 	}
 }
+
+// TestHandlerFirstRequestsAtOnce: the page is built on the first request;
+// requests that come at once on a new handler all get the same document
+// and assets as a handler already in use, the assets byte for byte as
+// embedded.
+func TestHandlerFirstRequestsAtOnce(t *testing.T) {
+	warm := Handler(Options{})
+	wantDoc := get(t, warm, http.MethodGet, "/", nil)
+	wantBody, wantETag := body(t, wantDoc), wantDoc.Header.Get("ETag")
+	js, err := static.ReadFile("static/app.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cold := Handler(Options{})
+	const n = 16
+	type answer struct{ doc, etag, js string }
+	answers := make(chan answer, n)
+	for range n {
+		go func() {
+			// get and body may call t.Fatal, which only the test's
+			// goroutine may: report through the channel instead.
+			var a answer
+			rec := httptest.NewRecorder()
+			cold.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+			a.doc, a.etag = rec.Body.String(), rec.Header().Get("ETag")
+			rec = httptest.NewRecorder()
+			cold.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/assets/app.js", nil))
+			a.js = rec.Body.String()
+			answers <- a
+		}()
+	}
+	for range n {
+		a := <-answers
+		if a.doc != wantBody || a.etag != wantETag {
+			t.Errorf("a first request got ETag %s and a %d-byte document, want %s and %d bytes", a.etag, len(a.doc), wantETag, len(wantBody))
+		}
+		if a.js != string(js) {
+			t.Errorf("a first request got a %d-byte app.js, want the %d embedded bytes", len(a.js), len(js))
+		}
+	}
+}

@@ -26,8 +26,11 @@ type Broker struct {
 	Keepalive time.Duration
 
 	mu sync.Mutex
-	// ring holds the newest events: the one with ID i at (i-1) % len(ring).
+	// ring holds the newest events, at most size: the one with ID i at
+	// (i-1) % size. It grows as events come, so an idle daemon that
+	// publishes a few does not hold size of them (about 250 KiB).
 	ring   []Event
+	size   int
 	last   uint64 // the newest ID; 0 before the first Publish
 	subs   map[*subscriber]struct{}
 	buffer int
@@ -52,7 +55,7 @@ func NewBroker(size int) *Broker {
 	return &Broker{
 		Now:       time.Now,
 		Keepalive: 15 * time.Second,
-		ring:      make([]Event, size),
+		size:      size,
 		subs:      map[*subscriber]struct{}{},
 		buffer:    max(size/4, 1),
 	}
@@ -69,7 +72,7 @@ func (b *Broker) Publish(e Event) Event {
 	b.last++
 	e.ID = b.last
 	e.Time = b.now()
-	b.ring[(e.ID-1)%uint64(len(b.ring))] = e
+	b.keepLocked(e)
 	for s := range b.subs {
 		select {
 		case s.ch <- e:
@@ -80,6 +83,25 @@ func (b *Broker) Publish(e Event) Event {
 	}
 	return e
 }
+
+// keepLocked stores e, the newest event, in the ring: appended while the
+// ring is not full (IDs 1..size sit at 0..size-1), else over the oldest.
+func (b *Broker) keepLocked(e Event) {
+	if len(b.ring) < b.size {
+		if len(b.ring) == cap(b.ring) {
+			// Grown by hand: append could give more room than size.
+			grown := make([]Event, len(b.ring), min(max(2*cap(b.ring), 16), b.size))
+			copy(grown, b.ring)
+			b.ring = grown
+		}
+		b.ring = append(b.ring, e)
+		return
+	}
+	b.ring[(e.ID-1)%uint64(b.size)] = e
+}
+
+// atLocked is the kept event with ID id (oldestLocked <= id <= last).
+func (b *Broker) atLocked(id uint64) Event { return b.ring[(id-1)%uint64(b.size)] }
 
 func (b *Broker) now() time.Time {
 	if b.Now == nil {
@@ -157,7 +179,7 @@ func (b *Broker) removeLocked(s *subscriber) {
 // oldestLocked is the ID of the oldest kept event (1 when none were
 // dropped yet; last+1 when nothing was published).
 func (b *Broker) oldestLocked() uint64 {
-	if n := uint64(len(b.ring)); b.last > n {
+	if n := uint64(b.size); b.last > n {
 		return b.last - n + 1
 	}
 	return 1
@@ -170,7 +192,7 @@ func (b *Broker) rangeLocked(from uint64) []Event {
 	}
 	out := make([]Event, 0, b.last-from+1)
 	for id := from; id <= b.last; id++ {
-		out = append(out, b.ring[(id-1)%uint64(len(b.ring))])
+		out = append(out, b.atLocked(id))
 	}
 	return out
 }
@@ -191,7 +213,7 @@ func (b *Broker) currentLocked() []Event {
 	oldest := b.oldestLocked()
 	op := ""
 	for id := b.last; id >= oldest && id > 0; id-- {
-		if e := b.ring[(id-1)%uint64(len(b.ring))]; e.Operation != "" {
+		if e := b.atLocked(id); e.Operation != "" {
 			op = e.Operation
 			break
 		}
@@ -200,7 +222,7 @@ func (b *Broker) currentLocked() []Event {
 		return nil
 	}
 	for id := oldest; id <= b.last; id++ {
-		if b.ring[(id-1)%uint64(len(b.ring))].Operation == op {
+		if b.atLocked(id).Operation == op {
 			return b.rangeLocked(id)
 		}
 	}

@@ -85,6 +85,26 @@ func TestSubscribeBacklog(t *testing.T) {
 	}
 }
 
+// The ring grows as events come, never beyond its size, and keeps the
+// newest events through every growth and once it wraps.
+func TestRingGrowsToItsSizeOnly(t *testing.T) {
+	const size = 100 // not a power of two: the last growth is capped
+	b := NewBroker(size)
+	if cap(b.ring) != 0 {
+		t.Fatalf("a new broker holds room for %d events, want none", cap(b.ring))
+	}
+	for n := 1; n <= 3*size; n++ {
+		publishN(b, 1)
+		if cap(b.ring) > size {
+			t.Fatalf("after %d events the ring has room for %d, more than its size %d", n, cap(b.ring), size)
+		}
+		oldest := uint64(max(1, n-size+1))
+		if s := b.Subscribe(t.Context(), 0); !equalIDs(ids(s.Backlog), seq(oldest, uint64(n))) {
+			t.Fatalf("after %d events: backlog %v, want %d..%d", n, ids(s.Backlog), oldest, n)
+		}
+	}
+}
+
 func TestSubscribeCurrentStartsAtTheNewestOperation(t *testing.T) {
 	b := NewBroker(32)
 	if s := b.SubscribeCurrent(t.Context()); len(s.Backlog) != 0 {

@@ -141,14 +141,20 @@ func commitOf(commit string) string {
 }
 
 // Handler serves the metrics in the Prometheus text format (or
-// OpenMetrics when asked). A metric that cannot be gathered is left out
-// and logged rather than failing the scrape.
+// OpenMetrics when asked), never compressed. A metric that cannot be
+// gathered is left out and logged rather than failing the scrape.
+//
+// Compression is off because of what it costs an idle daemon: promhttp
+// gzips with a default-level writer of about 900 KiB, which it keeps in a
+// pool until two garbage collections have passed (minutes in a daemon that
+// allocates nothing), to save some 11 KB on a 15 KB answer.
 func (c *Collector) Handler() http.Handler {
 	return promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{
 		ErrorHandling:       promhttp.ContinueOnError,
 		ErrorLog:            promLogger{c.log},
 		EnableOpenMetrics:   true,
 		MaxRequestsInFlight: 4,
+		DisableCompression:  true,
 	})
 }
 

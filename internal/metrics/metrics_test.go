@@ -123,3 +123,17 @@ better_paas_updater_app_restarts_total 3
 		t.Errorf("with a corrupt status.yaml: HTTP %d\n%s", rec.Code, rec.Body.String())
 	}
 }
+
+// TestHandlerDoesNotCompress: a scraper that accepts gzip (Prometheus
+// does) gets the plain text all the same; see Handler for why.
+func TestHandlerDoesNotCompress(t *testing.T) {
+	c := metrics.New(metrics.Options{Layout: layout.Layout{Status: t.TempDir() + "/status.yaml"}, Version: "v1.0.0"})
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	rec := httptest.NewRecorder()
+	c.Handler().ServeHTTP(rec, req)
+	if enc := rec.Header().Get("Content-Encoding"); rec.Code != http.StatusOK || enc != "" ||
+		!strings.Contains(rec.Body.String(), "better_paas_updater_build_info{") {
+		t.Errorf("GET /metrics with Accept-Encoding: gzip: HTTP %d, Content-Encoding %q\n%.300s", rec.Code, enc, rec.Body.String())
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -41,6 +42,10 @@ type procSample struct {
 	ticks      int64 // utime+stime, in USER_HZ ticks
 	childTicks int64 // cutime+cstime: CPU of children it waited for
 	rss, hwm   int64 // VmRSS, VmHWM in bytes
+	// anon, file split rss: RssAnon (the process's own memory: heap,
+	// stacks) and RssFile (pages of the binary and libraries it mapped,
+	// shared with the page cache; RssShmem, always 0 here, is left out).
+	anon, file int64
 	syscalls   int64 // syscr+syscw of /proc/<pid>/io
 	threads    int
 }
@@ -73,20 +78,17 @@ func readProc(pid int) (procSample, error) {
 	if err != nil {
 		return s, err
 	}
+	fields := map[string]*int64{"VmRSS": &s.rss, "VmHWM": &s.hwm, "RssAnon": &s.anon, "RssFile": &s.file}
 	for line := range strings.SplitSeq(string(st), "\n") {
 		k, v, ok := strings.Cut(line, ":")
-		if !ok || (k != "VmRSS" && k != "VmHWM") {
+		if !ok || fields[k] == nil {
 			continue
 		}
 		kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 		if err != nil {
 			return s, fmt.Errorf("cannot parse %s in /proc/%d/status: %q", k, pid, line)
 		}
-		if k == "VmRSS" {
-			s.rss = kb << 10
-		} else {
-			s.hwm = kb << 10
-		}
+		*fields[k] = kb << 10
 	}
 	io, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
 	if err != nil {
@@ -257,6 +259,9 @@ watch:
 	totalTicks := last.ticks - first.ticks
 	totalPct := 100 * float64(totalTicks) / userHZ / window.Seconds()
 	ghCalls := h.gh.Requests()[ghBefore:]
+	// What the Go runtime says of that memory, read once the window is
+	// over (the scrape does not count in it).
+	goMem := h.goMemory(ctx)
 	childCPU := last.childTicks - first.childTicks
 	var kidNames []string
 	for k, n := range newKids {
@@ -276,7 +281,10 @@ watch:
 				"of 10 ms = %.3f%% (pass judged on it). API on, no client.", how, window.Round(time.Second), len(cpuPct), totalTicks, totalPct)},
 		{Group: g, Name: "RSS, converged daemon" + suffix, Unit: "MiB", Runs: rssRuns, Target: "< 20 MB",
 			Pass: boolPtr(last.rss < 20e6),
-			Note: fmt.Sprintf("VmRSS at the end of each slice (pass judged on the last); VmHWM (peak since the daemon started) %.1f MiB.", mib(last.hwm))},
+			Note: fmt.Sprintf("VmRSS at the end of each slice (pass judged on the last); VmHWM (peak since the daemon started) %.1f MiB. "+
+				"The last VmRSS is %.1f MiB RssAnon (the daemon's own memory: heap, stacks, runtime) and %.1f MiB RssFile (pages of the binary and libc it mapped, shared with the page cache). "+
+				"The daemon's Go runtime after the window: %s.",
+				mib(last.hwm), mib(last.anon), mib(last.file), goMem)},
 		{Group: g, Name: "read/write syscalls per second" + suffix, Unit: "count", Runs: sysPerS,
 			Note: fmt.Sprintf("syscr+syscw of /proc/<pid>/io: %d over the whole window (other syscalls, e.g. futex or epoll, are not counted by the kernel there).", last.syscalls-first.syscalls)},
 		{Group: g, Name: "processes started (git, build, ...)" + suffix, Unit: "count", Runs: []float64{float64(len(newKids))},
@@ -376,7 +384,7 @@ func measureIdleNoAPI(ctx context.Context, env *Env) ([]Result, error) {
 	if runtime.GOOS != "linux" {
 		return nil, errors.New("the idle measure reads /proc, which only Linux has")
 	}
-	var rss, hwm []float64
+	var rss, hwm, anon, file []float64
 	for i := range env.Runs {
 		h, err := startAppHost(ctx, env, fmt.Sprintf("idle-noapi-%d", i+1), hostOptions{NoAPI: true})
 		if err != nil {
@@ -396,9 +404,47 @@ func measureIdleNoAPI(ctx context.Context, env *Env) ([]Result, error) {
 		}
 		rss = append(rss, float64(s.rss)/(1<<20))
 		hwm = append(hwm, float64(s.hwm)/(1<<20))
+		anon = append(anon, float64(s.anon)/(1<<20))
+		file = append(file, float64(s.file)/(1<<20))
 	}
 	return []Result{{Group: "Idle", Name: "RSS with the API off", Unit: "MiB", Runs: rss, Target: "< 20 MB",
 		Pass: boolPtr(median(rss)*(1<<20) < 20e6),
-		Note: fmt.Sprintf("VmRSS of a daemon converged on v1.0.0 with api.listen \"\" (the shipped config serves the API), restarted once converged, %s after it is Ready, one host per run; VmHWM %.1f MiB median.",
-			noAPISettle, median(hwm))}}, nil
+		Note: fmt.Sprintf("VmRSS of a daemon converged on v1.0.0 with api.listen \"\" (the shipped config serves the API), restarted once converged, %s after it is Ready, one host per run; VmHWM %.1f MiB median; "+
+			"RssAnon %.1f MiB and RssFile %.1f MiB median (the daemon's own memory; the binary's and libc's pages, shared with the page cache).",
+			noAPISettle, median(hwm), median(anon), median(file))}}, nil
+}
+
+// goMemory scrapes the daemon's GET /metrics and sums up its Go runtime's
+// memory: heap in use, idle heap kept and returned, stacks, goroutines,
+// threads and GC cycles; the error's text when it cannot.
+func (h *appHost) goMemory(ctx context.Context) string {
+	resp, err := h.api(ctx, "/metrics")
+	if err != nil {
+		return "cannot scrape GET /metrics: " + err.Error()
+	}
+	defer resp.Body.Close()
+	v := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
+			continue
+		}
+		if f, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err == nil {
+			v[name] = f
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return "cannot read GET /metrics: " + err.Error()
+	}
+	mib := func(name string) float64 { return v[name] / (1 << 20) }
+	return fmt.Sprintf("heap in use %.1f MiB (objects %.1f MiB), idle heap kept %.1f MiB and returned %.1f MiB, stacks %.1f MiB, "+
+		"runtime metadata %.1f MiB (GC %.1f, spans %.1f, other %.1f); %.0f goroutines, %.0f threads, %.0f GC cycles",
+		mib("go_memstats_heap_inuse_bytes"), mib("go_memstats_heap_alloc_bytes"),
+		mib("go_memstats_heap_idle_bytes")-mib("go_memstats_heap_released_bytes"), mib("go_memstats_heap_released_bytes"),
+		mib("go_memstats_stack_inuse_bytes"),
+		mib("go_memstats_gc_sys_bytes")+mib("go_memstats_mspan_sys_bytes")+mib("go_memstats_other_sys_bytes"),
+		mib("go_memstats_gc_sys_bytes"), mib("go_memstats_mspan_sys_bytes"), mib("go_memstats_other_sys_bytes"),
+		v["go_goroutines"], v["go_threads"], v["go_gc_duration_seconds_count"])
 }
