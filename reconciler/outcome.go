@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 
 	"github.com/go-logr/logr"
 
@@ -15,6 +16,11 @@ import (
 // execute runs (or resumes) op to its end and records the outcome. The
 // outcome is published (Options.Events) when Reconcile has saved it.
 func (r *Reconciler) execute(ctx context.Context, st *status.VersionStatus, op *status.Operation, repo *gitrepo.Repo) (Result, error) {
+	// An update reads archives, packs and build output through buffers an
+	// idle daemon never needs again; the runtime would return them to the
+	// OS over minutes. One collection when the operation ends returns them
+	// now (a few ms, once per update).
+	defer debug.FreeOSMemory()
 	log := logr.FromContextOrDiscard(ctx)
 	succeeded, failed := backupOutcomes(st)
 	host := &Host{Config: r.cfg, Repo: repo, Service: r.svc, Events: r.events}
