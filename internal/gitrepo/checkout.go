@@ -3,8 +3,6 @@ package gitrepo
 import (
 	"regexp"
 
-	"github.com/better-paas/updater/internal/fault"
-
 	"bytes"
 	"context"
 	"errors"
@@ -17,6 +15,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -133,23 +132,38 @@ func (r *Repo) plan(ctx context.Context, target plumbing.Hash) (*checkoutPlan, e
 	if err != nil {
 		return nil, err
 	}
-	want, err := flattenTree(targetTree)
-	if err != nil {
-		return nil, err
-	}
-	for p := range want {
-		if err := checkPath(p); err != nil {
-			return nil, err
-		}
-	}
 	s, err := r.readSnapshot()
 	if err != nil {
 		return nil, err
 	}
-	mods, err := r.modifications(s)
-	if err != nil {
-		return nil, err
+	// The work tree is looked at (kernel work) while this goroutine
+	// decodes the target tree; modifications reads s and the work tree
+	// only, never r.repo, which is not safe for concurrent use.
+	type modsResult struct {
+		mods []modification
+		err  error
 	}
+	modsc := make(chan modsResult, 1)
+	go func() {
+		mods, err := r.modifications(s)
+		modsc <- modsResult{mods, err}
+	}()
+	want, werr := flattenTree(targetTree)
+	if werr == nil {
+		for p := range want {
+			if werr = checkPath(p); werr != nil {
+				break
+			}
+		}
+	}
+	res := <-modsc
+	if werr != nil {
+		return nil, werr
+	}
+	if res.err != nil {
+		return nil, res.err
+	}
+	mods := res.mods
 	detached, err := r.headIsDetachedAt(target)
 	if err != nil {
 		return nil, err
@@ -210,6 +224,7 @@ func (r *Repo) ownModifications(s *snapshot, mods []modification, want map[strin
 // version, which apply need not write.
 func (r *Repo) inTheWay(s *snapshot, changes []change, deleting, dirty map[string]bool) (map[string]bool, error) {
 	already := map[string]bool{}
+	realDirs := map[string]bool{} // folders found to be real folders
 	var blocked []string
 	for _, ch := range changes {
 		if !ch.to.present {
@@ -225,7 +240,7 @@ func (r *Repo) inTheWay(s *snapshot, changes []change, deleting, dirty map[strin
 			already[ch.path] = true
 			continue
 		}
-		blocker, err := r.blockedAncestor(ch.path, deleting)
+		blocker, err := r.blockedAncestor(ch.path, deleting, realDirs)
 		if err != nil {
 			return nil, err
 		}
@@ -309,91 +324,6 @@ func (r *Repo) apply(ctx context.Context, p *checkoutPlan) error {
 	return nil
 }
 
-// applyChanges makes the work tree match the target's changed paths:
-// removals first, deepest paths first, so a path that turns from a file
-// into a folder (or back) is free when the writes start; then the writes,
-// skipping what is already there. Each change is appended to done before
-// the next, so the caller can undo them all. It returns the paths written.
-func (r *Repo) applyChanges(ctx context.Context, changes []change, already map[string]bool, done *[]applied) (map[string]bool, error) {
-	for i := len(changes) - 1; i >= 0; i-- {
-		ch := changes[i]
-		if ch.to.present {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if err := r.hook(ch.path); err != nil {
-			return nil, err
-		}
-		removed, err := r.removeTracked(ch.path)
-		if err != nil {
-			return nil, err
-		}
-		if removed {
-			*done = append(*done, applied{path: ch.path, prev: ch.from})
-		}
-	}
-	// Writes in three phases, so a checkout of n files costs two syncs,
-	// not 2n fsyncs, and a power loss still leaves every path with its old
-	// or its new content: stage every file beside its path, make them all
-	// durable at once, rename them into place, make the renames durable.
-	var staged []stagedWrite
-	defer func() {
-		// Staged files never renamed, and the folders made for them.
-		for _, w := range staged {
-			if w.tmp != "" {
-				_ = os.Remove(w.tmp)
-				r.pruneEmptyParents(filepath.Dir(w.tmp))
-			}
-		}
-	}()
-	for _, ch := range changes {
-		if !ch.to.present || already[ch.path] {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if err := r.hook(ch.path); err != nil {
-			return nil, err
-		}
-		w, err := r.stageEntry(ch)
-		if err != nil {
-			return nil, err
-		}
-		staged = append(staged, w)
-	}
-	if err := syncTree(r.dir, staged, func(w stagedWrite) string { return w.tmp }); err != nil {
-		return nil, err
-	}
-	written := map[string]bool{}
-	for i := range staged {
-		w := &staged[i]
-		if fi, err := os.Lstat(r.abs(w.ch.path)); err == nil && fi.IsDir() {
-			if err := removeEmptyTree(r.abs(w.ch.path)); err != nil {
-				return nil, err
-			}
-		}
-		if err := os.Rename(w.tmp, r.abs(w.ch.path)); err != nil {
-			return nil, fmt.Errorf("cannot rename %s to %s: %w", w.tmp, r.abs(w.ch.path), err)
-		}
-		w.tmp = ""
-		*done = append(*done, applied{path: w.ch.path, prev: w.ch.from})
-		written[w.ch.path] = true
-		if len(written) == 1 {
-			// Half done: some files at the target, HEAD and index not.
-			if err := fault.Inject(ctx, "mid"); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if err := syncTree(r.dir, staged, func(w stagedWrite) string { return filepath.Dir(r.abs(w.ch.path)) }); err != nil {
-		return nil, err
-	}
-	return written, nil
-}
-
 // stagedMark is in the name of every file a checkout stages, between the
 // path's name and a random suffix: ".<name>.checkout-tmp-<16 hex>".
 const stagedMark = ".checkout-tmp-"
@@ -406,77 +336,53 @@ var stagedName = regexp.MustCompile(`^\..+` + regexp.QuoteMeta(stagedMark) + `[0
 // folders of every path p's HEAD, index or target names.
 func (r *Repo) removeStaged(p *checkoutPlan) error {
 	dirs := map[string]bool{}
-	add := func(path string) { dirs[filepath.Dir(r.abs(path))] = true }
+	add := func(p string) { dirs[path.Dir(p)] = true }
 	if p.s != nil {
-		for path := range p.s.head {
-			add(path)
+		for q := range p.s.head {
+			add(q)
 		}
-		for path := range p.s.entries {
-			add(path)
+		for q := range p.s.entries {
+			add(q)
 		}
 	}
-	for path := range p.want {
-		add(path)
+	for q := range p.want {
+		add(q)
 	}
+	list := make([]string, 0, len(dirs))
 	for dir := range dirs {
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			continue // a folder that is not there holds nothing staged
-		}
-		for _, e := range entries {
-			if e.Type().IsRegular() || e.Type()&os.ModeSymlink != 0 {
-				if stagedName.MatchString(e.Name()) {
-					if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
-						return fmt.Errorf("cannot remove a staged file a stopped checkout left: %w", err)
-					}
+		list = append(list, r.abs(dir))
+	}
+	// Reading a few thousand folders is kernel work: overlap it.
+	workers := min(checkoutWorkers, 1+len(list)/200)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(list) && errs[w] == nil; i += workers {
+				errs[w] = removeStagedIn(list[i])
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// removeStagedIn removes the staged files in folder dir.
+func removeStagedIn(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil // a folder that is not there holds nothing staged
+	}
+	for _, e := range entries {
+		if e.Type().IsRegular() || e.Type()&os.ModeSymlink != 0 {
+			if stagedName.MatchString(e.Name()) {
+				if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+					return fmt.Errorf("cannot remove a staged file a stopped checkout left: %w", err)
 				}
 			}
 		}
 	}
 	return nil
-}
-
-// stagedWrite is one file written beside its path, not yet renamed over it.
-type stagedWrite struct {
-	ch  change
-	tmp string // "" once renamed
-}
-
-// stageEntry writes the blob ch.to names to a temporary file beside
-// ch.path (a symlink for a symlink), not synced, after making room for it.
-func (r *Repo) stageEntry(ch change) (stagedWrite, error) {
-	abs := r.abs(ch.path)
-	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
-		return stagedWrite{}, fmt.Errorf("cannot create folder for %s: %w", abs, err)
-	}
-	data, err := r.readBlob(ch.to.hash)
-	if err != nil {
-		return stagedWrite{}, fmt.Errorf("cannot read %s for %s: %w", ch.to.hash, ch.path, err)
-	}
-	tmp := filepath.Join(filepath.Dir(abs), fmt.Sprintf(".%s%s%016x", filepath.Base(abs), stagedMark, rand.Uint64()))
-	switch ch.to.mode {
-	case filemode.Regular, filemode.Executable:
-		perm := os.FileMode(0o644)
-		if ch.to.mode == filemode.Executable {
-			perm = 0o755
-		}
-		f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
-		if err != nil {
-			return stagedWrite{}, fmt.Errorf("cannot create %s: %w", tmp, err)
-		}
-		_, werr := f.Write(data)
-		if err := errors.Join(werr, f.Chmod(perm), f.Close()); err != nil {
-			_ = os.Remove(tmp)
-			return stagedWrite{}, fmt.Errorf("cannot write %s: %w", tmp, err)
-		}
-	case filemode.Symlink:
-		if err := os.Symlink(string(data), tmp); err != nil {
-			return stagedWrite{}, fmt.Errorf("cannot create symlink %s: %w", tmp, err)
-		}
-	default:
-		return stagedWrite{}, fmt.Errorf("%w: %s has mode %s", ErrUnsupported, ch.path, ch.to.mode)
-	}
-	return stagedWrite{ch: ch, tmp: tmp}, nil
 }
 
 // diffStates lists the paths whose state differs between from and to,
@@ -545,9 +451,11 @@ func (r *Repo) checkIndexUnlocked() error {
 // exists in the work tree but is not a real folder (a file or a symlink),
 // unless this checkout removes it as a tracked file. Writing through it
 // would overwrite an untracked file or follow a symlink out of place.
-func (r *Repo) blockedAncestor(p string, deleting map[string]bool) (string, error) {
+// realDirs remembers the folders found to be real folders, so the paths
+// of one folder cost one lstat per ancestor, not one per path.
+func (r *Repo) blockedAncestor(p string, deleting, realDirs map[string]bool) (string, error) {
 	var dirs []string
-	for d := path.Dir(p); d != "."; d = path.Dir(d) {
+	for d := path.Dir(p); d != "." && !realDirs[d]; d = path.Dir(d) {
 		dirs = append(dirs, d)
 	}
 	for i := len(dirs) - 1; i >= 0; i-- {
@@ -560,6 +468,7 @@ func (r *Repo) blockedAncestor(p string, deleting map[string]bool) (string, erro
 			return "", fmt.Errorf("cannot stat %s: %w", r.abs(d), err)
 		}
 		if fi.IsDir() {
+			realDirs[d] = true
 			continue
 		}
 		if deleting[d] {
@@ -599,17 +508,28 @@ func (r *Repo) foreignFileUnder(p string, deleting map[string]bool) (string, err
 }
 
 // removeTracked removes the tracked file p and the folders it leaves
-// empty. It reports false when p was already gone (a resumed checkout).
+// empty, durably. It reports false when p was already gone (a resumed
+// checkout).
 func (r *Repo) removeTracked(p string) (bool, error) {
+	parent, removed, err := r.unlinkTracked(p)
+	if err != nil || !removed {
+		return removed, err
+	}
+	return true, atomicfile.SyncDir(parent)
+}
+
+// unlinkTracked removes the tracked file p and the folders it leaves
+// empty, not synced, and returns the first folder kept (the one whose
+// entry changed). It reports false when p was already gone.
+func (r *Repo) unlinkTracked(p string) (parent string, removed bool, err error) {
 	abs := r.abs(p)
 	if err := os.Remove(abs); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return false, nil
+			return "", false, nil
 		}
-		return false, fmt.Errorf("cannot remove %s: %w", abs, err)
+		return "", false, fmt.Errorf("cannot remove %s: %w", abs, err)
 	}
-	parent := r.pruneEmptyParents(filepath.Dir(abs))
-	return true, atomicfile.SyncDir(parent)
+	return r.pruneEmptyParents(filepath.Dir(abs)), true, nil
 }
 
 // pruneEmptyParents removes dir and its parents while they are empty real

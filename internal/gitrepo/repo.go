@@ -28,6 +28,10 @@ type Repo struct {
 	// beforeWrite, when set by tests, runs before each work tree change
 	// Checkout makes; an error from it is treated like a failed write.
 	beforeWrite func(path string) error
+	// syncOff, set only by benchmarks, skips the syncs of the files a
+	// checkout writes, to measure what durability costs. Never set it
+	// anywhere else.
+	syncOff bool
 }
 
 // Open opens the git work tree whose root is dir. It does not look in

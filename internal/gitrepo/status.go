@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"syscall"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -221,49 +222,81 @@ type modification struct {
 // modifications lists the tracked paths whose index entry differs from
 // HEAD (staged) or whose work tree file differs from the index (unstaged),
 // sorted. Only paths in HEAD or the index are looked at: untracked and
-// ignored files are never visited.
+// ignored files are never visited. The work tree is looked at by
+// checkoutWorkers goroutines, as git's preload-index does: an lstat is
+// mostly waiting on the kernel.
 func (r *Repo) modifications(s *snapshot) ([]modification, error) {
-	paths := make(map[string]bool, len(s.head)+len(s.entries))
+	seen := make(map[string]bool, len(s.head)+len(s.entries))
+	paths := make([]string, 0, len(s.head)+len(s.entries))
+	add := func(p string) {
+		if !seen[p] {
+			seen[p] = true
+			paths = append(paths, p)
+		}
+	}
 	for p := range s.head {
-		paths[p] = true
+		add(p)
 	}
 	for p := range s.entries {
-		paths[p] = true
+		add(p)
 	}
 	for p := range s.unmerged {
-		paths[p] = true
+		add(p)
+	}
+	workers := min(checkoutWorkers, 1+len(paths)/500)
+	found := make([][]modification, workers)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(paths); i += workers {
+				m, dirty, err := r.modification(s, paths[i])
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				if dirty {
+					found[w] = append(found[w], m)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	var mods []modification
-	for p := range paths {
-		is := s.indexState(p)
-		e := s.entries[p]
-		m := modification{path: p, index: is}
-		dirty := s.unmerged[p] || is != s.head[p]
-		if e != nil && e.IntentToAdd {
-			dirty = true
-		}
-		if e != nil && !e.SkipWorktree {
-			ws, err := r.worktreeState(s, p)
-			if err != nil {
-				return nil, err
-			}
-			m.worktree = ws
-			dirty = dirty || ws != is
-		} else if e != nil {
-			m.worktree = is // skip-worktree: git does not look at the file
-		} else {
-			ws, err := r.worktreeState(s, p)
-			if err != nil {
-				return nil, err
-			}
-			m.worktree = ws
-		}
-		if dirty {
-			mods = append(mods, m)
-		}
+	for _, f := range found {
+		mods = append(mods, f...)
 	}
 	sort.Slice(mods, func(i, j int) bool { return mods[i].path < mods[j].path })
 	return mods, nil
+}
+
+// modification compares path in HEAD, the index and the work tree, and
+// reports whether it is modified.
+func (r *Repo) modification(s *snapshot, p string) (modification, bool, error) {
+	is := s.indexState(p)
+	e := s.entries[p]
+	m := modification{path: p, index: is}
+	dirty := s.unmerged[p] || is != s.head[p]
+	if e != nil && e.IntentToAdd {
+		dirty = true
+	}
+	switch {
+	case e != nil && e.SkipWorktree:
+		m.worktree = is // skip-worktree: git does not look at the file
+	default:
+		ws, err := r.worktreeState(s, p)
+		if err != nil {
+			return m, false, err
+		}
+		m.worktree = ws
+		if e != nil {
+			dirty = dirty || ws != is
+		}
+	}
+	return m, dirty, nil
 }
 
 // LocalModifications returns the slash-separated paths, relative to the
