@@ -110,15 +110,45 @@ func (r *Repo) checkout(ctx context.Context, target plumbing.Hash) error {
 			return err
 		}
 		// A checkout killed between staging and renaming left staged
-		// files; this one (resuming it, or undoing it) removes them.
-		if err := r.removeStaged(p); err != nil {
-			return err
+		// files, and its marker; this one (resuming it, or undoing it)
+		// removes them. Without the marker there are none to look for.
+		marker := r.stagingMarker()
+		switch _, err := os.Lstat(marker); {
+		case err == nil:
+			if err := r.removeStaged(p); err != nil {
+				return err
+			}
+		case !errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("cannot check for a stopped checkout: %w", err)
 		}
-		if p.noop {
-			return nil
+		if !p.noop {
+			if err := r.apply(ctx, p); err != nil {
+				return err // staged files were removed; the marker stays for a kill in between
+			}
 		}
-		return r.apply(ctx, p)
+		// Every staged file is renamed or removed: nothing left to find.
+		// Not synced: should the removal be lost, the next checkout only
+		// looks once more.
+		if err := os.Remove(marker); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("cannot remove %s: %w", marker, err)
+		}
+		return nil
 	})
+}
+
+// stagingMarkerName is the file in the git folder that says a checkout may
+// have left staged files in the work tree: written, durably, before the
+// first file is staged, and removed when the checkout ends. removeStaged
+// reads the work tree's folders (thousands in a large tree) only while it
+// is there.
+const stagingMarkerName = "better-paas-checkout-staging"
+
+func (r *Repo) stagingMarker() string { return filepath.Join(r.gitDir, stagingMarkerName) }
+
+// markStaging writes the staging marker and makes it durable, before the
+// first staged file can reach the disk.
+func (r *Repo) markStaging() error {
+	return atomicfile.WriteFile(r.stagingMarker(), []byte("a checkout is staging files beside their paths; the next checkout removes what it left\n"), 0o644)
 }
 
 // plan reads the target tree, the index and the work tree and decides

@@ -592,8 +592,9 @@ func TestLinkedWorktree(t *testing.T) {
 
 // TestCheckoutRemovesWhatAStoppedCheckoutStaged: a checkout killed between
 // staging its files and renaming them leaves staged files beside their
-// paths; the next checkout (the resume, or the undo) removes them, and
-// nothing else that merely looks alike.
+// paths, and its marker; the next checkout (the resume, or the undo)
+// removes them, and nothing else that merely looks alike. Without the
+// marker no checkout was stopped, and the work tree is not searched.
 func TestCheckoutRemovesWhatAStoppedCheckoutStaged(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -605,7 +606,21 @@ func TestCheckoutRemovesWhatAStoppedCheckoutStaged(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Not searched: no marker says a checkout stopped.
 	if err := r.Checkout(context.Background(), f.commits["v1.1.0"]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(staged); err != nil {
+		t.Fatalf("the work tree was searched without a marker: %v", err)
+	}
+	if _, err := os.Lstat(r.stagingMarker()); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a finished checkout left its marker: %v", err)
+	}
+	// A stopped checkout's marker: the next one removes what it staged.
+	if err := r.markStaging(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Checkout(context.Background(), f.commits["v1.0.0"]); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(staged); !errors.Is(err, os.ErrNotExist) {
@@ -613,5 +628,8 @@ func TestCheckoutRemovesWhatAStoppedCheckoutStaged(t *testing.T) {
 	}
 	if _, err := os.Stat(lookalike); err != nil {
 		t.Errorf("a file that only looks staged was removed: %v", err)
+	}
+	if _, err := os.Lstat(r.stagingMarker()); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the marker is still there: %v", err)
 	}
 }

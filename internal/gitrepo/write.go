@@ -72,6 +72,11 @@ func (r *Repo) applyChanges(ctx context.Context, changes []change, already map[s
 			}
 		}
 	}()
+	if len(todo) > 0 {
+		if err := r.markStaging(); err != nil {
+			return nil, err
+		}
+	}
 	if err := r.stageAll(ctx, todo, staged); err != nil {
 		return nil, err
 	}
