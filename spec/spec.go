@@ -277,15 +277,7 @@ func Load(path string) (*DesiredVersion, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot load %s: %w", path, err)
 	}
-	if d := parsed.Get(path, data); d != nil {
-		return d, nil
-	}
-	d, err := Parse(path, data)
-	if err != nil {
-		return nil, err
-	}
-	parsed.Remember(path, data, d)
-	return d, nil
+	return parsed.Parse(path, data, Parse)
 }
 
 // parsed remembers the desired.yaml files this process read last, so Load

@@ -58,15 +58,7 @@ func Load(path string) (*VersionStatus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot load %s: %w", path, err)
 	}
-	if s := parsed.Get(path, data); s != nil {
-		return s, nil
-	}
-	s, err := Parse(path, data)
-	if err != nil {
-		return nil, err
-	}
-	parsed.Remember(path, data, s)
-	return s, nil
+	return parsed.Parse(path, data, Parse)
 }
 
 // Parse decodes a status.yaml document; name is used in messages.

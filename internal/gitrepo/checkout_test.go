@@ -394,14 +394,7 @@ func undoAtEveryWrite(t *testing.T, r *Repo, commit string) int {
 	beforeTree, beforeGit := treeDigest(t, r.Dir()), gitState(t, r.Dir())
 	defer func() { r.beforeWrite = nil }()
 	for n := 1; ; n++ {
-		calls := 0
-		r.beforeWrite = func(string) error {
-			calls++
-			if calls == n {
-				return injected
-			}
-			return nil
-		}
+		failWrite(r, n, injected)
 		err := r.Checkout(context.Background(), commit)
 		if err == nil {
 			return n - 1
@@ -631,5 +624,17 @@ func TestCheckoutRemovesWhatAStoppedCheckoutStaged(t *testing.T) {
 	}
 	if _, err := os.Lstat(r.stagingMarker()); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the marker is still there: %v", err)
+	}
+}
+
+// failWrite makes the nth work tree write of r's checkouts fail with err.
+func failWrite(r *Repo, n int, err error) {
+	calls := 0
+	r.beforeWrite = func(string) error {
+		calls++
+		if calls == n {
+			return err
+		}
+		return nil
 	}
 }

@@ -73,14 +73,7 @@ func TestCheckoutManyFilesUndoesOnFailure(t *testing.T) {
 	// v1 -> v2 removes 30 files, then writes 80: fail among the removals,
 	// at the first write, and deep into the writes.
 	for _, n := range []int{10, 31, 100} {
-		calls := 0
-		r.beforeWrite = func(string) error {
-			calls++
-			if calls == n {
-				return injected
-			}
-			return nil
-		}
+		failWrite(r, n, injected)
 		if err := r.Checkout(context.Background(), m.commits["v2"]); !errors.Is(err, injected) {
 			t.Fatalf("failure at write %d: Checkout error = %v, want the injected error", n, err)
 		}

@@ -52,6 +52,21 @@ func (c *Cache[T]) Get(path string, data []byte) *T {
 	return v
 }
 
+// Parse returns what parse returns for data, the bytes of the file at
+// path: the remembered value when data are the bytes remembered for path,
+// else parse's answer, remembered when it is not an error.
+func (c *Cache[T]) Parse(path string, data []byte, parse func(name string, data []byte) (*T, error)) (*T, error) {
+	if v := c.Get(path, data); v != nil {
+		return v, nil
+	}
+	v, err := parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	c.Remember(path, data, v)
+	return v, nil
+}
+
 // Holds reports whether path is remembered as holding exactly data, which
 // parse to the value encoded as j: then writing that value would write the
 // bytes the file already has.

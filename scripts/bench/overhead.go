@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/better-paas/updater/internal/atomicfile"
 	"github.com/better-paas/updater/internal/command"
 	"github.com/better-paas/updater/internal/config"
 	"github.com/better-paas/updater/internal/events"
@@ -210,10 +209,7 @@ func startSourceHost(ctx context.Context, env *Env, root, origin string) (_ *app
 	if err != nil {
 		return nil, err
 	}
-	if h.cfg, err = config.Parse(h.cfgPath, rawCfg); err != nil {
-		return nil, fmt.Errorf("the bench's updater.yaml does not load: %w", err)
-	}
-	if err := atomicfile.WriteFile(h.cfgPath, rawCfg, 0o644); err != nil {
+	if h.cfg, err = writeConfig(h.cfgPath, rawCfg); err != nil {
 		return nil, err
 	}
 	h.layout = layout.New(h.cfg)

@@ -113,6 +113,19 @@ func measureReaction(ctx context.Context, env *Env) ([]Result, error) {
 	}, nil
 }
 
+// writeConfig checks that raw loads as an updater.yaml and writes it to
+// path, returning it parsed.
+func writeConfig(path string, raw []byte) (*config.Config, error) {
+	cfg, err := config.Parse(path, raw)
+	if err != nil {
+		return nil, fmt.Errorf("the bench's updater.yaml does not load: %w", err)
+	}
+	if err := atomicfile.WriteFile(path, raw, 0o644); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
 // journalBytes is about the size of status.yaml after many updates.
 const journalBytes = 4500
 
@@ -311,10 +324,7 @@ func startAppHost(ctx context.Context, env *Env, name string, o hostOptions) (_ 
 	if err != nil {
 		return nil, err
 	}
-	if h.cfg, err = config.Parse(h.cfgPath, raw); err != nil {
-		return nil, fmt.Errorf("the bench's updater.yaml does not load: %w", err)
-	}
-	if err := atomicfile.WriteFile(h.cfgPath, raw, 0o644); err != nil {
+	if h.cfg, err = writeConfig(h.cfgPath, raw); err != nil {
 		return nil, err
 	}
 	h.layout = layout.New(h.cfg)
