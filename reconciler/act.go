@@ -88,17 +88,29 @@ func (r *Reconciler) repair(ctx context.Context, st *status.VersionStatus, o Obs
 // costs a walk of the work tree, so a converged host never pays it), then
 // journals a new operation and runs it.
 func (r *Reconciler) update(ctx context.Context, st *status.VersionStatus, o Observation, repo *gitrepo.Repo) (Result, error) {
-	if err := r.checkUpdate(ctx, repo, o); err != nil {
+	// The digest of the frontend that runs (a read of its files) is taken
+	// while the checks read the checkout and the host.
+	type digest struct {
+		sha string
+		err error
+	}
+	frontend := make(chan digest, 1)
+	go func() {
+		sha, err := frontendSHA256(r.cfg)
+		frontend <- digest{sha, err}
+	}()
+	err := r.checkUpdate(ctx, repo, o)
+	front := <-frontend
+	if err != nil {
 		return r.settle(ctx, st, o.readHost(), err)
+	}
+	if front.err != nil {
+		return r.settle(ctx, st, o.readHost(), front.err)
 	}
 	// From is what a rollback returns to. Its commit is the tag of the
 	// version that runs, which differs from HEAD only after a crash left
 	// the checkout half-moved and status.yaml was lost.
-	from := status.Revision{Version: o.CurrentVersion, Commit: o.Host.head, BinarySHA256: o.Host.binarySHA}
-	var err error
-	if from.FrontendSHA256, err = frontendSHA256(r.cfg); err != nil {
-		return r.settle(ctx, st, o.readHost(), err)
-	}
+	from := status.Revision{Version: o.CurrentVersion, Commit: o.Host.head, BinarySHA256: o.Host.binarySHA, FrontendSHA256: front.sha}
 	if commit, err := repo.ResolveTag(from.Version); from.Version != "" && err == nil {
 		from.Commit = commit
 	}
@@ -126,15 +138,37 @@ func (r *Reconciler) update(ctx context.Context, st *status.VersionStatus, o Obs
 // files in dataDir, untracked files where the release puts tracked ones
 // (a retry cannot move them, so they stall without a backup per try),
 // refused hook scripts, and the preflight (space, build environment,
-// remote).
+// remote). When several refuse, the first in that order is returned.
+//
+// The hooks and the preflight read other files than git's: they run on
+// another goroutine while this one reads the checkout (a Repo is not safe
+// for concurrent use, so the remote's URL is read for them first), and
+// checkUpdate waits for them whatever it returns.
 func (r *Reconciler) checkUpdate(ctx context.Context, repo *gitrepo.Repo, o Observation) error {
-	target := o.Target
-	if mods, err := repo.LocalModifications(); err != nil {
+	remoteURL, remoteErr := repo.RemoteURL(r.cfg.Remote)
+	host := make(chan error, 1)
+	go func() {
+		host <- r.checkHost(ctx, o.Target, func(string) (string, error) { return remoteURL, remoteErr })
+	}()
+	if err := r.checkCheckout(ctx, repo, o); err != nil {
+		<-host
 		return err
-	} else if len(mods) > 0 {
+	}
+	return <-host
+}
+
+// checkCheckout is the part of checkUpdate that reads the checkout: local
+// modifications, tracked state and untracked files in the way.
+func (r *Reconciler) checkCheckout(ctx context.Context, repo *gitrepo.Repo, o Observation) error {
+	target := o.Target
+	check, err := repo.CheckCheckout(ctx, target.Commit)
+	if err != nil {
+		return err
+	}
+	if len(check.Modified) > 0 {
 		return failure(ReasonLocalModifications, fmt.Errorf(
 			"cannot update %s to %s: tracked files are modified (%s); commit, stash or `git checkout -- <path>` them",
-			r.cfg.InstallDir, target.Version, listPaths(mods)))
+			r.cfg.InstallDir, target.Version, listPaths(check.Modified)))
 	}
 	// An update must not change the app's data, which it would if git
 	// tracked files in dataDir or in backup.paths, in this version or the
@@ -150,10 +184,18 @@ func (r *Reconciler) checkUpdate(ctx context.Context, repo *gitrepo.Repo, o Obse
 			return failure(ReasonDataTracked, err)
 		}
 	}
-	// A target not fetched yet is checked by the checkout step.
-	if err := repo.CheckCheckout(ctx, target.Commit); errors.Is(err, gitrepo.ErrUntrackedInTheWay) {
-		return failure(ReasonUntrackedInTheWay, untrackedInTheWay(target.Version, err))
+	// A target not fetched yet, and what else Checkout would refuse, is
+	// checked by the checkout step.
+	if errors.Is(check.Refusal, gitrepo.ErrUntrackedInTheWay) {
+		return failure(ReasonUntrackedInTheWay, untrackedInTheWay(target.Version, check.Refusal))
 	}
+	return nil
+}
+
+// checkHost is the part of checkUpdate that reads the host outside the
+// checkout: the hook scripts and the preflight, which reads the remote's
+// URL through remoteURL.
+func (r *Reconciler) checkHost(ctx context.Context, target status.Revision, remoteURL func(string) (string, error)) error {
 	// A refused hook (unsafe mode or owner, a symlink out of the folder, a
 	// bad name or state) would fail the step it belongs to halfway through
 	// the update: refuse before the backup instead, until the folder is
@@ -163,7 +205,7 @@ func (r *Reconciler) checkUpdate(ctx context.Context, repo *gitrepo.Repo, o Obse
 			return failure(ReasonHookRefused, fmt.Errorf("cannot update to %s: hooksDir %s: %w", target.Version, r.cfg.HooksDir, err))
 		}
 	}
-	return r.preflight(ctx, repo)
+	return r.preflight(ctx, remoteURL)
 }
 
 // untrackedState checks that version v tracks nothing in dataDir

@@ -23,6 +23,15 @@ import (
 // desired.yaml nor the network is read. repo is nil when RepoErr is set.
 func (r *Reconciler) observe(ctx context.Context, st *status.VersionStatus) (Observation, *gitrepo.Repo) {
 	o := Observation{Status: st, InstallDir: r.cfg.InstallDir, DesiredFile: r.cfg.DesiredFile, ConfigDigest: r.cfgDigest, Generation: st.ObservedGeneration, Now: r.now()}
+	// Without an operation in flight, the service's state and its health
+	// probe (a round trip to the app) are read while the checkout and
+	// desired.yaml are; observe waits for them whatever it returns, so the
+	// service manager is never asked twice at once.
+	var service func() serviceObservation
+	if st.Operation == nil {
+		service = r.startObservingService(ctx)
+		defer service()
+	}
 	repo, err := gitrepo.Open(r.cfg.InstallDir)
 	if err != nil {
 		o.RepoErr = err
@@ -31,11 +40,6 @@ func (r *Reconciler) observe(ctx context.Context, st *status.VersionStatus) (Obs
 	if st.Operation != nil {
 		return o, repo
 	}
-	// The service's state and its health probe (a round trip to the app)
-	// are read meanwhile; observe waits for them whatever it returns, so
-	// the service manager is never asked twice at once.
-	service := r.startObservingService(ctx)
-	defer service()
 	if o.Restore, o.RestoreErr = readRestoreRequest(RestoreRequestFile(r.cfg)); o.RestoreRequested() {
 		return o, repo
 	}

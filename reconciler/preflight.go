@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/better-paas/updater/internal/config"
-	"github.com/better-paas/updater/internal/gitrepo"
 	"github.com/better-paas/updater/internal/preflight"
 )
 
@@ -19,9 +18,10 @@ const buildHeadroom = 256 << 20
 
 // preflight checks, before an update touches anything, that it can run to
 // the end: room for what the backup would copy and for the build, the build
-// programs, and the remote. A failure is retried with backoff, since space
-// can be freed and programs installed without editing desired.yaml.
-func (r *Reconciler) preflight(ctx context.Context, repo *gitrepo.Repo) error {
+// programs, and the remote, whose URL remoteURL returns. A failure is
+// retried with backoff, since space can be freed and programs installed
+// without editing desired.yaml.
+func (r *Reconciler) preflight(ctx context.Context, remoteURL func(string) (string, error)) error {
 	c := r.cfg
 	var cmds [][]string
 	var outputs []string
@@ -59,7 +59,7 @@ func (r *Reconciler) preflight(ctx context.Context, repo *gitrepo.Repo) error {
 		// on the daemon's.
 		Commands:   nil,
 		Remote:     c.Remote,
-		RemoteURL:  repo.RemoteURL,
+		RemoteURL:  remoteURL,
 		ExtraBytes: extra,
 	})
 	env := append(os.Environ(), c.BuildEnv(os.Environ())...)

@@ -114,7 +114,7 @@ func Save(path string, s *VersionStatus) error {
 	if readErr == nil && parsed.Holds(path, old, j) {
 		return nil // already so, and known without spelling it out as YAML
 	}
-	b, err := yaml.JSONToYAML(j) // what yaml.Marshal(s) does after json.Marshal
+	b, err := toYAML(j)
 	if err != nil {
 		return fmt.Errorf("cannot encode status: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -197,7 +198,7 @@ func backupOf(m *manifest.Manifest, root string) Backup {
 		Linked:      m.Pass.Linked,
 		Hashed:      m.Pass.Hashed,
 		Removed:     m.Pass.Removed,
-		Paths:       m.Parts,
+		Paths:       slices.Clone(m.Parts), // m may be cached: shared
 	}
 	if m.FinishedAt != nil {
 		b.FinishedAt = *m.FinishedAt
@@ -609,7 +610,7 @@ func stateOf(root, id string) (backupState, error) {
 		return backupState{}, fmt.Errorf("cannot inspect backup folder %s: %w", dir, err)
 	}
 	st := backupState{exists: true}
-	m, err := manifest.ReadHeader(filepath.Join(dir, ManifestName))
+	m, err := readHeaderCached(filepath.Join(dir, ManifestName))
 	if err == nil && m.ID == id {
 		st.complete = m
 		return st, nil

@@ -82,3 +82,43 @@ func forget(dir string) {
 		}
 	}
 }
+
+// The header cache keeps the manifest headers stateOf read, by path, under
+// the manifest cache's rule: an entry is used only while the file has the
+// same inode, size, mtime and ctime. Every update lists the backups (its
+// preflight estimates the backup against the newest one), and a listing
+// reads every backup's header; with the cache, a backup already read costs
+// a stat. It is emptied when it holds maxCachedHeaders, so the headers of
+// removed backups do not pile up. Cached headers are shared: read them only.
+var headerCache struct {
+	sync.Mutex
+	m map[string]cachedManifest
+}
+
+const maxCachedHeaders = 256
+
+// readHeaderCached is manifest.ReadHeader, from the cache when the file
+// has not changed since it was read.
+func readHeaderCached(path string) (*manifest.Manifest, error) {
+	id, err := filedigest.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read manifest %s: %w", path, err)
+	}
+	headerCache.Lock()
+	c, ok := headerCache.m[path]
+	headerCache.Unlock()
+	if ok && c.id == id {
+		return c.m, nil
+	}
+	m, err := manifest.ReadHeader(path)
+	if err != nil {
+		return nil, err
+	}
+	headerCache.Lock()
+	defer headerCache.Unlock()
+	if headerCache.m == nil || len(headerCache.m) >= maxCachedHeaders {
+		headerCache.m = map[string]cachedManifest{}
+	}
+	headerCache.m[path] = cachedManifest{path: path, id: id, m: m}
+	return m, nil
+}

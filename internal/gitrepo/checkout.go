@@ -75,21 +75,42 @@ func (r *Repo) Checkout(ctx context.Context, commit string) error {
 	return nil
 }
 
-// CheckCheckout reports, without writing anything, whether Checkout to
-// commit would refuse: it returns the error Checkout would return before
-// writing (a *LocalModificationsError, ErrCommitNotFound, ErrIndexLocked,
-// ErrUnsupported), or nil when Checkout would go ahead. The reconciler asks
-// before an update starts, so a blocked checkout costs no backup and no
-// build.
-func (r *Repo) CheckCheckout(ctx context.Context, commit string) error {
+// CheckoutCheck is what stands in the way of a checkout, found by
+// CheckCheckout without writing anything.
+type CheckoutCheck struct {
+	// Modified are the tracked files modified compared with HEAD, as
+	// LocalModifications lists them: those Checkout refuses for and those
+	// it takes for its own unfinished work alike.
+	Modified []string
+	// Refusal is the error Checkout would return before writing (a
+	// *LocalModificationsError, ErrCommitNotFound, ErrIndexLocked,
+	// ErrUnsupported), nil when Checkout would go ahead.
+	Refusal error
+}
+
+// CheckCheckout reports, without writing anything, what Checkout to commit
+// would meet, reading HEAD, the index and the work tree once for both
+// answers. The reconciler asks before an update starts, so a blocked
+// checkout costs no backup and no build. Its error says why HEAD, the
+// index or the work tree could not be read (or that commit is not a full
+// hash); the answer is then empty.
+func (r *Repo) CheckCheckout(ctx context.Context, commit string) (CheckoutCheck, error) {
 	target, err := parseHash(commit)
 	if err != nil {
-		return err
+		return CheckoutCheck{}, err
 	}
-	if _, err := r.plan(ctx, target); err != nil {
-		return fmt.Errorf("cannot check out %s in %s: %w", target, r.dir, err)
+	sv, err := r.survey(ctx, target)
+	if err != nil {
+		return CheckoutCheck{}, err
 	}
-	return nil
+	c := CheckoutCheck{Modified: make([]string, len(sv.mods))}
+	for i, m := range sv.mods {
+		c.Modified[i] = m.path
+	}
+	if _, err := r.planFrom(sv); err != nil {
+		c.Refusal = fmt.Errorf("cannot check out %s in %s: %w", target, r.dir, err)
+	}
+	return c, nil
 }
 
 // checkoutPlan is what a checkout will write, decided before it writes.
@@ -151,24 +172,30 @@ func (r *Repo) markStaging() error {
 	return atomicfile.WriteFile(r.stagingMarker(), []byte("a checkout is staging files beside their paths; the next checkout removes what it left\n"), 0o644)
 }
 
-// plan reads the target tree, the index and the work tree and decides
-// what to write; it refuses, writing nothing, for every reason Checkout
-// documents before its first write.
-func (r *Repo) plan(ctx context.Context, target plumbing.Hash) (*checkoutPlan, error) {
+// survey is what a checkout reads before it decides: HEAD, the index and
+// the work tree's modifications, and the target tree (want), or why that
+// cannot be read (wantErr: ErrCommitNotFound when it is not fetched, an
+// unsafe path in it).
+type survey struct {
+	target  plumbing.Hash
+	s       *snapshot
+	mods    []modification
+	want    map[string]state
+	wantErr error
+}
+
+// survey reads what plan decides from. The work tree is looked at (kernel
+// work) while this goroutine decodes the target tree; modifications reads
+// the snapshot and the work tree only, never r.repo, which is not safe for
+// concurrent use.
+func (r *Repo) survey(ctx context.Context, target plumbing.Hash) (*survey, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	targetTree, err := r.commitTree(target)
-	if err != nil {
 		return nil, err
 	}
 	s, err := r.readSnapshot()
 	if err != nil {
 		return nil, err
 	}
-	// The work tree is looked at (kernel work) while this goroutine
-	// decodes the target tree; modifications reads s and the work tree
-	// only, never r.repo, which is not safe for concurrent use.
 	type modsResult struct {
 		mods []modification
 		err  error
@@ -178,27 +205,49 @@ func (r *Repo) plan(ctx context.Context, target plumbing.Hash) (*checkoutPlan, e
 		mods, err := r.modifications(s)
 		modsc <- modsResult{mods, err}
 	}()
-	want, werr := flattenTree(targetTree)
-	if werr == nil {
-		for p := range want {
-			if werr = checkPath(p); werr != nil {
-				break
-			}
-		}
-	}
+	sv := &survey{target: target, s: s}
+	sv.want, sv.wantErr = r.targetState(target)
 	res := <-modsc
-	if werr != nil {
-		return nil, werr
-	}
 	if res.err != nil {
 		return nil, res.err
 	}
-	mods := res.mods
-	detached, err := r.headIsDetachedAt(target)
+	sv.mods = res.mods
+	return sv, nil
+}
+
+// targetState is the tree of commit target, every path checked safe to
+// write.
+func (r *Repo) targetState(target plumbing.Hash) (map[string]state, error) {
+	want, err := r.commitStates(target)
 	if err != nil {
 		return nil, err
 	}
-	if s.headHash == target && len(mods) == 0 && detached {
+	for p := range want {
+		if err := checkPath(p); err != nil {
+			return nil, err
+		}
+	}
+	return want, nil
+}
+
+// plan reads the target tree, the index and the work tree and decides
+// what to write; it refuses, writing nothing, for every reason Checkout
+// documents before its first write.
+func (r *Repo) plan(ctx context.Context, target plumbing.Hash) (*checkoutPlan, error) {
+	sv, err := r.survey(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	return r.planFrom(sv)
+}
+
+// planFrom decides a checkout from what survey read.
+func (r *Repo) planFrom(sv *survey) (*checkoutPlan, error) {
+	if sv.wantErr != nil {
+		return nil, sv.wantErr
+	}
+	target, s, want, mods := sv.target, sv.s, sv.want, sv.mods
+	if s.headHash == target && len(mods) == 0 && s.detached {
 		return &checkoutPlan{target: target, noop: true}, nil
 	}
 	if err := r.checkIndexUnlocked(); err != nil {
@@ -260,7 +309,7 @@ func (r *Repo) inTheWay(s *snapshot, changes []change, deleting, dirty map[strin
 		if !ch.to.present {
 			continue
 		}
-		if err := r.repo.Storer.HasEncodedObject(ch.to.hash); err != nil {
+		if err := r.hasObject(ch.to.hash); err != nil {
 			if errors.Is(err, plumbing.ErrObjectNotFound) {
 				return nil, fmt.Errorf("cannot find object %s for %s: %w: fetch the tag again", ch.to.hash, ch.path, ErrCommitNotFound)
 			}

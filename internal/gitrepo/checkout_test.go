@@ -205,10 +205,16 @@ func TestCheckoutRefusesUntrackedInTheWay(t *testing.T) {
 			r := open(t, f.install)
 			unchanged(t, f.install, func() {
 				// The dry run the reconciler asks before an update says the same.
-				err := r.CheckCheckout(context.Background(), f.commits[tt.tag])
+				check, err := r.CheckCheckout(context.Background(), f.commits[tt.tag])
+				if err != nil {
+					t.Fatal(err)
+				}
 				var planned *LocalModificationsError
-				if !errors.As(err, &planned) || !errors.Is(err, ErrUntrackedInTheWay) || !reflect.DeepEqual(planned.Paths, tt.want) {
-					t.Fatalf("CheckCheckout error = %v, want ErrUntrackedInTheWay for %v", err, tt.want)
+				if !errors.As(check.Refusal, &planned) || !errors.Is(check.Refusal, ErrUntrackedInTheWay) || !reflect.DeepEqual(planned.Paths, tt.want) {
+					t.Fatalf("CheckCheckout refusal = %v, want ErrUntrackedInTheWay for %v", check.Refusal, tt.want)
+				}
+				if len(check.Modified) != 0 {
+					t.Errorf("CheckCheckout modified = %q, want none (untracked files are not modifications)", check.Modified)
 				}
 				err = r.Checkout(context.Background(), f.commits[tt.tag])
 				if !errors.Is(err, ErrUntrackedInTheWay) {
@@ -230,13 +236,68 @@ func TestCheckoutAcceptsIdenticalUntrackedFile(t *testing.T) {
 	f := newFixture(t)
 	writeFile(t, f.install, "docs/guide/new.md", "added in v1.1.0\n", 0o644)
 	r := open(t, f.install)
-	if err := r.CheckCheckout(context.Background(), f.commits["v1.1.0"]); err != nil {
-		t.Fatalf("CheckCheckout: %v", err)
+	if check, err := r.CheckCheckout(context.Background(), f.commits["v1.1.0"]); err != nil || check.Refusal != nil || len(check.Modified) != 0 {
+		t.Fatalf("CheckCheckout = %+v, %v; want no modification and no refusal", check, err)
 	}
 	if err := r.Checkout(context.Background(), f.commits["v1.1.0"]); err != nil {
 		t.Fatal(err)
 	}
 	assertCheckedOut(t, r, f.origin, "v1.1.0", f.commits["v1.1.0"])
+}
+
+// CheckCheckout answers what LocalModifications and Checkout would, from
+// one look at the work tree: the modifications are listed whatever the
+// refusal, also when the target is not fetched (the update check asks
+// before the fetch) and when Checkout would take them for its own
+// unfinished work.
+func TestCheckCheckoutListsModificationsWhateverItsRefusal(t *testing.T) {
+	t.Parallel()
+	notFetched := strings.Repeat("1", 40)
+	tests := []struct {
+		name         string
+		setup        func(t *testing.T, dir string)
+		target       string // a tag of the fixture, or notFetched
+		wantModified []string
+		wantRefusal  error // nil: Checkout would go ahead
+	}{
+		{"clean tree", func(*testing.T, string) {}, "v1.1.0", []string{}, nil},
+		{"edited file", func(t *testing.T, dir string) {
+			writeFile(t, dir, "main.go", "edited\n", 0o644)
+		}, "v1.1.0", []string{"main.go"}, ErrLocalModifications},
+		{"edited file, target not fetched", func(t *testing.T, dir string) {
+			writeFile(t, dir, "main.go", "edited\n", 0o644)
+		}, notFetched, []string{"main.go"}, ErrCommitNotFound},
+		{"an interrupted checkout to the target", func(t *testing.T, dir string) {
+			writeFile(t, dir, "main.go", "package main // v1.1.0\n", 0o644)
+		}, "v1.1.0", []string{"main.go"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t)
+			tt.setup(t, f.install)
+			r := open(t, f.install)
+			target := notFetched
+			if tt.target != notFetched {
+				target = f.commits[tt.target]
+			}
+			unchanged(t, f.install, func() {
+				check, err := r.CheckCheckout(context.Background(), target)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(check.Modified, tt.wantModified) {
+					t.Errorf("Modified = %q, want %q", check.Modified, tt.wantModified)
+				}
+				if mods, err := r.LocalModifications(); err != nil || !reflect.DeepEqual(mods, check.Modified) {
+					t.Errorf("LocalModifications = %q, %v; CheckCheckout said %q", mods, err, check.Modified)
+				}
+				if tt.wantRefusal == nil && check.Refusal != nil || tt.wantRefusal != nil && !errors.Is(check.Refusal, tt.wantRefusal) {
+					t.Errorf("Refusal = %v, want %v", check.Refusal, tt.wantRefusal)
+				}
+			})
+		})
+	}
 }
 
 // A checkout killed half way leaves HEAD on the old commit and some files

@@ -23,7 +23,10 @@ const maxOpenPacks = 32
 type Repo struct {
 	dir    string // absolute work tree root
 	gitDir string // folder holding HEAD and index (.git, or .git/worktrees/<name>)
-	repo   *gogit.Repository
+	// objectsDir is the object store's folder (in the common folder of a
+	// linked work tree).
+	objectsDir string
+	repo       *gogit.Repository
 
 	// beforeWrite, when set by tests, runs before each work tree change
 	// Checkout makes; an error from it is treated like a failed write.
@@ -69,7 +72,9 @@ func Open(dir string) (*Repo, error) {
 	if !ok {
 		return nil, fmt.Errorf("cannot open %s: %w: storage is %T, not a folder", abs, ErrUnsupported, repo.Storer)
 	}
-	return &Repo{dir: abs, gitDir: st.Filesystem().Root(), repo: repo}, nil
+	r := &Repo{dir: abs, gitDir: st.Filesystem().Root(), repo: repo}
+	r.objectsDir = filepath.Join(r.commonDir(), "objects")
+	return r, nil
 }
 
 // withOpenPacks runs fn with r reading objects through a storage that
@@ -123,14 +128,31 @@ func (r *Repo) headHash() (plumbing.Hash, error) {
 	return ref.Hash(), nil
 }
 
-// headIsDetachedAt reports whether .git/HEAD names h directly (not through
-// a branch).
-func (r *Repo) headIsDetachedAt(h plumbing.Hash) (bool, error) {
+// readHead returns the commit HEAD points at and whether .git/HEAD names
+// it directly (detached) rather than through a branch.
+func (r *Repo) readHead() (h plumbing.Hash, detached bool, err error) {
 	ref, err := r.repo.Storer.Reference(plumbing.HEAD)
 	if err != nil {
-		return false, fmt.Errorf("cannot read HEAD of %s: %w", r.dir, err)
+		return plumbing.ZeroHash, false, fmt.Errorf("cannot read HEAD of %s: %w", r.dir, err)
 	}
-	return ref.Type() == plumbing.HashReference && ref.Hash() == h, nil
+	if ref.Type() == plumbing.HashReference {
+		return ref.Hash(), true, nil
+	}
+	h, err = r.headHash()
+	return h, false, err
+}
+
+// hasObject returns nil when the object store has h. A loose object is
+// found with one lstat of its file (go-git opens it through a folder
+// abstraction that lstats each component of its path on the way);
+// anything else is go-git's to find (packs, alternates), with its errors
+// (plumbing.ErrObjectNotFound).
+func (r *Repo) hasObject(h plumbing.Hash) error {
+	hex := h.String()
+	if fi, err := os.Lstat(filepath.Join(r.objectsDir, hex[:2], hex[2:])); err == nil && fi.Mode().IsRegular() {
+		return nil
+	}
+	return r.repo.Storer.HasEncodedObject(h)
 }
 
 // TagsAt returns the names of the local tags, lightweight or annotated,
@@ -188,6 +210,18 @@ func (r *Repo) ResolveTag(tag string) (string, error) {
 // peel follows annotated tag objects (also tags of tags) to the object
 // they finally name, normally a commit.
 func (r *Repo) peel(h plumbing.Hash) (plumbing.Hash, error) {
+	if p, ok := peeled(h); ok {
+		return p, nil
+	}
+	p, err := r.peelObject(h)
+	if err == nil {
+		rememberPeeled(h, p)
+	}
+	return p, err
+}
+
+// peelObject is peel, reading the objects.
+func (r *Repo) peelObject(h plumbing.Hash) (plumbing.Hash, error) {
 	for range 16 { // git itself gives up on deeper chains
 		obj, err := r.repo.Storer.EncodedObject(plumbing.AnyObject, h)
 		if err != nil {

@@ -73,6 +73,7 @@ const stageMerged index.Stage = 0
 // cheaply.
 type snapshot struct {
 	headHash plumbing.Hash
+	detached bool // .git/HEAD names headHash itself, not a branch
 	head     map[string]state
 	idx      *index.Index
 	entries  map[string]*index.Entry // stage 0 entries
@@ -81,15 +82,11 @@ type snapshot struct {
 }
 
 func (r *Repo) readSnapshot() (*snapshot, error) {
-	headHash, err := r.headHash()
+	headHash, detached, err := r.readHead()
 	if err != nil {
 		return nil, err
 	}
-	headTree, err := r.commitTree(headHash)
-	if err != nil {
-		return nil, err
-	}
-	head, err := flattenTree(headTree)
+	head, err := r.commitStates(headHash)
 	if err != nil {
 		return nil, err
 	}
@@ -99,6 +96,7 @@ func (r *Repo) readSnapshot() (*snapshot, error) {
 	}
 	s := &snapshot{
 		headHash: headHash,
+		detached: detached,
 		head:     head,
 		idx:      idx,
 		entries:  make(map[string]*index.Entry, len(idx.Entries)),
