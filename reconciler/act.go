@@ -145,7 +145,11 @@ func (r *Reconciler) update(ctx context.Context, st *status.VersionStatus, o Obs
 // for concurrent use, so the remote's URL is read for them first), and
 // checkUpdate waits for them whatever it returns.
 func (r *Reconciler) checkUpdate(ctx context.Context, repo *gitrepo.Repo, o Observation) error {
-	remoteURL, remoteErr := repo.RemoteURL(r.cfg.Remote)
+	var remoteURL string
+	var remoteErr error
+	if r.cfg.Remote != "" { // the preflight checks no remote without a name
+		remoteURL, remoteErr = repo.RemoteURL(r.cfg.Remote)
+	}
 	host := make(chan error, 1)
 	go func() {
 		host <- r.checkHost(ctx, o.Target, func(string) (string, error) { return remoteURL, remoteErr })
