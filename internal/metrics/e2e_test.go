@@ -168,6 +168,18 @@ func TestMetricsAfterAnUpdateAndARollback(t *testing.T) {
 
 // ---- A sandbox host with a real daemon ----
 
+// TestMain removes the daemon binary the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if daemonDir != "" {
+		if err := os.RemoveAll(daemonDir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = max(code, 1)
+		}
+	}
+	os.Exit(code)
+}
+
 type host struct {
 	cfg     *config.Config
 	cfgPath string
@@ -178,11 +190,16 @@ type host struct {
 	stop    func()
 }
 
+// daemonDir is the folder of buildDaemon's binary ("" until it runs);
+// TestMain removes it.
+var daemonDir string
+
 var buildDaemon = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "better-paas-updater-metrics")
 	if err != nil {
 		return "", err
 	}
+	daemonDir = dir
 	bin := filepath.Join(dir, "better-paas-updater")
 	out, err := exec.Command("go", "build", "-ldflags", "-X main.version=v0.0.0-metrics-test", "-o", bin,
 		"github.com/better-paas/updater/cmd/better-paas-updater").CombinedOutput()
