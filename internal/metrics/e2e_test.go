@@ -8,10 +8,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -136,7 +134,7 @@ func TestMetricsAfterAnUpdateAndARollback(t *testing.T) {
 	if s := m.series("better_paas_updater_reconcile_duration_seconds"); len(s) == 0 || s[0].count == 0 {
 		t.Errorf("reconcile_duration_seconds = %+v, want reconciles timed", s)
 	}
-	if s := m.series("better_paas_updater_build_info"); len(s) != 1 || s[0].labels["version"] != "v0.0.0-metrics-test" || s[0].labels["goversion"] == "" {
+	if s := m.series("better_paas_updater_build_info"); len(s) != 1 || s[0].labels["version"] != testVersion || s[0].labels["goversion"] == "" {
 		t.Errorf("build_info = %+v", s)
 	}
 
@@ -169,16 +167,11 @@ func TestMetricsAfterAnUpdateAndARollback(t *testing.T) {
 // ---- A sandbox host with a real daemon ----
 
 // TestMain removes the daemon binary the tests built.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if daemonDir != "" {
-		if err := os.RemoveAll(daemonDir); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			code = max(code, 1)
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(sandbox.RunTests(m)) }
+
+// testVersion is the version the tests' daemon is stamped with, which
+// better_paas_updater_build_info reports.
+const testVersion = "v0.0.0-metrics-test"
 
 type host struct {
 	cfg     *config.Config
@@ -190,31 +183,12 @@ type host struct {
 	stop    func()
 }
 
-// daemonDir is the folder of buildDaemon's binary ("" until it runs);
-// TestMain removes it.
-var daemonDir string
-
-var buildDaemon = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "better-paas-updater-metrics")
-	if err != nil {
-		return "", err
-	}
-	daemonDir = dir
-	bin := filepath.Join(dir, "better-paas-updater")
-	out, err := exec.Command("go", "build", "-ldflags", "-X main.version=v0.0.0-metrics-test", "-o", bin,
-		"github.com/better-paas/updater/cmd/better-paas-updater").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("cannot build better-paas-updater: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
 // startHost installs the example app at v1.0.0 in a sandbox, creates an
 // API token and starts the daemon with the API on a free port, and waits
 // until v1.0.0 runs.
 func startHost(t *testing.T) *host {
 	t.Helper()
-	bin, err := buildDaemon()
+	bin, err := sandbox.VersionedUpdaterBinary(testVersion)
 	if err != nil {
 		t.Fatal(err)
 	}

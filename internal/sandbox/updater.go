@@ -14,7 +14,7 @@ import (
 const updaterModule = "github.com/better-paas/updater/cmd/better-paas-updater"
 
 var (
-	updaterBuilds sync.Map // build tags -> func() (string, error)
+	updaterBuilds sync.Map // version and build tags -> func() (string, error)
 
 	updaterDirsMu sync.Mutex
 	updaterDirs   []string // the folders of UpdaterBinary's builds
@@ -28,8 +28,16 @@ var (
 // in a temporary folder until RemoveUpdaterBinaries: a test binary that
 // calls UpdaterBinary has a TestMain that runs its tests with RunTests.
 func UpdaterBinary(tags ...string) (string, error) {
+	return VersionedUpdaterBinary("", tags...)
+}
+
+// VersionedUpdaterBinary is UpdaterBinary stamped with version as a
+// release build is (-ldflags -X main.version=...); "" leaves the
+// development default. Each version and set of tags is built once per
+// process.
+func VersionedUpdaterBinary(version string, tags ...string) (string, error) {
 	key := strings.Join(tags, ",")
-	build, _ := updaterBuilds.LoadOrStore(key, sync.OnceValues(func() (string, error) {
+	build, _ := updaterBuilds.LoadOrStore(version+" "+key, sync.OnceValues(func() (string, error) {
 		dir, err := os.MkdirTemp("", "better-paas-updater-bin")
 		if err != nil {
 			return "", err
@@ -38,9 +46,13 @@ func UpdaterBinary(tags ...string) (string, error) {
 		updaterDirs = append(updaterDirs, dir)
 		updaterDirsMu.Unlock()
 		bin := filepath.Join(dir, "better-paas-updater")
-		out, err := exec.Command("go", "build", "-tags", key, "-o", bin, updaterModule).CombinedOutput()
+		args := []string{"build", "-tags", key, "-o", bin}
+		if version != "" {
+			args = append(args, "-ldflags", "-X main.version="+version)
+		}
+		out, err := exec.Command("go", append(args, updaterModule)...).CombinedOutput()
 		if err != nil {
-			return "", fmt.Errorf("cannot build better-paas-updater (tags %q): %v\n%s", key, err, out)
+			return "", fmt.Errorf("cannot build better-paas-updater (version %q, tags %q): %v\n%s", version, key, err, out)
 		}
 		return bin, nil
 	}))
