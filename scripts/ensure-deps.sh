@@ -5,9 +5,11 @@
 # in a few tests, and Debian's Chromium runs the Software Updates page's
 # browser test (web/, driven from Go with chromedp; never a browser a test
 # tool downloads), and Debian's ansible-core runs the examples/ansible/
-# playbook in its test. Extra commands to install (by their Debian package name,
-# e.g. rsync for `make bench`) may be passed as arguments. Idempotent: it
-# installs only what is missing, and prints what it does.
+# playbook in its test; sqlite3, curl and ssh-keygen run the example hooks
+# and the SSH-signed fleet commits in theirs, which would otherwise skip.
+# Extra commands to install (by their Debian package name, e.g. rsync for
+# `make bench`) may be passed as arguments. Idempotent: it installs only
+# what is missing, and prints what it does.
 #
 # pnpm is not packaged by Debian 12, so it comes from the npm registry at a
 # pinned version (PNPM_VERSION overrides it). The example frontend has no
@@ -26,6 +28,8 @@ command -v npm >/dev/null || need+=(npm)
 command -v chromium >/dev/null || need+=(chromium)
 command -v systemd-analyze >/dev/null || need+=(systemd) # verifies examples/systemd/
 command -v sqlite3 >/dev/null || need+=(sqlite3) # runs examples/hooks/ SQLite backup hook in its test
+command -v curl >/dev/null || need+=(curl) # runs examples/hooks/ rollback webhook in its test
+command -v ssh-keygen >/dev/null || need+=(openssh-client) # git signs and verifies SSH-signed fleet commits through it
 for extra in "$@"; do
 	command -v "$extra" >/dev/null || need+=("$extra")
 done
