@@ -79,6 +79,9 @@ func newBrowser(t *testing.T, width, height int) *browser {
 		chromedp.NoFirstRun,
 		chromedp.NoDefaultBrowserCheck,
 		chromedp.UserDataDir(t.TempDir()),
+		// Chromium's own temporary folders (its singleton socket) go
+		// where the test's do, and are removed with them.
+		chromedp.Env("TMPDIR=" + t.TempDir()),
 		chromedp.WindowSize(width, height),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-background-networking", true),
