@@ -117,7 +117,7 @@ lint: ## gofmt, go vet and staticcheck (pinned) on both builds (with and without
 CROSS_TARGETS := linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
 CROSS := CGO_ENABLED=0 $(GO)
 ARCH_FILES = $(shell { git ls-files '*_amd64.go' '*_arm64.go' '*_amd64_test.go' '*_arm64_test.go' '*.s'; git grep -lE '^//go:build.*\b(amd64|arm64)\b' -- '*.go'; } | head -1)
-CROSS_VET := $(if $(ARCH_FILES),linux/arm64 darwin/amd64 darwin/arm64,darwin/amd64)
+CROSS_VET = $(if $(ARCH_FILES),linux/arm64 darwin/amd64 darwin/arm64,darwin/amd64)
 
 test-cross: ## Cross-compile the four release targets (linux, darwin × amd64, arm64) and vet darwin, with and without faultinject
 	@for t in $(CROSS_TARGETS); do \

@@ -22,19 +22,12 @@ var binary string
 
 // TestMain builds the real binary once; the tests run it as a user would.
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "better-paas-updater-cli")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "better-paas-updater")
-	out, err := exec.Command("go", "build", "-ldflags", "-X main.version=v0.0.0-test", "-o", binary, ".").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "cannot build: %v\n%s", err, out)
+	var err error
+	if binary, err = sandbox.VersionedUpdaterBinary("v0.0.0-test"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(sandbox.RunTests(m))
 }
 
 // runCLI runs the binary under test with args and returns its combined

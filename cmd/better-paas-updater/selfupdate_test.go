@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/better-paas/updater/internal/github/githubtest"
 	"github.com/better-paas/updater/internal/release"
+	"github.com/better-paas/updater/internal/sandbox"
 	"github.com/better-paas/updater/internal/selfupdate"
 	"github.com/better-paas/updater/internal/signedsums"
 	"github.com/better-paas/updater/spec"
@@ -60,22 +60,11 @@ func newSelfUpdateHost(t *testing.T) *selfUpdateHost {
 	return h
 }
 
-// updaterBuilds holds the builds of this module by version, each made
-// once per test process: version -> func() (string, error).
-var updaterBuilds sync.Map
-
-// buildUpdater builds this module's updater stamped version into dst.
+// buildUpdater builds this module's updater stamped version (once per
+// test process: sandbox.VersionedUpdaterBinary) and copies it to dst.
 func buildUpdater(t *testing.T, version, dst string) {
 	t.Helper()
-	build, _ := updaterBuilds.LoadOrStore(version, sync.OnceValues(func() (string, error) {
-		src := filepath.Join(filepath.Dir(binary), "updater-"+version)
-		out, err := exec.Command("go", "build", "-ldflags", "-X main.version="+version, "-o", src, ".").CombinedOutput()
-		if err != nil {
-			return "", fmt.Errorf("cannot build updater %s: %v\n%s", version, err, out)
-		}
-		return src, nil
-	}))
-	src, err := build.(func() (string, error))()
+	src, err := sandbox.VersionedUpdaterBinary(version)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -376,7 +376,7 @@ func measureConvergedReconcile(ctx context.Context, env *Env) ([]Result, error) 
 		if _, err := health.Probe(ctx, client, probeURL); err != nil {
 			return nil, fmt.Errorf("probe %d of the converged app: %w", i+1, err)
 		}
-		probes = append(probes, float64(time.Since(start).Microseconds())/1000)
+		probes = append(probes, toMs(time.Since(start)))
 	}
 	st, err := h.status()
 	if err != nil {
