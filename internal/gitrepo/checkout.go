@@ -3,7 +3,6 @@ package gitrepo
 import (
 	"regexp"
 
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -724,24 +723,25 @@ func (r *Repo) undo(done []applied) error {
 // so neither go-git nor git has to hash them again. The cached-tree and
 // other extensions are not carried over: they describe the old tree.
 func (r *Repo) encodeIndex(s *snapshot, want map[string]state, written map[string]bool) ([]byte, error) {
-	idx := &index.Index{Version: 2}
+	entries := make([]*index.Entry, 0, len(want))
+	kept := make([]index.Entry, 0, len(want)) // one allocation for the copies
 	for p, st := range want {
-		if old := s.entries[p]; old != nil && !written[p] && s.indexState(p) == st && !old.IntentToAdd && !old.SkipWorktree {
-			e := *old
-			idx.Entries = append(idx.Entries, &e)
+		if old := s.entries[p]; old != nil && !written[p] && old.Hash == st.hash && normMode(old.Mode) == st.mode && !old.IntentToAdd && !old.SkipWorktree {
+			kept = append(kept, *old)
+			entries = append(entries, &kept[len(kept)-1])
 			continue
 		}
 		e, err := r.indexEntryFor(p, st)
 		if err != nil {
 			return nil, err
 		}
-		idx.Entries = append(idx.Entries, e)
+		entries = append(entries, e)
 	}
-	var buf bytes.Buffer
-	if err := index.NewEncoder(&buf).Encode(idx); err != nil {
+	data, err := encodeIndexV2(entries)
+	if err != nil {
 		return nil, fmt.Errorf("cannot encode git index: %w", err)
 	}
-	return buf.Bytes(), nil
+	return data, nil
 }
 
 // writeIndex replaces .git/index the way git does: write index.lock
