@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path"
@@ -172,19 +173,20 @@ func (r *Repo) markStaging() error {
 }
 
 // survey is what a checkout reads before it decides: HEAD, the index and
-// the work tree's modifications, and the target tree (want), or why that
-// cannot be read (wantErr: ErrCommitNotFound when it is not fetched, an
-// unsafe path in it).
+// the work tree's modifications, and the target tree (want) with what
+// changes from HEAD's, or why that cannot be read (wantErr:
+// ErrCommitNotFound when it is not fetched, an unsafe path in it).
 type survey struct {
 	target  plumbing.Hash
 	s       *snapshot
 	mods    []modification
 	want    map[string]state
+	changes []change // HEAD -> target, sorted by path
 	wantErr error
 }
 
 // survey reads what plan decides from. The work tree is looked at (kernel
-// work) while this goroutine decodes the target tree; modifications reads
+// work) while this goroutine reads the target tree; modifications reads
 // the snapshot and the work tree only, never r.repo, which is not safe for
 // concurrent use.
 func (r *Repo) survey(ctx context.Context, target plumbing.Hash) (*survey, error) {
@@ -205,7 +207,7 @@ func (r *Repo) survey(ctx context.Context, target plumbing.Hash) (*survey, error
 		modsc <- modsResult{mods, err}
 	}()
 	sv := &survey{target: target, s: s}
-	sv.want, sv.wantErr = r.targetState(target)
+	sv.want, sv.changes, sv.wantErr = r.targetState(s, target)
 	res := <-modsc
 	if res.err != nil {
 		return nil, res.err
@@ -215,18 +217,32 @@ func (r *Repo) survey(ctx context.Context, target plumbing.Hash) (*survey, error
 }
 
 // targetState is the tree of commit target, every path checked safe to
-// write.
-func (r *Repo) targetState(target plumbing.Hash) (map[string]state, error) {
-	want, err := r.commitStates(target)
+// write, and the changes from HEAD's tree (s.head) to it. Only the folders
+// that differ from HEAD's are read (diffCommits); the rest of the tree is
+// HEAD's. The map may be shared (memo.go): read it only.
+func (r *Repo) targetState(s *snapshot, target plumbing.Hash) (map[string]state, []change, error) {
+	changes, err := r.diffCommits(s.headHash, target)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	want := memoStates(target)
+	if want == nil {
+		want = maps.Clone(s.head)
+		for _, ch := range changes {
+			if ch.to.present {
+				want[ch.path] = ch.to
+			} else {
+				delete(want, ch.path)
+			}
+		}
+		rememberStates(target, want)
 	}
 	for p := range want {
 		if err := checkPath(p); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return want, nil
+	return want, changes, nil
 }
 
 // plan reads the target tree, the index and the work tree and decides
@@ -245,7 +261,7 @@ func (r *Repo) planFrom(sv *survey) (*checkoutPlan, error) {
 	if sv.wantErr != nil {
 		return nil, sv.wantErr
 	}
-	target, s, want, mods := sv.target, sv.s, sv.want, sv.mods
+	target, s, want, mods, changes := sv.target, sv.s, sv.want, sv.mods, sv.changes
 	if s.headHash == target && len(mods) == 0 && s.detached {
 		return &checkoutPlan{target: target, noop: true}, nil
 	}
@@ -257,7 +273,6 @@ func (r *Repo) planFrom(sv *survey) (*checkoutPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	changes := diffStates(s.head, want)
 	deleting := map[string]bool{}
 	for _, ch := range changes {
 		if ch.from.mode == filemode.Submodule || ch.to.mode == filemode.Submodule {
@@ -461,24 +476,6 @@ func removeStagedIn(dir string) error {
 		}
 	}
 	return nil
-}
-
-// diffStates lists the paths whose state differs between from and to,
-// sorted by path.
-func diffStates(from, to map[string]state) []change {
-	var out []change
-	for p, f := range from {
-		if t := to[p]; t != f {
-			out = append(out, change{path: p, from: f, to: t})
-		}
-	}
-	for p, t := range to {
-		if _, ok := from[p]; !ok {
-			out = append(out, change{path: p, from: absent, to: t})
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].path < out[j].path })
-	return out
 }
 
 // checkPath rejects tree paths git itself refuses to check out: they

@@ -44,14 +44,23 @@ func (r *Repo) commitStates(h plumbing.Hash) (map[string]state, error) {
 		return nil, err
 	}
 	states, err := flattenTree(tree)
-	if err != nil || len(states) > maxMemoTreePaths {
-		return states, err
+	if err != nil {
+		return nil, err
+	}
+	rememberStates(h, states)
+	return states, nil
+}
+
+// rememberStates keeps states as the flattened tree of commit h, unless
+// it is larger than maxMemoTreePaths. Nothing may change states after.
+func rememberStates(h plumbing.Hash, states map[string]state) {
+	if len(states) > maxMemoTreePaths {
+		return
 	}
 	treeMemo.Lock()
 	defer treeMemo.Unlock()
 	treeMemo.slots[treeMemo.next] = memoTree{commit: h, states: states}
 	treeMemo.next = (treeMemo.next + 1) % len(treeMemo.slots)
-	return states, nil
 }
 
 // maxMemoPeeled bounds the peeled tags kept; the memo starts over when

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -81,18 +82,31 @@ type snapshot struct {
 	fileMode bool                    // core.fileMode: whether the executable bit counts
 }
 
+// readSnapshot reads HEAD, its tree and the index. The index is decoded
+// on another goroutine while HEAD's tree is (both are CPU work in a large
+// tree, and the index file is no part of r.repo's object storage).
 func (r *Repo) readSnapshot() (*snapshot, error) {
+	type indexResult struct {
+		idx *index.Index
+		err error
+	}
+	indexc := make(chan indexResult, 1)
+	go func() {
+		idx, err := readIndex(filepath.Join(r.gitDir, "index"))
+		indexc <- indexResult{idx, err}
+	}()
 	headHash, detached, err := r.readHead()
+	var head map[string]state
+	if err == nil {
+		head, err = r.commitStates(headHash)
+	}
+	ir := <-indexc
 	if err != nil {
 		return nil, err
 	}
-	head, err := r.commitStates(headHash)
-	if err != nil {
-		return nil, err
-	}
-	idx, err := r.repo.Storer.Index()
-	if err != nil {
-		return nil, fmt.Errorf("cannot read git index of %s: %w", r.dir, err)
+	idx := ir.idx
+	if ir.err != nil {
+		return nil, fmt.Errorf("cannot read git index of %s: %w", r.dir, ir.err)
 	}
 	s := &snapshot{
 		headHash: headHash,
@@ -118,6 +132,30 @@ func (r *Repo) readSnapshot() (*snapshot, error) {
 		s.fileMode = false
 	}
 	return s, nil
+}
+
+// readIndex decodes the index file at path, with its modification time
+// (what racy-git checks compare with); a missing file is an empty index,
+// as in a clone made with --no-checkout.
+func readIndex(path string) (*index.Index, error) {
+	idx := &index.Index{Version: 2}
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return idx, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	idx.ModTime = fi.ModTime()
+	if err := index.NewDecoder(f).Decode(idx); err != nil {
+		return nil, fmt.Errorf("cannot decode %s: %w", path, err)
+	}
+	return idx, nil
 }
 
 // indexState is the stage-0 index entry of path as a state.
