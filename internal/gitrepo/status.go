@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -80,50 +81,18 @@ type snapshot struct {
 	entries  map[string]*index.Entry // stage 0 entries
 	unmerged map[string]bool         // paths with conflict stages (a merge in progress)
 	fileMode bool                    // core.fileMode: whether the executable bit counts
+	// worktree waits for the look at the work tree readSnapshot started
+	// and returns it (see scanWorktree).
+	worktree func() (map[string]state, error)
 }
 
-// readSnapshot reads HEAD, its tree and the index. The index is decoded
-// on another goroutine while HEAD's tree is (both are CPU work in a large
-// tree, and the index file is no part of r.repo's object storage).
+// readSnapshot reads HEAD, its tree and the index, and starts looking at
+// the work tree file of every path the index names. The index is decoded
+// and the work tree looked at (kernel work, checkoutWorkers goroutines)
+// while this goroutine decodes HEAD's tree (CPU work); neither needs
+// r.repo's object storage. modifications(s) waits for the look.
 func (r *Repo) readSnapshot() (*snapshot, error) {
-	type indexResult struct {
-		idx *index.Index
-		err error
-	}
-	indexc := make(chan indexResult, 1)
-	go func() {
-		idx, err := readIndex(filepath.Join(r.gitDir, "index"))
-		indexc <- indexResult{idx, err}
-	}()
-	headHash, detached, err := r.readHead()
-	var head map[string]state
-	if err == nil {
-		head, err = r.commitStates(headHash)
-	}
-	ir := <-indexc
-	if err != nil {
-		return nil, err
-	}
-	idx := ir.idx
-	if ir.err != nil {
-		return nil, fmt.Errorf("cannot read git index of %s: %w", r.dir, ir.err)
-	}
-	s := &snapshot{
-		headHash: headHash,
-		detached: detached,
-		head:     head,
-		idx:      idx,
-		entries:  make(map[string]*index.Entry, len(idx.Entries)),
-		unmerged: map[string]bool{},
-		fileMode: true,
-	}
-	for _, e := range idx.Entries {
-		if e.Stage != stageMerged {
-			s.unmerged[e.Name] = true
-			continue
-		}
-		s.entries[e.Name] = e
-	}
+	s := &snapshot{fileMode: true}
 	cfg, err := r.repo.Config()
 	if err != nil {
 		return nil, fmt.Errorf("cannot read git config of %s: %w", r.dir, err)
@@ -131,7 +100,104 @@ func (r *Repo) readSnapshot() (*snapshot, error) {
 	if v := cfg.Raw.Section("core").Option("filemode"); v == "false" {
 		s.fileMode = false
 	}
+	indexc := make(chan error, 1)
+	type scanResult struct {
+		changed map[string]state
+		err     error
+	}
+	scanc := make(chan scanResult, 1)
+	go func() {
+		idx, err := readIndex(filepath.Join(r.gitDir, "index"))
+		if err != nil {
+			indexc <- fmt.Errorf("cannot read git index of %s: %w", r.dir, err)
+			close(scanc)
+			return
+		}
+		s.setIndex(idx)
+		indexc <- nil
+		changed, err := r.scanWorktree(s)
+		scanc <- scanResult{changed, err}
+	}()
+	s.worktree = sync.OnceValues(func() (map[string]state, error) {
+		res, ok := <-scanc
+		if !ok {
+			return nil, errors.New("the index was not read")
+		}
+		return res.changed, res.err
+	})
+	s.headHash, s.detached, err = r.readHead()
+	if err == nil {
+		s.head, err = r.commitStates(s.headHash)
+	}
+	if ierr := <-indexc; ierr != nil || err != nil {
+		_, _ = s.worktree() // no look left running
+		return nil, errors.Join(err, ierr)
+	}
 	return s, nil
+}
+
+// setIndex makes idx the snapshot's index.
+func (s *snapshot) setIndex(idx *index.Index) {
+	s.idx = idx
+	s.entries = make(map[string]*index.Entry, len(idx.Entries))
+	s.unmerged = map[string]bool{}
+	for _, e := range idx.Entries {
+		if e.Stage != stageMerged {
+			s.unmerged[e.Name] = true
+			continue
+		}
+		s.entries[e.Name] = e
+	}
+}
+
+// scanWorktree looks at the work tree file of every path the index names
+// (but not those marked skip-worktree, which git does not look at either)
+// with checkoutWorkers goroutines, as git's preload-index does: an lstat
+// is mostly waiting on the kernel. It returns the state of the files that
+// differ from their stage-0 entry, and of the conflicted paths, which have
+// none; every other path's file matches its entry. It reads s's index
+// only.
+func (r *Repo) scanWorktree(s *snapshot) (map[string]state, error) {
+	paths := make([]string, 0, len(s.entries)+len(s.unmerged))
+	for p, e := range s.entries {
+		if !e.SkipWorktree {
+			paths = append(paths, p)
+		}
+	}
+	for p := range s.unmerged {
+		if s.entries[p] == nil {
+			paths = append(paths, p)
+		}
+	}
+	workers := min(checkoutWorkers, 1+len(paths)/500)
+	found := make([]map[string]state, workers)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			found[w] = map[string]state{}
+			for i := w; i < len(paths); i += workers {
+				p := paths[i]
+				ws, err := r.worktreeState(s, p)
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				if e := s.entries[p]; e == nil || ws != s.indexState(p) {
+					found[w][p] = ws
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	changed := found[0]
+	for _, f := range found[1:] {
+		maps.Copy(changed, f)
+	}
+	return changed, nil
 }
 
 // readIndex decodes the index file at path, with its modification time
@@ -258,81 +324,58 @@ type modification struct {
 // modifications lists the tracked paths whose index entry differs from
 // HEAD (staged) or whose work tree file differs from the index (unstaged),
 // sorted. Only paths in HEAD or the index are looked at: untracked and
-// ignored files are never visited. The work tree is looked at by
-// checkoutWorkers goroutines, as git's preload-index does: an lstat is
-// mostly waiting on the kernel.
+// ignored files are never visited. It waits for the look at the work tree
+// readSnapshot started; a path only HEAD names (a staged deletion) is
+// looked at here.
 func (r *Repo) modifications(s *snapshot) ([]modification, error) {
-	seen := make(map[string]bool, len(s.head)+len(s.entries))
-	paths := make([]string, 0, len(s.head)+len(s.entries))
-	add := func(p string) {
-		if !seen[p] {
-			seen[p] = true
-			paths = append(paths, p)
-		}
-	}
-	for p := range s.head {
-		add(p)
-	}
-	for p := range s.entries {
-		add(p)
-	}
-	for p := range s.unmerged {
-		add(p)
-	}
-	workers := min(checkoutWorkers, 1+len(paths)/500)
-	found := make([][]modification, workers)
-	errs := make([]error, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < len(paths); i += workers {
-				m, dirty, err := r.modification(s, paths[i])
-				if err != nil {
-					errs[w] = err
-					return
-				}
-				if dirty {
-					found[w] = append(found[w], m)
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	changed, err := s.worktree()
+	if err != nil {
 		return nil, err
 	}
 	var mods []modification
-	for _, f := range found {
-		mods = append(mods, f...)
+	check := func(p string) error {
+		is := s.indexState(p)
+		e := s.entries[p]
+		dirty := s.unmerged[p] || is != s.head[p] || e != nil && e.IntentToAdd
+		ws, ok := changed[p]
+		switch {
+		case ok:
+		case e != nil: // skip-worktree, or a file that matches its entry
+			ws = is
+		case !s.unmerged[p]:
+			if ws, err = r.worktreeState(s, p); err != nil {
+				return err
+			}
+		}
+		if e != nil && ws != is {
+			dirty = true
+		}
+		if dirty {
+			mods = append(mods, modification{path: p, index: is, worktree: ws})
+		}
+		return nil
+	}
+	for p := range s.head {
+		if err := check(p); err != nil {
+			return nil, err
+		}
+	}
+	for p := range s.entries {
+		if _, inHead := s.head[p]; !inHead {
+			if err := check(p); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for p := range s.unmerged {
+		if _, inHead := s.head[p]; !inHead && s.entries[p] == nil {
+			if err := check(p); err != nil {
+				return nil, err
+			}
+		}
 	}
 	sort.Slice(mods, func(i, j int) bool { return mods[i].path < mods[j].path })
 	return mods, nil
-}
-
-// modification compares path in HEAD, the index and the work tree, and
-// reports whether it is modified.
-func (r *Repo) modification(s *snapshot, p string) (modification, bool, error) {
-	is := s.indexState(p)
-	e := s.entries[p]
-	m := modification{path: p, index: is}
-	dirty := s.unmerged[p] || is != s.head[p]
-	if e != nil && e.IntentToAdd {
-		dirty = true
-	}
-	switch {
-	case e != nil && e.SkipWorktree:
-		m.worktree = is // skip-worktree: git does not look at the file
-	default:
-		ws, err := r.worktreeState(s, p)
-		if err != nil {
-			return m, false, err
-		}
-		m.worktree = ws
-		if e != nil {
-			dirty = dirty || ws != is
-		}
-	}
-	return m, dirty, nil
 }
 
 // LocalModifications returns the slash-separated paths, relative to the

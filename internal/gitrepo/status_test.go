@@ -2,8 +2,10 @@ package gitrepo
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -66,6 +68,24 @@ func TestLocalModifications(t *testing.T) {
 			writeFile(t, dir, "later.txt", "later", 0o644)
 			git(t, dir, "add", "-N", "later.txt")
 		}, []string{"later.txt"}},
+		{"skip-worktree, edited", func(t *testing.T, dir string) {
+			// git does not look at the file of a skip-worktree entry.
+			git(t, dir, "update-index", "--skip-worktree", "main.go")
+			writeFile(t, dir, "main.go", "package main // sparse edit\n", 0o644)
+		}, nil},
+		{"skip-worktree, staged change", func(t *testing.T, dir string) {
+			blob := gitInput(t, dir, "package main // staged\n", "hash-object", "-w", "--stdin")
+			gitInput(t, dir, "100644 "+blob+"\tmain.go\n", "update-index", "--index-info")
+			git(t, dir, "update-index", "--skip-worktree", "main.go")
+		}, []string{"main.go"}},
+		{"conflicted, file unchanged", func(t *testing.T, dir string) {
+			blob := git(t, dir, "rev-parse", "HEAD:main.go")
+			gitInput(t, dir, "0 "+strings.Repeat("0", 40)+"\tmain.go\n"+
+				"100644 "+blob+" 1\tmain.go\n100644 "+blob+" 2\tmain.go\n100644 "+blob+" 3\tmain.go\n", "update-index", "--index-info")
+		}, []string{"main.go"}},
+		{"deleted from the index and the work tree", func(t *testing.T, dir string) {
+			git(t, dir, "rm", "-q", "old.txt")
+		}, []string{"old.txt"}},
 		{"several, sorted", func(t *testing.T, dir string) {
 			writeFile(t, dir, "run.sh", "#!/bin/sh\nexit 1\n", 0o755)
 			writeFile(t, dir, "frontend/src/app.js", "changed", 0o644)
@@ -88,6 +108,19 @@ func TestLocalModifications(t *testing.T) {
 			}
 		})
 	}
+}
+
+// gitInput runs git in dir with input on its standard input and returns
+// its output, trimmed.
+func gitInput(t *testing.T, dir, input string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir, cmd.Env, cmd.Stdin = dir, gitEnv(), strings.NewReader(input)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
 }
 
 // A file rewritten in the same instant the index was written must be
