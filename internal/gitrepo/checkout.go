@@ -217,25 +217,32 @@ func (r *Repo) survey(ctx context.Context, target plumbing.Hash) (*survey, error
 }
 
 // targetState is the tree of commit target, every path checked safe to
-// write, and the changes from HEAD's tree (s.head) to it. Only the folders
-// that differ from HEAD's are read (diffCommits); the rest of the tree is
-// HEAD's. The map may be shared (memo.go): read it only.
+// write, and the changes from HEAD's tree (s.head) to it. A small tree the
+// memo holds on both sides is compared path by path (no object is read);
+// otherwise only the folders that differ from HEAD's are read
+// (diffCommits) and the rest of the tree is HEAD's. The map may be shared
+// (memo.go): read it only.
 func (r *Repo) targetState(s *snapshot, target plumbing.Hash) (map[string]state, []change, error) {
-	changes, err := r.diffCommits(s.headHash, target)
-	if err != nil {
-		return nil, nil, err
-	}
+	var changes []change
 	want := memoStates(target)
-	if want == nil {
-		want = maps.Clone(s.head)
-		for _, ch := range changes {
-			if ch.to.present {
-				want[ch.path] = ch.to
-			} else {
-				delete(want, ch.path)
-			}
+	if want != nil && r.hasObject(target) == nil && len(s.head) <= maxMemoTreePaths {
+		changes = diffStates(s.head, want)
+	} else {
+		var err error
+		if changes, err = r.diffCommits(s.headHash, target); err != nil {
+			return nil, nil, err
 		}
-		rememberStates(target, want)
+		if want == nil {
+			want = maps.Clone(s.head)
+			for _, ch := range changes {
+				if ch.to.present {
+					want[ch.path] = ch.to
+				} else {
+					delete(want, ch.path)
+				}
+			}
+			rememberStates(target, want)
+		}
 	}
 	for p := range want {
 		if err := checkPath(p); err != nil {
@@ -243,6 +250,24 @@ func (r *Repo) targetState(s *snapshot, target plumbing.Hash) (map[string]state,
 		}
 	}
 	return want, changes, nil
+}
+
+// diffStates lists the paths whose state differs between two flattened
+// trees, sorted by path.
+func diffStates(from, to map[string]state) []change {
+	var out []change
+	for p, f := range from {
+		if t := to[p]; t != f {
+			out = append(out, change{path: p, from: f, to: t})
+		}
+	}
+	for p, t := range to {
+		if _, ok := from[p]; !ok {
+			out = append(out, change{path: p, from: absent, to: t})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].path < out[j].path })
+	return out
 }
 
 // plan reads the target tree, the index and the work tree and decides

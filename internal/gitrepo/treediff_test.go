@@ -22,24 +22,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
-// diffStates lists the paths whose state differs between two flattened
-// trees, sorted by path: what diffCommits must return, found the slow way.
-func diffStates(from, to map[string]state) []change {
-	var out []change
-	for p, f := range from {
-		if t := to[p]; t != f {
-			out = append(out, change{path: p, from: f, to: t})
-		}
-	}
-	for p, t := range to {
-		if _, ok := from[p]; !ok {
-			out = append(out, change{path: p, from: absent, to: t})
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].path < out[j].path })
-	return out
-}
-
 // fileSpec is one file of a generated commit.
 type fileSpec struct {
 	mode    string // fast-import's: 100644, 100755, 120000, 160000
