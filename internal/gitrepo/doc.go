@@ -49,7 +49,10 @@
 //
 // LocalModifications and Checkout look only at tracked paths (index
 // entries and the two trees), never at the rest of the work tree, so their
-// cost does not grow with the size of data/.
+// cost does not grow with the size of data/. Checkout reads of the target
+// tree only the folders whose tree hash differs from HEAD's (diffCommits),
+// looks at the work tree while HEAD's tree is decoded, and writes the
+// index with its own version 2 encoder (indexfile.go).
 //
 // A Repo is not safe for concurrent use; the reconciler owns it.
 package gitrepo
