@@ -261,18 +261,27 @@ func (r *Repo) RemoteURL(remote string) (string, error) {
 // commitTree loads the tree of commit h; ErrCommitNotFound when the commit
 // is not in the object store.
 func (r *Repo) commitTree(h plumbing.Hash) (*object.Tree, error) {
-	c, err := r.repo.CommitObject(h)
+	th, err := r.commitTreeHash(h)
 	if err != nil {
-		if errors.Is(err, plumbing.ErrObjectNotFound) {
-			return nil, fmt.Errorf("cannot load commit %s: %w: fetch the tag that names it first", h, ErrCommitNotFound)
-		}
-		return nil, fmt.Errorf("cannot load commit %s: %w", h, err)
+		return nil, err
 	}
-	t, err := c.Tree()
+	t, err := r.repo.TreeObject(th)
 	if err != nil {
 		return nil, fmt.Errorf("cannot load tree of commit %s: %w", h, err)
 	}
 	return t, nil
+}
+
+// commitTreeHash is the hash of commit h's root tree.
+func (r *Repo) commitTreeHash(h plumbing.Hash) (plumbing.Hash, error) {
+	c, err := r.repo.CommitObject(h)
+	if err != nil {
+		if errors.Is(err, plumbing.ErrObjectNotFound) {
+			return plumbing.ZeroHash, fmt.Errorf("cannot load commit %s: %w: fetch the tag that names it first", h, ErrCommitNotFound)
+		}
+		return plumbing.ZeroHash, fmt.Errorf("cannot load commit %s: %w", h, err)
+	}
+	return c.TreeHash, nil
 }
 
 // parseHash accepts only a full 40-hex-digit commit hash: abbreviations are

@@ -1,7 +1,6 @@
 package gitrepo
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -37,18 +36,6 @@ func (r *Repo) diffCommits(from, to plumbing.Hash) ([]change, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].path < out[j].path })
 	return out, nil
-}
-
-// commitTreeHash is the hash of commit h's root tree.
-func (r *Repo) commitTreeHash(h plumbing.Hash) (plumbing.Hash, error) {
-	c, err := r.repo.CommitObject(h)
-	if err != nil {
-		if errors.Is(err, plumbing.ErrObjectNotFound) {
-			return plumbing.ZeroHash, fmt.Errorf("cannot load commit %s: %w: fetch the tag that names it first", h, ErrCommitNotFound)
-		}
-		return plumbing.ZeroHash, fmt.Errorf("cannot load commit %s: %w", h, err)
-	}
-	return c.TreeHash, nil
 }
 
 // diffTrees appends to out the changes between the trees from and to (the
