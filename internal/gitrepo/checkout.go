@@ -224,8 +224,8 @@ func (r *Repo) survey(ctx context.Context, target plumbing.Hash) (*survey, error
 // (memo.go): read it only.
 func (r *Repo) targetState(s *snapshot, target plumbing.Hash) (map[string]state, []change, error) {
 	var changes []change
-	want := memoStates(target)
-	if want != nil && r.hasObject(target) == nil && len(s.head) <= maxMemoTreePaths {
+	want := r.memoized(target)
+	if want != nil && len(s.head) <= maxMemoTreePaths {
 		changes = diffStates(s.head, want)
 	} else {
 		var err error

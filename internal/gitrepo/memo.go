@@ -36,7 +36,7 @@ type memoTree struct {
 // commitStates returns the flattened tree of commit h (flattenTree of its
 // tree). The map may be shared: read it only.
 func (r *Repo) commitStates(h plumbing.Hash) (map[string]state, error) {
-	if states := memoStates(h); states != nil && r.hasObject(h) == nil {
+	if states := r.memoized(h); states != nil {
 		return states, nil
 	}
 	tree, err := r.commitTree(h)
@@ -90,6 +90,15 @@ func rememberPeeled(h, p plumbing.Hash) {
 		peelMemo.m = map[plumbing.Hash]plumbing.Hash{}
 	}
 	peelMemo.m[h] = p
+}
+
+// memoized returns the memo's flattened tree of commit h, nil when it has
+// none or the object store no longer has the commit.
+func (r *Repo) memoized(h plumbing.Hash) map[string]state {
+	if states := memoStates(h); states != nil && r.hasObject(h) == nil {
+		return states
+	}
+	return nil
 }
 
 // memoStates returns the memo's flattened tree of commit h, nil when it

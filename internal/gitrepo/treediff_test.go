@@ -62,13 +62,7 @@ func randomHistory(t *testing.T, rng *rand.Rand, n int) (*Repo, []plumbing.Hash)
 	var commits []plumbing.Hash
 	for c := range n {
 		for range 1 + rng.IntN(12) {
-			names := slices.Sorted(func(yield func(string) bool) {
-				for p := range files {
-					if !yield(p) {
-						return
-					}
-				}
-			})
+			names := slices.Sorted(maps.Keys(files))
 			pick := func() string {
 				if len(names) == 0 {
 					return ""
@@ -122,13 +116,7 @@ func randomHistory(t *testing.T, rng *rand.Rand, n int) (*Repo, []plumbing.Hash)
 			fmt.Fprintf(&sp, "from :%d\n", c)
 		}
 		sp.WriteString("deleteall\n")
-		for _, p := range slices.Sorted(func(yield func(string) bool) {
-			for p := range files {
-				if !yield(p) {
-					return
-				}
-			}
-		}) {
+		for _, p := range slices.Sorted(maps.Keys(files)) {
 			f := files[p]
 			if f.mode == "160000" {
 				fmt.Fprintf(&sp, "M 160000 %s %s\n", f.content, p)
