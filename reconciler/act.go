@@ -69,9 +69,7 @@ func (r *Reconciler) repair(ctx context.Context, st *status.VersionStatus, o Obs
 	h := &Host{Config: r.cfg, Service: r.svc}
 	target := o.Target
 	if !o.Host.running {
-		now := r.now().UTC()
-		st.ServiceRestarts++
-		st.LastServiceRestart = &now
+		r.countRestart(st)
 		log.Info("Starting service", "version", target.Version, "restarts", st.ServiceRestarts)
 		if err := r.svc.Start(ctx); err != nil {
 			return r.settle(ctx, st, nil, failure(ReasonServiceFailed, fmt.Errorf("cannot start %s: %w", target.Version, err)))
@@ -82,6 +80,16 @@ func (r *Reconciler) repair(ctx context.Context, st *status.VersionStatus, o Obs
 	}
 	summarize(st, phaseReady, ReasonUpToDate, fmt.Sprintf("running %s (%s), healthy", target.Version, short(target.Commit)), r.now())
 	return Result{RequeueAfter: r.cfg.ResyncInterval.Duration}, nil
+}
+
+// countRestart records in st that the daemon is about to start an app it
+// found stopped outside an update (status.VersionStatus.ServiceRestarts),
+// whichever state it is in: repairing an installed target or keeping the
+// last known good version running while an update is held back.
+func (r *Reconciler) countRestart(st *status.VersionStatus) {
+	now := r.now().UTC()
+	st.ServiceRestarts++
+	st.LastServiceRestart = &now
 }
 
 // update checks what only matters once an update is about to start (it
@@ -281,8 +289,10 @@ func (r *Reconciler) keepRunning(ctx context.Context, st *status.VersionStatus, 
 	if host.running || host.head != lkg.Commit || host.binarySHA != lkg.BinarySHA256 {
 		return
 	}
+	r.countRestart(st)
 	log := logr.FromContextOrDiscard(ctx)
-	log.Info("Starting service", "version", lkg.Version, "reason", "an update is held back; keeping the last known good version running")
+	log.Info("Starting service", "version", lkg.Version, "restarts", st.ServiceRestarts,
+		"reason", "an update is held back; keeping the last known good version running")
 	if err := r.svc.Start(ctx); err != nil {
 		log.Error(err, "Cannot start service", "version", lkg.Version)
 		return

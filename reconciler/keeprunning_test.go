@@ -17,7 +17,8 @@ import (
 // TestEveryStateKeepsTheLastGoodVersionRunning: whatever holds an update
 // back (a failed release, a refused downgrade, a missing tag, local
 // modifications), an app that crashes meanwhile is started again on the
-// last known good version, and the reason it is held stays in status.
+// last known good version, status.yaml counts the restart, and the reason
+// it is held stays in status.
 func TestEveryStateKeepsTheLastGoodVersionRunning(t *testing.T) {
 	t.Parallel()
 	h := newHost(t)
@@ -55,6 +56,7 @@ func TestEveryStateKeepsTheLastGoodVersionRunning(t *testing.T) {
 				t.Fatalf("Stalled = %+v, want %s", c, tc.reason)
 			}
 			servingIn(t, h, "v1.1.0")
+			restarts := st.ServiceRestarts
 
 			// The app crashes (the path users take: the process dies).
 			if err := syscall.Kill(h.pid(), syscall.SIGKILL); err != nil {
@@ -67,6 +69,11 @@ func TestEveryStateKeepsTheLastGoodVersionRunning(t *testing.T) {
 			servingIn(t, h, "v1.1.0")
 			if c := st.Get(status.TypeStalled); c == nil || c.Reason != tc.reason {
 				t.Errorf("after the restart: Stalled = %+v, want still %s", c, tc.reason)
+			}
+			// A start is a start, whatever the state: status.yaml counts it.
+			if st.ServiceRestarts != restarts+1 || st.LastServiceRestart == nil {
+				t.Errorf("after the restart: serviceRestarts %d (was %d), lastServiceRestart %v: want one more, and when",
+					st.ServiceRestarts, restarts, st.LastServiceRestart)
 			}
 			if len(h.events) != 0 {
 				t.Errorf("steps ran: %v", h.events)
