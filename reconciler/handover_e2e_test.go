@@ -98,6 +98,9 @@ func TestHandoverRefusesNoConnectionThroughUpdateAndRollback(t *testing.T) {
 	// /api/notes answers 200 in every release, v1.2.0 included (only its
 	// health check fails), so any failure is the hand-over's.
 	run := hammer(t, "http://"+h.cfg.Service.Exec.Listen+"/api/notes")
+	if err := run.WaitOK(t.Context(), 25); err != nil {
+		t.Fatalf("before the update: %v", err)
+	}
 	h.set("v1.1.0")
 	st := h.converge()
 	if !st.IsTrue(status.TypeReady) || st.CurrentVersion != "v1.1.0" {
@@ -107,6 +110,9 @@ func TestHandoverRefusesNoConnectionThroughUpdateAndRollback(t *testing.T) {
 	second := h.pid()
 	h.set("v1.2.0")
 	st = h.converge()
+	if err := run.WaitOK(t.Context(), run.Result().OK+25); err != nil {
+		t.Fatalf("after the rollback: %v", err)
+	}
 	res := run.Stop()
 	if st.CurrentVersion != "v1.1.0" || len(st.History) == 0 || st.History[0].Result != status.ResultRolledBack {
 		t.Fatalf("v1.2.0 was not rolled back: current=%s history=%+v", st.CurrentVersion, st.History)
@@ -121,8 +127,8 @@ func TestHandoverRefusesNoConnectionThroughUpdateAndRollback(t *testing.T) {
 	if res.Bad() != 0 {
 		t.Errorf("%d requests failed or were refused: %s", res.Bad(), res)
 	}
-	if res.Rate() < 50 || res.OK < 300 {
-		t.Errorf("the load ran at %.0f requests/s (%d answered), want at least 50/s and 300 answers", res.Rate(), res.OK)
+	if res.Rate() < 50 {
+		t.Errorf("the load ran at %.0f requests/s, want at least 50/s", res.Rate())
 	}
 }
 
@@ -146,6 +152,9 @@ func TestHandoverPlainWay(t *testing.T) {
 	h.serving("v1.3.0")
 	h.set("v1.4.0")
 	st = h.converge()
+	if err := run.WaitOK(t.Context(), run.Result().OK+25); err != nil {
+		t.Fatalf("after the rollback: %v", err)
+	}
 	res := run.Stop()
 	if st.CurrentVersion != "v1.3.0" || len(st.History) == 0 || st.History[0].Result != status.ResultRolledBack {
 		t.Fatalf("v1.4.0 was not rolled back: current=%s history=%+v", st.CurrentVersion, st.History)

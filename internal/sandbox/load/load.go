@@ -153,8 +153,9 @@ type Run struct {
 	wg      sync.WaitGroup
 	begun   time.Time
 
-	mu  sync.Mutex
-	res Result // Took set when sending ends
+	mu    sync.Mutex
+	res   Result        // Took set when sending ends
+	ended chan struct{} // closed, and replaced, when a request ends
 }
 
 // Start starts sending the load o describes, until Stop, o.Requests, or
@@ -168,7 +169,7 @@ func Start(ctx context.Context, o Options) *Run {
 		panic(fmt.Sprintf("load.Start: Rate %v, MaxInFlight %d, Requests %d: want Rate or MaxInFlight positive, none negative",
 			o.Rate, o.MaxInFlight, o.Requests))
 	}
-	r := &Run{do: o.Do, ctx: ctx, sending: make(chan struct{}), begun: time.Now()}
+	r := &Run{do: o.Do, ctx: ctx, sending: make(chan struct{}), ended: make(chan struct{}), begun: time.Now()}
 	if r.do == nil {
 		timeout := o.Timeout
 		if timeout == 0 {
@@ -253,6 +254,10 @@ func (r *Run) one() {
 	took := time.Since(begun)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	defer func() { // wakes WaitOK, under the lock
+		close(r.ended)
+		r.ended = make(chan struct{})
+	}()
 	res := &r.res
 	if err == nil {
 		res.OK++
@@ -295,6 +300,43 @@ func (r *Run) Result() Result {
 		res.Took = time.Since(r.begun)
 	}
 	return res
+}
+
+// WaitOK waits until at least n requests of the load have been answered
+// with success, so that a test can make sure the load runs before, and goes
+// on after, what it puts under load, instead of counting on how long that
+// took. It returns an error, with the counts so far, when ctx ends first or
+// the load ended (Stop, Options.Requests, its context) with fewer answers.
+func (r *Run) WaitOK(ctx context.Context, n int) error {
+	for {
+		var over bool // no request starts any more: Sent is final
+		select {
+		case <-r.sending:
+			over = true
+		default:
+		}
+		r.mu.Lock()
+		res, ended := r.res, r.ended
+		r.mu.Unlock()
+		switch {
+		case res.OK >= n:
+			return nil
+		case over && res.OK+res.Bad() == res.Sent:
+			return fmt.Errorf("the load ended with %d of the %d answers awaited (%d sent, %d not answered with success)",
+				res.OK, n, res.Sent, res.Bad())
+		}
+		sending := r.sending
+		if over {
+			sending = nil // closed: look only for the requests still in flight
+		}
+		select {
+		case <-ended:
+		case <-sending:
+		case <-ctx.Done():
+			return fmt.Errorf("%d of the %d answers awaited (%d sent, %d not answered with success): %w",
+				res.OK, n, res.Sent, res.Bad(), context.Cause(ctx))
+		}
+	}
 }
 
 // Stop ends the load: no further request starts. It returns the result

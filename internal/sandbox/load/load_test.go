@@ -149,3 +149,49 @@ func TestStartRefusesOptionsThatAreNoLoad(t *testing.T) {
 		}()
 	}
 }
+
+// TestWaitOK: WaitOK returns once n requests were answered, not before;
+// it reports a load that ended with fewer, and a context that ended first.
+func TestWaitOK(t *testing.T) {
+	var answered atomic.Int32
+	release := make(chan struct{})
+	run := Start(t.Context(), Options{MaxInFlight: 1, Do: func(ctx context.Context) error {
+		if answered.Load() == 5 {
+			select { // the sixth waits until the test has looked
+			case <-release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		answered.Add(1)
+		return nil
+	}})
+	if err := run.WaitOK(t.Context(), 5); err != nil {
+		t.Fatalf("WaitOK(5): %v", err)
+	}
+	if ok := run.Result().OK; ok < 5 {
+		t.Errorf("WaitOK(5) returned with %d answered", ok)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := run.WaitOK(ctx, 6); !errors.Is(err, context.Canceled) {
+		t.Errorf("WaitOK(6) with the sixth held and a canceled context = %v, want context.Canceled", err)
+	}
+	close(release)
+	if err := run.WaitOK(t.Context(), 20); err != nil {
+		t.Fatalf("WaitOK(20): %v", err)
+	}
+	res := run.Stop()
+	if err := run.WaitOK(t.Context(), res.OK+1); err == nil {
+		t.Errorf("WaitOK(%d) after Stop with %d answered = nil, want an error", res.OK+1, res.OK)
+	}
+
+	// A load that ends by itself with fewer answers than awaited.
+	short := Start(t.Context(), Options{MaxInFlight: 2, Requests: 3, Do: func(context.Context) error { return nil }})
+	if err := short.WaitOK(t.Context(), 4); err == nil {
+		t.Errorf("WaitOK(4) on a load of 3 requests = nil, want an error")
+	}
+	if err := short.WaitOK(t.Context(), 3); err != nil {
+		t.Errorf("WaitOK(3) on a load of 3 requests: %v", err)
+	}
+}
