@@ -148,7 +148,7 @@ func TestPolicyAndFleetMetrics(t *testing.T) {
 			if err := status.Save(l.Status, st); err != nil {
 				t.Fatal(err)
 			}
-			reg := metrics.New(metrics.Options{Layout: l, Version: "v1.0.0", Commit: "abc", Now: func() time.Time { return now }}).Registry()
+			reg := scrape(t, metrics.New(metrics.Options{Layout: l, Version: "v1.0.0", Commit: "abc", Now: func() time.Time { return now }}))
 			if err := testutil.GatherAndCompare(reg, strings.NewReader(wanted(c.want)), policyAndFleetMetrics...); err != nil {
 				t.Error(err)
 			}
@@ -189,7 +189,7 @@ func TestFleetMetricsFollowThePause(t *testing.T) {
 		version        string // fleet_paused's label
 		policy         string // policy_wait's reason, "" when absent
 	}
-	scrape := func() seen {
+	look := func() seen {
 		t.Helper()
 		res, err := http.Get(srv.URL + "/metrics")
 		if err != nil {
@@ -221,14 +221,14 @@ func TestFleetMetricsFollowThePause(t *testing.T) {
 
 	// Before any fleet sync: no fleet series at all.
 	save()
-	if n := testutil.CollectAndCount(metrics.New(metrics.Options{Layout: l}).Registry(), "better_paas_updater_fleet_info", "better_paas_updater_fleet_paused"); n != 0 {
-		t.Errorf("%d fleet series without a fleet block, want none", n)
+	if n, err := testutil.GatherAndCount(scrape(t, metrics.New(metrics.Options{Layout: l})), "better_paas_updater_fleet_info", "better_paas_updater_fleet_paused"); err != nil || n != 0 {
+		t.Errorf("%d fleet series without a fleet block (%v), want none", n, err)
 	}
 
 	// A sync applies the fleet file: not paused.
 	st.Fleet = fleetBlock(now)
 	save()
-	if got, want := scrape(), (seen{commit: fleetCommit, result: "Applied"}); got != want {
+	if got, want := look(), (seen{commit: fleetCommit, result: "Applied"}); got != want {
 		t.Errorf("after the sync: %+v, want %+v", got, want)
 	}
 
@@ -239,13 +239,13 @@ func TestFleetMetricsFollowThePause(t *testing.T) {
 	st.Fleet.Paused = st.RolloutPause()
 	st.Policy = &status.PolicyHold{Reason: "RolloutPaused", Version: "v1.2.1"}
 	save()
-	if got, want := scrape(), (seen{commit: fleetCommit, result: "Applied", paused: 1, version: "v1.2.0", policy: "RolloutPaused"}); got != want {
+	if got, want := look(), (seen{commit: fleetCommit, result: "Applied", paused: 1, version: "v1.2.0", policy: "RolloutPaused"}); got != want {
 		t.Errorf("after the failure: %+v, want %+v", got, want)
 	}
 	// The next sync of the same file says Paused.
 	st.Fleet.Result, st.Fleet.Reason, st.Fleet.SyncedAt = status.FleetPaused, "", now.Add(time.Second)
 	save()
-	if got, want := scrape(), (seen{commit: fleetCommit, result: "Paused", paused: 1, version: "v1.2.0", policy: "RolloutPaused"}); got != want {
+	if got, want := look(), (seen{commit: fleetCommit, result: "Paused", paused: 1, version: "v1.2.0", policy: "RolloutPaused"}); got != want {
 		t.Errorf("after a sync while paused: %+v, want %+v", got, want)
 	}
 
@@ -258,7 +258,7 @@ func TestFleetMetricsFollowThePause(t *testing.T) {
 	st.Fleet.Paused = st.RolloutPause()
 	st.Policy = nil
 	save()
-	if got, want := scrape(), (seen{commit: next, result: "Applied"}); got != want {
+	if got, want := look(), (seen{commit: next, result: "Applied"}); got != want {
 		t.Errorf("after the fleet file changed: %+v, want %+v", got, want)
 	}
 }

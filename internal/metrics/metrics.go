@@ -1,24 +1,24 @@
 package metrics
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io/fs"
 	"net/http"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/better-paas/updater/internal/backup"
 	"github.com/better-paas/updater/internal/events"
 	"github.com/better-paas/updater/internal/github"
 	"github.com/better-paas/updater/internal/layout"
+	"github.com/better-paas/updater/internal/promtext"
 	"github.com/better-paas/updater/status"
 )
 
@@ -58,13 +58,14 @@ type Collector struct {
 	layout layout.Layout
 	now    func() time.Time
 	log    logr.Logger
-	reg    *prometheus.Registry
+	build  []string // build_info's label values
+	scrape chan struct{}
 
-	updates    *prometheus.CounterVec
-	rollbacks  *prometheus.CounterVec
-	steps      *prometheus.HistogramVec
-	reconciles *prometheus.HistogramVec
-	backupDur  *prometheus.GaugeVec
+	updates    *promtext.CounterVec
+	rollbacks  *promtext.CounterVec
+	steps      *promtext.HistogramVec
+	reconciles *promtext.HistogramVec
+	backupDur  *promtext.GaugeVec
 
 	cacheMu sync.Mutex
 	cache   cacheAge // the release cache's fetchedAt, by the file's identity
@@ -81,47 +82,46 @@ var outcomeResults = []string{events.ResultSucceeded, events.ResultRolledBack, e
 // gate (minutes).
 var stepBuckets = []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800}
 
-// New returns a Collector with its own registry, holding the updater's
-// metrics and the Go runtime's and the process's (go_*, process_*).
+// The metrics counted from the events.
+var (
+	updatesDesc = desc("updates_total", promtext.Counter,
+		"Operations (updates, and rollbacks someone asked for) that ended, by result, since the daemon started.", "result")
+	rollbacksDesc = desc("rollbacks_total", promtext.Counter,
+		"Rollbacks someone asked for (history kind Rollback) that ended, by result, since the daemon started; automatic rollbacks are updates_total{result=\"RolledBack\"}.", "result")
+	stepsDesc = desc("step_duration_seconds", promtext.Histogram,
+		"How long each step of an operation ran, by step, phase (do, undo) and result (succeeded, failed, skipped, held: a hook asked to wait).",
+		"step", "phase", "result")
+	reconcilesDesc = desc("reconcile_duration_seconds", promtext.Histogram,
+		"How long each reconcile took, by result (success, error), an operation's steps included.", "result")
+	backupDurDesc = desc("last_backup_duration_seconds", promtext.Gauge,
+		"How long the last backup pass took since the daemon started, by pass (hot: the backup step; cold: cold-backup).", "pass")
+	buildDesc = desc("build_info", promtext.Gauge,
+		"The daemon's version, source commit and Go version, always 1.", "version", "commit", "goversion")
+)
+
+// maxScrapes is how many scrapes are answered at once; more are refused
+// with 503, so a misconfigured scraper cannot pile work on the daemon.
+const maxScrapes = 4
+
+// New returns a Collector holding the updater's metrics and the Go
+// runtime's and the process's (go_*, process_*).
 func New(o Options) *Collector {
-	c := &Collector{next: o.Next, layout: o.Layout, now: o.Now, log: o.Log, reg: prometheus.NewRegistry()}
+	c := &Collector{next: o.Next, layout: o.Layout, now: o.Now, log: o.Log,
+		build:  []string{o.Version, commitOf(o.Commit), runtime.Version()},
+		scrape: make(chan struct{}, maxScrapes),
+	}
 	if c.now == nil {
 		c.now = time.Now
 	}
-	c.updates = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: namespace, Name: "updates_total",
-		Help: "Operations (updates, and rollbacks someone asked for) that ended, by result, since the daemon started.",
-	}, []string{"result"})
-	c.rollbacks = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: namespace, Name: "rollbacks_total",
-		Help: "Rollbacks someone asked for (history kind Rollback) that ended, by result, since the daemon started; automatic rollbacks are updates_total{result=\"RolledBack\"}.",
-	}, []string{"result"})
+	c.updates = promtext.NewCounterVec(updatesDesc)
+	c.rollbacks = promtext.NewCounterVec(rollbacksDesc)
 	for _, r := range outcomeResults {
-		c.updates.WithLabelValues(r)
-		c.rollbacks.WithLabelValues(r)
+		c.updates.Add(0, r)
+		c.rollbacks.Add(0, r)
 	}
-	c.steps = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: namespace, Name: "step_duration_seconds",
-		Help:    "How long each step of an operation ran, by step, phase (do, undo) and result (succeeded, failed, skipped, held: a hook asked to wait).",
-		Buckets: stepBuckets,
-	}, []string{"step", "phase", "result"})
-	c.reconciles = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: namespace, Name: "reconcile_duration_seconds",
-		Help:    "How long each reconcile took, by result (success, error), an operation's steps included.",
-		Buckets: stepBuckets,
-	}, []string{"result"})
-	c.backupDur = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: namespace, Name: "last_backup_duration_seconds",
-		Help: "How long the last backup pass took since the daemon started, by pass (hot: the backup step; cold: cold-backup).",
-	}, []string{"pass"})
-	build := prometheus.NewGauge(prometheus.GaugeOpts{
-		Namespace: namespace, Name: "build_info",
-		Help:        "The daemon's version, source commit and Go version, always 1.",
-		ConstLabels: prometheus.Labels{"version": o.Version, "commit": commitOf(o.Commit), "goversion": runtime.Version()},
-	})
-	build.Set(1)
-	c.reg.MustRegister(c.updates, c.rollbacks, c.steps, c.reconciles, c.backupDur, build, stateCollector{c},
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	c.steps = promtext.NewHistogramVec(stepsDesc, stepBuckets)
+	c.reconciles = promtext.NewHistogramVec(reconcilesDesc, stepBuckets)
+	c.backupDur = promtext.NewGaugeVec(backupDurDesc)
 	return c
 }
 
@@ -140,26 +140,44 @@ func commitOf(commit string) string {
 	return "unknown"
 }
 
-// Handler serves the metrics in the Prometheus text format (or
-// OpenMetrics when asked), never compressed. A metric that cannot be
-// gathered is left out and logged rather than failing the scrape.
-//
-// Compression is off because of what it costs an idle daemon: promhttp
-// gzips with a default-level writer of about 900 KiB, which it keeps in a
-// pool until two garbage collections have passed (minutes in a daemon that
-// allocates nothing), to save some 11 KB on a 15 KB answer.
+// Handler serves the metrics in the Prometheus text format, never
+// compressed (about 15 KB), at most maxScrapes at once. A metric that
+// cannot be read is left out and logged (at debug level) rather than
+// failing the scrape.
 func (c *Collector) Handler() http.Handler {
-	return promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{
-		ErrorHandling:       promhttp.ContinueOnError,
-		ErrorLog:            promLogger{c.log},
-		EnableOpenMetrics:   true,
-		MaxRequestsInFlight: 4,
-		DisableCompression:  true,
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case c.scrape <- struct{}{}:
+			defer func() { <-c.scrape }()
+		default:
+			http.Error(w, "too many scrapes at once ("+strconv.Itoa(maxScrapes)+"), try again later", http.StatusServiceUnavailable)
+			return
+		}
+		var b bytes.Buffer
+		c.Write(&b)
+		w.Header().Set("Content-Type", promtext.ContentType)
+		w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
+		if r.Method != http.MethodHead {
+			_, _ = w.Write(b.Bytes())
+		}
 	})
 }
 
-// Registry is the Collector's registry, for tests that gather directly.
-func (c *Collector) Registry() *prometheus.Registry { return c.reg }
+// Write appends every metric, as a scrape gets them, to b.
+func (c *Collector) Write(b *bytes.Buffer) {
+	w := promtext.NewWriter(b)
+	c.rollbacks.WriteTo(w)
+	c.updates.WriteTo(w)
+	c.steps.WriteTo(w)
+	c.reconciles.WriteTo(w)
+	c.backupDur.WriteTo(w)
+	w.Sample(buildDesc, 1, c.build...)
+	c.writeState(w)
+	promtext.WriteGo(w)
+	if err := promtext.WriteProcess(w); err != nil {
+		c.log.V(1).Info("Cannot read a process metric", "error", err.Error())
+	}
+}
 
 // Publish observes e, then hands it to Options.Next and returns what Next
 // returned (e itself without one). It never blocks beyond Next.
@@ -178,19 +196,19 @@ func (c *Collector) observe(e events.Event) {
 			return
 		}
 		secs := float64(*e.DurationMs) / 1000
-		c.steps.WithLabelValues(e.Step, e.Phase, e.State).Observe(secs)
+		c.steps.Observe(secs, e.Step, e.Phase, e.State)
 		if e.Phase == events.PhaseDo && e.State == events.StateSucceeded {
 			switch e.Step {
 			case "backup":
-				c.backupDur.WithLabelValues("hot").Set(secs)
+				c.backupDur.Set(secs, "hot")
 			case "cold-backup":
-				c.backupDur.WithLabelValues("cold").Set(secs)
+				c.backupDur.Set(secs, "cold")
 			}
 		}
 	case events.TypeOutcome:
-		c.updates.WithLabelValues(e.Result).Inc()
+		c.updates.Inc(e.Result)
 		if c.isRequestedRollback(e.Operation) {
-			c.rollbacks.WithLabelValues(e.Result).Inc()
+			c.rollbacks.Inc(e.Result)
 		}
 	}
 }
@@ -225,14 +243,7 @@ func (c *Collector) ObserveReconcile(d time.Duration, err error) {
 	if err != nil {
 		result = "error"
 	}
-	c.reconciles.WithLabelValues(result).Observe(d.Seconds())
-}
-
-// promLogger is promhttp's error log on logr.
-type promLogger struct{ log logr.Logger }
-
-func (l promLogger) Println(v ...any) {
-	l.log.V(1).Info("Cannot gather a metric", "error", v)
+	c.reconciles.Observe(d.Seconds(), result)
 }
 
 // cacheAge remembers the release cache's fetchedAt for the file's size and

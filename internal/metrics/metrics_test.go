@@ -37,7 +37,7 @@ func TestCollectorCountsEventsAndReadsTheState(t *testing.T) {
 	c := metrics.New(metrics.Options{Layout: l, Version: "v1.2.3", Commit: "abc", Next: next, Now: func() time.Time { return now }})
 
 	// Nothing yet: the counters are there at 0, the status is readable.
-	if err := testutil.GatherAndCompare(c.Registry(), strings.NewReader(`
+	if err := testutil.GatherAndCompare(scrape(t, c), strings.NewReader(`
 # HELP better_paas_updater_status_readable 1 when status.yaml could be read at this scrape (or does not exist yet), else 0: the metrics read from it are then left out.
 # TYPE better_paas_updater_status_readable gauge
 better_paas_updater_status_readable 1
@@ -62,8 +62,8 @@ better_paas_updater_build_info{commit="abc",goversion="`+runtimeVersion()+`",ver
 	if got := updates(t, c, "RolledBack"); got != 1 {
 		t.Errorf("updates_total{RolledBack} = %v, want 1", got)
 	}
-	if n := testutil.CollectAndCount(c.Registry(), "better_paas_updater_step_duration_seconds"); n != 1 {
-		t.Errorf("%d step_duration_seconds series, want 1 (a started step is not timed)", n)
+	if n, err := testutil.GatherAndCount(scrape(t, c), "better_paas_updater_step_duration_seconds"); err != nil || n != 1 {
+		t.Errorf("%d step_duration_seconds series (%v), want 1 (a started step is not timed)", n, err)
 	}
 
 	st := status.New()
@@ -79,7 +79,7 @@ better_paas_updater_build_info{commit="abc",goversion="`+runtimeVersion()+`",ver
 	if err := os.WriteFile(l.ReleaseCache, []byte(`{"apiVersion":"updates.better-paas.io/v1","kind":"ReleaseCache","fetchedAt":"2026-05-01T11:50:00Z","releases":[]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := testutil.GatherAndCompare(c.Registry(), strings.NewReader(`
+	if err := testutil.GatherAndCompare(scrape(t, c), strings.NewReader(`
 # HELP better_paas_updater_operation_in_flight 1 while an operation (an update or a rollback) is journaled in status.yaml, else 0.
 # TYPE better_paas_updater_operation_in_flight gauge
 better_paas_updater_operation_in_flight 1
