@@ -154,7 +154,7 @@ func (c *Collector) Handler() http.Handler {
 			return
 		}
 		var b bytes.Buffer
-		c.Write(&b)
+		c.write(&b)
 		w.Header().Set("Content-Type", promtext.ContentType)
 		w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
 		if r.Method != http.MethodHead {
@@ -163,8 +163,8 @@ func (c *Collector) Handler() http.Handler {
 	})
 }
 
-// Write appends every metric, as a scrape gets them, to b.
-func (c *Collector) Write(b *bytes.Buffer) {
+// write appends every metric, as a scrape gets them, to b.
+func (c *Collector) write(b *bytes.Buffer) {
 	w := promtext.NewWriter(b)
 	c.rollbacks.WriteTo(w)
 	c.updates.WriteTo(w)

@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"os"
-	"time"
 
 	"github.com/better-paas/updater/internal/github"
 	"github.com/better-paas/updater/internal/promtext"
@@ -94,7 +93,7 @@ func (c *Collector) writeState(w *promtext.Writer) {
 		if st == nil {
 			st = status.New()
 		}
-		collectStatus(st, w.Sample)
+		collectStatus(st, w)
 		w.Sample(appRestartsDesc, float64(st.ServiceRestarts))
 	}
 	if at, ok := c.releaseCacheFetchedAt(); ok {
@@ -113,48 +112,45 @@ func (c *Collector) writeState(w *promtext.Writer) {
 		if taken.IsZero() {
 			taken = b.CreatedAt
 		}
-		w.Sample(backupTimeDesc, seconds(taken))
+		w.Sample(backupTimeDesc, promtext.UnixSeconds(taken))
 	}
 }
 
-// sample writes one sample of a family (promtext.Writer.Sample).
-type sample = func(d *promtext.Desc, v float64, labelValues ...string)
-
 // collectStatus exports the metrics status.yaml holds.
-func collectStatus(st *status.VersionStatus, gauge sample) {
+func collectStatus(st *status.VersionStatus, w *promtext.Writer) {
 	if st.CurrentVersion != "" {
-		gauge(runningDesc, 1, st.CurrentVersion)
+		w.Sample(runningDesc, 1, st.CurrentVersion)
 	}
 	for _, h := range st.History { // newest first
 		if h.Result == status.ResultSucceeded {
-			gauge(lastSuccessDesc, seconds(h.FinishedAt))
+			w.Sample(lastSuccessDesc, promtext.UnixSeconds(h.FinishedAt))
 			break
 		}
 	}
-	gauge(failedVersionsDesc, float64(len(st.FailedVersions)))
+	w.Sample(failedVersionsDesc, float64(len(st.FailedVersions)))
 	if op := st.Operation; op != nil {
-		gauge(inFlightDesc, 1)
-		gauge(startedDesc, seconds(op.StartedAt))
+		w.Sample(inFlightDesc, 1)
+		w.Sample(startedDesc, promtext.UnixSeconds(op.StartedAt))
 	} else {
-		gauge(inFlightDesc, 0)
+		w.Sample(inFlightDesc, 0)
 	}
-	gauge(readyDesc, boolValue(st.IsTrue(status.TypeReady)))
-	gauge(stalledDesc, boolValue(st.IsTrue(status.TypeStalled)))
-	gauge(reconcilingDesc, boolValue(st.IsTrue(status.TypeReconciling)))
-	gauge(releasesStaleDesc, boolValue(st.IsTrue(status.TypeReleasesStale)))
-	collectPolicy(st.Policy, gauge)
-	collectFleet(st.Fleet, gauge)
+	w.Sample(readyDesc, boolValue(st.IsTrue(status.TypeReady)))
+	w.Sample(stalledDesc, boolValue(st.IsTrue(status.TypeStalled)))
+	w.Sample(reconcilingDesc, boolValue(st.IsTrue(status.TypeReconciling)))
+	w.Sample(releasesStaleDesc, boolValue(st.IsTrue(status.TypeReleasesStale)))
+	collectPolicy(st.Policy, w)
+	collectFleet(st.Fleet, w)
 }
 
 // collectPolicy exports the policy wait p (status.yaml policy): nothing
 // when no policy holds an update back.
-func collectPolicy(p *status.PolicyHold, gauge sample) {
+func collectPolicy(p *status.PolicyHold, w *promtext.Writer) {
 	if p == nil {
 		return
 	}
-	gauge(policyWaitDesc, 1, p.Reason, p.Version)
+	w.Sample(policyWaitDesc, 1, p.Reason, p.Version)
 	if p.Until != nil && !p.Until.IsZero() {
-		gauge(policyUntilDesc, seconds(*p.Until))
+		w.Sample(policyUntilDesc, promtext.UnixSeconds(*p.Until))
 	}
 }
 
@@ -162,22 +158,22 @@ func collectPolicy(p *status.PolicyHold, gauge sample) {
 // when the host follows no fleet repo. Every series but fleet_paused has
 // one value at a time, so a new fleet commit replaces a series rather
 // than adding one; fleet_paused drops its version label when it is 0.
-func collectFleet(f *status.FleetStatus, gauge sample) {
+func collectFleet(f *status.FleetStatus, w *promtext.Writer) {
 	if f == nil {
 		return
 	}
-	gauge(fleetInfoDesc, 1, f.Repo, f.Branch, f.Commit, f.Path, string(f.Result), f.Reason)
-	gauge(fleetCohortDesc, float64(f.Cohort))
+	w.Sample(fleetInfoDesc, 1, f.Repo, f.Branch, f.Commit, f.Path, string(f.Result), f.Reason)
+	w.Sample(fleetCohortDesc, float64(f.Cohort))
 	if !f.SyncedAt.IsZero() {
-		gauge(fleetSyncDesc, seconds(f.SyncedAt))
+		w.Sample(fleetSyncDesc, promtext.UnixSeconds(f.SyncedAt))
 	}
 	if p := f.Paused; p != nil {
-		gauge(fleetPausedDesc, 1, p.Version)
+		w.Sample(fleetPausedDesc, 1, p.Version)
 		if !p.FailedAt.IsZero() {
-			gauge(fleetPausedAtDesc, seconds(p.FailedAt))
+			w.Sample(fleetPausedAtDesc, promtext.UnixSeconds(p.FailedAt))
 		}
 	} else {
-		gauge(fleetPausedDesc, 0, "")
+		w.Sample(fleetPausedDesc, 0, "")
 	}
 }
 
@@ -187,6 +183,3 @@ func boolValue(b bool) float64 {
 	}
 	return 0
 }
-
-// seconds is t in seconds since the epoch, with its fraction.
-func seconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"syscall"
-	"time"
 )
 
 // The process's metrics, under the names the Prometheus client library
@@ -27,9 +26,6 @@ var (
 func WriteProcess(w *Writer) error {
 	return writeProcess(w)
 }
-
-// unixSeconds is t in seconds since the epoch, with its fraction.
-func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
 // writeFDs writes how many file descriptors are open (the entries of dir:
 // /proc/self/fd, /dev/fd) and how many may be.

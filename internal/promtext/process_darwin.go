@@ -22,7 +22,7 @@ func writeProcess(w *Writer) error {
 	if k, err := unix.SysctlKinfoProc("kern.proc.pid", os.Getpid()); err != nil {
 		errs = append(errs, fmt.Errorf("cannot read the start time: %w", err))
 	} else {
-		w.Sample(processStart, unixSeconds(time.Unix(k.Proc.P_starttime.Unix())))
+		w.Sample(processStart, UnixSeconds(time.Unix(k.Proc.P_starttime.Unix())))
 	}
 	return errors.Join(errs...)
 }

@@ -44,7 +44,7 @@ func writeProcess(w *Writer) error {
 		if boot, err := bootTime(); err != nil {
 			errs = append(errs, err)
 		} else {
-			w.Sample(processStart, unixSeconds(boot)+float64(stat.starttime)/userHZ)
+			w.Sample(processStart, UnixSeconds(boot)+float64(stat.starttime)/userHZ)
 		}
 	}
 	errs = append(errs, writeFDs(w, "/proc/self/fd"))

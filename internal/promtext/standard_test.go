@@ -61,14 +61,19 @@ func value(f *dto.MetricFamily) float64 {
 // TestWriteGoMatchesTheClientLibrary: every go_* family has the name and
 // type the Prometheus client library's Go collector gives it (dashboards
 // for Go programs work unchanged), values that agree with it where they
-// cannot move between two reads, and it passes promlint.
+// cannot move between two reads, counters between ours before and after
+// its, and it passes promlint.
 func TestWriteGoMatchesTheClientLibrary(t *testing.T) {
-	var b bytes.Buffer
-	WriteGo(NewWriter(&b))
-	ours := families(t, b.String())
+	read := func() (string, map[string]*dto.MetricFamily) {
+		var b bytes.Buffer
+		WriteGo(NewWriter(&b))
+		return b.String(), families(t, b.String())
+	}
+	text, ours := read()
 	theirs := clientLibrary(t, collectors.NewGoCollector())
+	_, after := read()
 	if len(ours) < 25 {
-		t.Errorf("%d go_* families, want the 29 of WriteGo:\n%s", len(ours), b.String())
+		t.Errorf("%d go_* families, want the 29 of WriteGo:\n%s", len(ours), text)
 	}
 	for name, f := range ours {
 		g, ok := theirs[name]
@@ -80,15 +85,21 @@ func TestWriteGoMatchesTheClientLibrary(t *testing.T) {
 			t.Errorf("%s: type %s, the client library's %s", name, f.GetType(), g.GetType())
 		}
 	}
-	for _, name := range []string{"go_sched_gomaxprocs_threads", "go_gc_gogc_percent", "go_gc_gomemlimit_bytes", "go_memstats_sys_bytes"} {
+	for _, name := range []string{"go_sched_gomaxprocs_threads", "go_gc_gogc_percent", "go_gc_gomemlimit_bytes"} {
 		if a, b := value(ours[name]), value(theirs[name]); a != b {
 			t.Errorf("%s = %v, the client library says %v", name, a, b)
+		}
+	}
+	// Counters of the same MemStats, read before and after the library's.
+	for _, name := range []string{"go_memstats_mallocs_total", "go_memstats_alloc_bytes_total"} {
+		if a, b, a2 := value(ours[name]), value(theirs[name]), value(after[name]); !(0 < a && a <= b && b <= a2) {
+			t.Errorf("%s = %v then %v, the client library says %v in between", name, a, a2, b)
 		}
 	}
 	if v := ours["go_info"].GetMetric()[0].GetLabel()[0].GetValue(); v != runtime.Version() {
 		t.Errorf("go_info{version=%q}, want %q", v, runtime.Version())
 	}
-	lint(t, b.String())
+	lint(t, text)
 }
 
 // TestWriteProcessMatchesTheClientLibrary: the process_* families have

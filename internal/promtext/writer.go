@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -198,6 +199,10 @@ var (
 	helpEscaper  = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
 	labelEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`)
 )
+
+// UnixSeconds is t in seconds since the epoch, with its fraction: the
+// unit of every *_timestamp_seconds metric.
+func UnixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
 // formatFloat formats v as the text format wants it: the shortest
 // representation that reads back to v, and +Inf, -Inf, NaN.
