@@ -90,9 +90,12 @@ func BenchmarkCheckoutLarge(b *testing.B) {
 		{"all", "v2", "v3"},
 	} {
 		b.Run(c.name, func(b *testing.B) {
+			// The testing package may call this function more than once
+			// (a first round, then b.N): each call gets its own clones.
+			clones := b.TempDir()
 			var dirs [3]string
 			for k, name := range []string{"sync", "nosync", "git"} {
-				dirs[k] = filepath.Join(root, c.name+"-"+name)
+				dirs[k] = filepath.Join(clones, name)
 				git(b, root, "clone", "-q", "--no-checkout", origin, dirs[k])
 				git(b, dirs[k], "checkout", "-q", "--detach", commits[c.from])
 			}
