@@ -13,6 +13,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -183,11 +184,15 @@ type survey struct {
 	want    map[string]state
 	changes []change // HEAD -> target, sorted by path
 	wantErr error
+	// objectsErr says which object the changes need is not in the store
+	// (checkObjects), nil when all are.
+	objectsErr error
 }
 
 // survey reads what plan decides from. The work tree is looked at (kernel
-// work) while this goroutine reads the target tree; modifications reads
-// the snapshot and the work tree only, never r.repo, which is not safe for
+// work) while this goroutine reads the target tree and checks that the
+// store has every object the checkout writes; modifications reads the
+// snapshot and the work tree only, never r.repo, which is not safe for
 // concurrent use.
 func (r *Repo) survey(ctx context.Context, target plumbing.Hash) (*survey, error) {
 	if err := ctx.Err(); err != nil {
@@ -208,6 +213,9 @@ func (r *Repo) survey(ctx context.Context, target plumbing.Hash) (*survey, error
 	}()
 	sv := &survey{target: target, s: s}
 	sv.want, sv.changes, sv.wantErr = r.targetState(s, target)
+	if sv.wantErr == nil {
+		sv.objectsErr = r.checkObjects(sv.changes)
+	}
 	res := <-modsc
 	if res.err != nil {
 		return nil, res.err
@@ -307,6 +315,9 @@ func (r *Repo) planFrom(sv *survey) (*checkoutPlan, error) {
 			deleting[ch.path] = true
 		}
 	}
+	if sv.objectsErr != nil {
+		return nil, sv.objectsErr
+	}
 	already, err := r.inTheWay(s, changes, deleting, dirty)
 	if err != nil {
 		return nil, err
@@ -335,11 +346,28 @@ func (r *Repo) ownModifications(s *snapshot, mods []modification, want map[strin
 	return dirty, nil
 }
 
-// inTheWay checks every path the checkout will write: its object must be
-// in the store, and no untracked or ignored file or folder may sit where
-// it goes (a *LocalModificationsError with ErrUntrackedInTheWay names them
-// all). It returns the paths the work tree already holds at the target
-// version, which apply need not write.
+// checkObjects returns an error naming the first of the objects changes
+// write that is not in the store (ErrCommitNotFound: fetch again), nil
+// when the store has them all.
+func (r *Repo) checkObjects(changes []change) error {
+	for _, ch := range changes {
+		if !ch.to.present {
+			continue
+		}
+		if err := r.hasObject(ch.to.hash); err != nil {
+			if errors.Is(err, plumbing.ErrObjectNotFound) {
+				return fmt.Errorf("cannot find object %s for %s: %w: fetch the tag again", ch.to.hash, ch.path, ErrCommitNotFound)
+			}
+			return fmt.Errorf("cannot find object %s for %s: %w", ch.to.hash, ch.path, err)
+		}
+	}
+	return nil
+}
+
+// inTheWay checks every path the checkout will write: no untracked or
+// ignored file or folder may sit where it goes (a *LocalModificationsError
+// with ErrUntrackedInTheWay names them all). It returns the paths the work
+// tree already holds at the target version, which apply need not write.
 func (r *Repo) inTheWay(s *snapshot, changes []change, deleting, dirty map[string]bool) (map[string]bool, error) {
 	already := map[string]bool{}
 	realDirs := map[string]bool{} // folders found to be real folders
@@ -347,12 +375,6 @@ func (r *Repo) inTheWay(s *snapshot, changes []change, deleting, dirty map[strin
 	for _, ch := range changes {
 		if !ch.to.present {
 			continue
-		}
-		if err := r.hasObject(ch.to.hash); err != nil {
-			if errors.Is(err, plumbing.ErrObjectNotFound) {
-				return nil, fmt.Errorf("cannot find object %s for %s: %w: fetch the tag again", ch.to.hash, ch.path, ErrCommitNotFound)
-			}
-			return nil, fmt.Errorf("cannot find object %s for %s: %w", ch.to.hash, ch.path, err)
 		}
 		if dirty[ch.path] {
 			already[ch.path] = true
@@ -419,11 +441,24 @@ func (r *Repo) apply(ctx context.Context, p *checkoutPlan) error {
 	if err != nil {
 		return fail(err)
 	}
-	if len(changes) > 0 || len(mods) > 0 {
-		data, err := r.encodeIndex(s, want, written)
-		if err != nil {
-			return fail(err)
+	// The new index is encoded while the renames are made durable; it is
+	// written once they are.
+	var data []byte
+	var encodeErr error
+	needIndex := len(changes) > 0 || len(mods) > 0
+	encoded := make(chan struct{})
+	go func() {
+		defer close(encoded)
+		if needIndex {
+			data, encodeErr = r.encodeIndex(s, want, mods, changes, written)
 		}
+	}()
+	syncErr := r.syncRenames(written)
+	<-encoded
+	if err := errors.Join(syncErr, encodeErr); err != nil {
+		return fail(err)
+	}
+	if needIndex {
 		if err := r.writeIndex(data); err != nil {
 			return fail(err)
 		}
@@ -740,18 +775,45 @@ func (r *Repo) undo(done []applied) error {
 	return errors.Join(errs...)
 }
 
-// encodeIndex builds the index of the target tree. Entries of unchanged
-// files keep their recorded stat data; written files get fresh stat data,
-// so neither go-git nor git has to hash them again. The cached-tree and
-// other extensions are not carried over: they describe the old tree.
-func (r *Repo) encodeIndex(s *snapshot, want map[string]state, written map[string]bool) ([]byte, error) {
+// encodeIndex builds the index of the target tree want. Entries of
+// unchanged files keep their recorded stat data; written files, and paths
+// whose entry does not hold want's version, get fresh stat data, so
+// neither go-git nor git has to hash them again. The cached-tree and other
+// extensions are not carried over: they describe the old tree.
+//
+// The kept entries are taken in the old index's order (sorted), so only
+// the fresh ones need sorting. A path can need a fresh entry only when it
+// changes (changes), is modified (mods), or its old entry does not hold
+// want's version: those are the only paths looked at.
+func (r *Repo) encodeIndex(s *snapshot, want map[string]state, mods []modification, changes []change, written map[string]bool) ([]byte, error) {
+	keep := func(old *index.Entry, st state) bool {
+		return old != nil && !written[old.Name] && old.Hash == st.hash && normMode(old.Mode) == st.mode && !old.IntentToAdd && !old.SkipWorktree
+	}
 	entries := make([]*index.Entry, 0, len(want))
-	kept := make([]index.Entry, 0, len(want)) // one allocation for the copies
-	for p, st := range want {
-		if old := s.entries[p]; old != nil && !written[p] && old.Hash == st.hash && normMode(old.Mode) == st.mode && !old.IntentToAdd && !old.SkipWorktree {
-			kept = append(kept, *old)
-			entries = append(entries, &kept[len(kept)-1])
+	fresh := map[string]bool{}
+	for _, old := range s.idx.Entries {
+		if old.Stage != stageMerged {
 			continue
+		}
+		if st, ok := want[old.Name]; ok {
+			if keep(old, st) {
+				entries = append(entries, old) // read only: no copy needed
+			} else {
+				fresh[old.Name] = true
+			}
+		}
+	}
+	for _, ch := range changes {
+		fresh[ch.path] = true
+	}
+	for _, m := range mods {
+		fresh[m.path] = true
+	}
+	kept := len(entries)
+	for p := range fresh {
+		st, ok := want[p]
+		if !ok || keep(s.entries[p], st) {
+			continue // not in the target, or kept above
 		}
 		e, err := r.indexEntryFor(p, st)
 		if err != nil {
@@ -759,11 +821,31 @@ func (r *Repo) encodeIndex(s *snapshot, want map[string]state, written map[strin
 		}
 		entries = append(entries, e)
 	}
-	data, err := encodeIndexV2(entries)
+	if len(entries) != len(want) {
+		return nil, fmt.Errorf("cannot encode git index: %d entries for a tree of %d paths", len(entries), len(want))
+	}
+	slices.SortFunc(entries[kept:], func(a, b *index.Entry) int { return strings.Compare(a.Name, b.Name) })
+	data, err := encodeIndexV2(mergeSorted(entries[:kept], entries[kept:]))
 	if err != nil {
 		return nil, fmt.Errorf("cannot encode git index: %w", err)
 	}
 	return data, nil
+}
+
+// mergeSorted merges two lists of entries sorted by name.
+func mergeSorted(a, b []*index.Entry) []*index.Entry {
+	if len(b) == 0 {
+		return a
+	}
+	out := make([]*index.Entry, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if a[0].Name <= b[0].Name {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
 }
 
 // writeIndex replaces .git/index the way git does: write index.lock

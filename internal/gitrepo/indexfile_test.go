@@ -2,10 +2,13 @@ package gitrepo
 
 import (
 	"bytes"
+	"crypto/sha1"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -153,4 +156,230 @@ func TestEncodeIndexRefusesWhatV2CannotHold(t *testing.T) {
 			t.Errorf("%s: %v, want errIndexExtendedFlags", name, err)
 		}
 	}
+}
+
+// decodeWithGoGit decodes data with go-git's decoder, the reference.
+func decodeWithGoGit(data []byte) (*index.Index, error) {
+	idx := &index.Index{}
+	err := index.NewDecoder(bytes.NewReader(data)).Decode(idx)
+	return idx, err
+}
+
+// sameEntries reports how got differs from want, "" when the entries are
+// the same in the same order.
+func sameEntries(got, want []*index.Entry) string {
+	if len(got) != len(want) {
+		return fmt.Sprintf("%d entries, want %d", len(got), len(want))
+	}
+	for i := range got {
+		g, w := *got[i], *want[i]
+		if !g.CreatedAt.Equal(w.CreatedAt) || !g.ModifiedAt.Equal(w.ModifiedAt) {
+			return fmt.Sprintf("entry %d (%s): times %v %v, want %v %v", i, w.Name, g.CreatedAt, g.ModifiedAt, w.CreatedAt, w.ModifiedAt)
+		}
+		g.CreatedAt, g.ModifiedAt, w.CreatedAt, w.ModifiedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+		if g != w {
+			return fmt.Sprintf("entry %d: %+v, want %+v", i, g, w)
+		}
+	}
+	return ""
+}
+
+// gitIndexes builds, with the git CLI, the index files a checkout meets:
+// each version git writes (2, 3 with extended flags, 4 with compressed
+// names), with conflicts, long names, symlinks, executables, gitlinks and
+// the optional extensions (cached tree, resolve-undo, untracked cache,
+// end of entries).
+func gitIndexes(t *testing.T) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	read := func(name, dir string) {
+		data, err := os.ReadFile(filepath.Join(dir, ".git", "index"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[name] = data
+	}
+	dir := filepath.Join(t.TempDir(), "repo")
+	git(t, filepath.Dir(dir), "init", "-q", "-b", "main", dir)
+	writeFile(t, dir, "a.txt", "a\n", 0o644)
+	writeFile(t, dir, "a-b/c.txt", "c\n", 0o644)
+	writeFile(t, dir, "run.sh", "#!/bin/sh\n", 0o755)
+	if err := os.Symlink("a.txt", filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	git(t, dir, "add", "-A")
+	git(t, dir, "update-index", "--add", "--cacheinfo", "160000,"+strings.Repeat("ab", 20)+",vendor/sub")
+	git(t, dir, "commit", "-q", "-m", "one")
+	read("v2 after commit (cached tree)", dir)
+
+	writeFile(t, dir, "later.txt", "later\n", 0o644)
+	git(t, dir, "add", "-N", "later.txt")
+	git(t, dir, "update-index", "--skip-worktree", "a.txt")
+	read("v3 with intent-to-add and skip-worktree", dir)
+	git(t, dir, "update-index", "--no-skip-worktree", "a.txt")
+	git(t, dir, "rm", "-q", "--cached", "later.txt")
+
+	git(t, dir, "update-index", "--index-version", "4")
+	read("v4 with compressed names", dir)
+	git(t, dir, "update-index", "--index-version", "2")
+
+	git(t, dir, "-c", "core.untrackedCache=true", "update-index", "--untracked-cache")
+	git(t, dir, "-c", "core.untrackedCache=true", "-c", "index.recordEndOfIndexEntries=true", "status", "--porcelain")
+	read("v2 with untracked cache and end of entries", dir)
+	git(t, dir, "update-index", "--no-untracked-cache")
+
+	git(t, dir, "checkout", "-q", "-b", "other")
+	writeFile(t, dir, "a.txt", "other\n", 0o644)
+	git(t, dir, "commit", "-q", "-am", "other")
+	git(t, dir, "checkout", "-q", "main")
+	writeFile(t, dir, "a.txt", "main\n", 0o644)
+	git(t, dir, "commit", "-q", "-am", "main")
+	cmd := exec.Command("git", "merge", "-q", "other")
+	cmd.Dir, cmd.Env = dir, gitEnv()
+	if err := cmd.Run(); err == nil {
+		t.Fatal("the merge did not conflict")
+	}
+	read("v2 with conflict stages", dir)
+	writeFile(t, dir, "a.txt", "resolved\n", 0o644)
+	git(t, dir, "add", "a.txt")
+	read("v2 with resolve-undo", dir)
+	// A name over 4095 bytes, which no file system here can hold: the
+	// index only.
+	blob := git(t, dir, "hash-object", "-w", "a.txt")
+	git(t, dir, "update-index", "--add", "--cacheinfo", "100644,"+blob+","+strings.Repeat("long/", 900)+"name.txt")
+	read("v2 with a name over 4095 bytes", dir)
+	return out
+}
+
+// TestDecodeIndexMatchesGoGit: for every index git writes, and for the
+// encoder's, the checkout's decoder returns the entries go-git's does.
+func TestDecodeIndexMatchesGoGit(t *testing.T) {
+	t.Parallel()
+	indexes := gitIndexes(t)
+	rng := rand.New(rand.NewPCG(15, 3))
+	for _, n := range []int{0, 1, 9, 1000} {
+		data, err := encodeIndexV2(randomEntries(rng, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		indexes[fmt.Sprintf("encoded, %d entries", n)] = data
+	}
+	for name, data := range indexes {
+		want, err := decodeWithGoGit(data)
+		if err != nil {
+			t.Fatalf("%s: go-git: %v", name, err)
+		}
+		got, err := decodeIndex(data)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got.Version != want.Version {
+			t.Errorf("%s: version %d, want %d", name, got.Version, want.Version)
+		}
+		if diff := sameEntries(got.Entries, want.Entries); diff != "" {
+			t.Errorf("%s: %s", name, diff)
+		}
+	}
+	// The fixtures hold what their names say.
+	for name, sig := range map[string]string{
+		"v2 after commit (cached tree)":              "TREE",
+		"v2 with untracked cache and end of entries": "UNTR",
+		"v2 with resolve-undo":                       "REUC",
+	} {
+		if !bytes.Contains(indexes[name], []byte(sig)) {
+			t.Errorf("%s: no %s extension", name, sig)
+		}
+	}
+	if !bytes.Contains(indexes["v2 with untracked cache and end of entries"], []byte("EOIE")) {
+		t.Errorf("no EOIE extension")
+	}
+	if v := binary.BigEndian.Uint32(indexes["v4 with compressed names"][4:]); v != 4 {
+		t.Errorf("the version 4 fixture is version %d", v)
+	}
+	v3 := indexes["v3 with intent-to-add and skip-worktree"]
+	got, _ := decodeIndex(v3)
+	var ita, skip int
+	for _, e := range got.Entries {
+		if e.IntentToAdd {
+			ita++
+		}
+		if e.SkipWorktree {
+			skip++
+		}
+	}
+	if ita != 1 || skip != 1 || got.Version != 3 {
+		t.Errorf("version 3 index: version %d, %d intent-to-add and %d skip-worktree entries, want 3, 1, 1", got.Version, ita, skip)
+	}
+}
+
+// TestDecodeIndexRefuses: a damaged index, or one git marks as needing an
+// extension the decoder lacks (a split index), is refused with an error
+// that says what to do, never read wrong.
+func TestDecodeIndexRefuses(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "repo")
+	git(t, filepath.Dir(dir), "init", "-q", dir)
+	writeFile(t, dir, "a.txt", "a\n", 0o644)
+	git(t, dir, "add", "a.txt")
+	good, err := os.ReadFile(filepath.Join(dir, ".git", "index"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	git(t, dir, "update-index", "--split-index")
+	split, err := os.ReadFile(filepath.Join(dir, ".git", "index"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped := bytes.Clone(good)
+	flipped[20] ^= 1
+	for name, c := range map[string]struct {
+		data []byte
+		want string
+	}{
+		"split index":      {split, "split-index"},
+		"damaged":          {flipped, "checksum"},
+		"not an index":     {[]byte("not an index at all, but long enough"), "DIRC"},
+		"version 5":        {withChecksum(append([]byte("DIRC\x00\x00\x00\x05\x00\x00\x00\x00"), make([]byte, 0)...)), "version 5"},
+		"too many entries": {withChecksum([]byte("DIRC\x00\x00\x00\x02\x00\x00\x10\x00")), "claims 4096 entries"},
+	} {
+		idx, err := decodeIndex(c.data)
+		if err == nil || !strings.Contains(err.Error(), c.want) || idx != nil {
+			t.Errorf("%s: got %v, %v; want an error saying %q", name, idx, err, c.want)
+		}
+	}
+	// Every prefix of a good index, checksum recomputed, is refused or
+	// read in part; none panics.
+	for n := 12; n < len(good)-20; n++ {
+		_, _ = decodeIndex(withChecksum(good[:n]))
+	}
+}
+
+// withChecksum appends the SHA-1 trailer of data.
+func withChecksum(data []byte) []byte {
+	sum := sha1.Sum(data)
+	return append(bytes.Clone(data), sum[:]...)
+}
+
+// FuzzDecodeIndex: no input makes the decoder panic, and what it reads
+// go-git reads the same.
+func FuzzDecodeIndex(f *testing.F) {
+	rng := rand.New(rand.NewPCG(15, 4))
+	for _, n := range []int{0, 1, 5} {
+		data, err := encodeIndexV2(randomEntries(rng, n))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := decodeIndex(data)
+		if err != nil {
+			return
+		}
+		if want, werr := decodeWithGoGit(data); werr == nil {
+			if diff := sameEntries(got.Entries, want.Entries); diff != "" {
+				t.Fatalf("differs from go-git: %s", diff)
+			}
+		}
+	})
 }

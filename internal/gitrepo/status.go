@@ -11,6 +11,7 @@ import (
 	"sort"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -81,16 +82,19 @@ type snapshot struct {
 	entries  map[string]*index.Entry // stage 0 entries
 	unmerged map[string]bool         // paths with conflict stages (a merge in progress)
 	fileMode bool                    // core.fileMode: whether the executable bit counts
+	// indexIsHead says the index holds exactly HEAD's tree (headStates
+	// took head from it): no staged change, no conflict.
+	indexIsHead bool
 	// worktree waits for the look at the work tree readSnapshot started
 	// and returns it (see scanWorktree).
 	worktree func() (map[string]state, error)
 }
 
 // readSnapshot reads HEAD, its tree and the index, and starts looking at
-// the work tree file of every path the index names. The index is decoded
-// and the work tree looked at (kernel work, checkoutWorkers goroutines)
-// while this goroutine decodes HEAD's tree (CPU work); neither needs
-// r.repo's object storage. modifications(s) waits for the look.
+// the work tree file of every path the index names. The work tree is
+// looked at (kernel work, checkoutWorkers goroutines) while this goroutine
+// reads HEAD's tree (headStates: CPU work); the look does not need r.repo's
+// object storage. modifications(s) waits for the look.
 func (r *Repo) readSnapshot() (*snapshot, error) {
 	s := &snapshot{fileMode: true}
 	cfg, err := r.repo.Config()
@@ -125,15 +129,40 @@ func (r *Repo) readSnapshot() (*snapshot, error) {
 		}
 		return res.changed, res.err
 	})
+	var headTree plumbing.Hash
 	s.headHash, s.detached, err = r.readHead()
 	if err == nil {
-		s.head, err = r.commitStates(s.headHash)
+		headTree, err = r.commitTreeHash(s.headHash)
 	}
 	if ierr := <-indexc; ierr != nil || err != nil {
 		_, _ = s.worktree() // no look left running
 		return nil, errors.Join(err, ierr)
 	}
+	if s.head, err = r.headStates(s, headTree); err != nil {
+		_, _ = s.worktree()
+		return nil, err
+	}
 	return s, nil
+}
+
+// headStates is the flattened tree of s's HEAD, whose root tree is tree:
+// the index's when it holds exactly that tree (indexTree; s.indexIsHead is
+// then set), else read from the object store; either from the memo when it
+// has it. The map may be shared: read it only.
+func (r *Repo) headStates(s *snapshot, tree plumbing.Hash) (map[string]state, error) {
+	if h, ok := indexTree(s.idx.Entries); ok && h == tree {
+		s.indexIsHead = true
+		if states := r.memoized(s.headHash); states != nil {
+			return states, nil
+		}
+		states := make(map[string]state, len(s.entries))
+		for p, e := range s.entries {
+			states[p] = state{present: true, hash: e.Hash, mode: normMode(e.Mode)}
+		}
+		rememberStates(s.headHash, states)
+		return states, nil
+	}
+	return r.commitStates(s.headHash)
 }
 
 // setIndex makes idx the snapshot's index.
@@ -152,39 +181,38 @@ func (s *snapshot) setIndex(idx *index.Index) {
 
 // scanWorktree looks at the work tree file of every path the index names
 // (but not those marked skip-worktree, which git does not look at either)
-// with checkoutWorkers goroutines, as git's preload-index does: an lstat
-// is mostly waiting on the kernel. It returns the state of the files that
-// differ from their stage-0 entry, and of the conflicted paths, which have
-// none; every other path's file matches its entry. It reads s's index
-// only.
+// with checkoutWorkers goroutines, each taking a run of the sorted entries,
+// as git's preload-index does: an lstat is mostly waiting on the kernel.
+// It returns the state of the files that differ from their stage-0 entry,
+// and of the conflicted paths, which have none; every other path's file
+// matches its entry. It reads s's index only.
+//
+// A file is first looked at relative to the work tree root's descriptor
+// (statAt: a shorter path for the kernel to walk, nothing allocated for
+// the answer); only a file that does not plainly match its entry is looked
+// at again, and hashed if need be, by worktreeState.
 func (r *Repo) scanWorktree(s *snapshot) (map[string]state, error) {
-	paths := make([]string, 0, len(s.entries)+len(s.unmerged))
-	for p, e := range s.entries {
-		if !e.SkipWorktree {
-			paths = append(paths, p)
-		}
-	}
-	for p := range s.unmerged {
-		if s.entries[p] == nil {
-			paths = append(paths, p)
-		}
-	}
-	workers := min(checkoutWorkers, 1+len(paths)/500)
+	root := openRoot(r.dir)
+	defer closeRoot(root)
+	entries := s.idx.Entries
+	workers := min(checkoutWorkers, 1+len(entries)/500)
 	found := make([]map[string]state, workers)
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
 			found[w] = map[string]state{}
-			for i := w; i < len(paths); i += workers {
-				p := paths[i]
-				ws, err := r.worktreeState(s, p)
+			for _, e := range entries[w*len(entries)/workers : (w+1)*len(entries)/workers] {
+				if e.Stage != stageMerged || e.SkipWorktree || s.statMatchesAt(root, e) {
+					continue
+				}
+				ws, err := r.worktreeState(s, e.Name)
 				if err != nil {
 					errs[w] = err
 					return
 				}
-				if e := s.entries[p]; e == nil || ws != s.indexState(p) {
-					found[w][p] = ws
+				if ws != s.indexState(e.Name) {
+					found[w][e.Name] = ws
 				}
 			}
 		})
@@ -197,6 +225,16 @@ func (r *Repo) scanWorktree(s *snapshot) (map[string]state, error) {
 	for _, f := range found[1:] {
 		maps.Copy(changed, f)
 	}
+	for p := range s.unmerged {
+		if s.entries[p] != nil {
+			continue
+		}
+		ws, err := r.worktreeState(s, p)
+		if err != nil {
+			return nil, err
+		}
+		changed[p] = ws
+	}
 	return changed, nil
 }
 
@@ -204,10 +242,9 @@ func (r *Repo) scanWorktree(s *snapshot) (map[string]state, error) {
 // (what racy-git checks compare with); a missing file is an empty index,
 // as in a clone made with --no-checkout.
 func readIndex(path string) (*index.Index, error) {
-	idx := &index.Index{Version: 2}
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return idx, nil
+		return &index.Index{Version: 2}, nil
 	}
 	if err != nil {
 		return nil, err
@@ -217,10 +254,15 @@ func readIndex(path string) (*index.Index, error) {
 	if err != nil {
 		return nil, err
 	}
-	idx.ModTime = fi.ModTime()
-	if err := index.NewDecoder(f).Decode(idx); err != nil {
+	data := make([]byte, fi.Size())
+	if _, err := io.ReadFull(f, data); err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", path, err)
+	}
+	idx, err := decodeIndex(data)
+	if err != nil {
 		return nil, fmt.Errorf("cannot decode %s: %w", path, err)
 	}
+	idx.ModTime = fi.ModTime()
 	return idx, nil
 }
 
@@ -265,13 +307,7 @@ func (r *Repo) worktreeState(s *snapshot, path string) (state, error) {
 	case !fi.Mode().IsRegular():
 		return state{present: true, mode: filemode.Empty}, nil
 	}
-	mode := filemode.Regular
-	if fi.Mode().Perm()&0o111 != 0 {
-		mode = filemode.Executable
-	}
-	if !s.fileMode && known != nil && (known.Mode == filemode.Regular || known.Mode == filemode.Executable) {
-		mode = known.Mode
-	}
+	mode := s.fileModeOf(fi.Mode().Perm(), known)
 	if known != nil && normMode(known.Mode) == mode && statMatches(s.idx, known, fi) {
 		return state{present: true, hash: known.Hash, mode: mode}, nil
 	}
@@ -286,13 +322,31 @@ func (r *Repo) worktreeState(s *snapshot, path string) (state, error) {
 // entry was recorded from, and the index was written strictly after the
 // file's last change, so an edit in the same instant cannot hide.
 func statMatches(idx *index.Index, e *index.Entry, fi os.FileInfo) bool {
+	return sizeTimeMatch(idx, e, fi.Size(), fi.ModTime())
+}
+
+// sizeTimeMatch is statMatches of a file of size bytes last modified at
+// mtime.
+func sizeTimeMatch(idx *index.Index, e *index.Entry, size int64, mtime time.Time) bool {
 	if idx.ModTime.IsZero() || e.ModifiedAt.IsZero() {
 		return false
 	}
-	if uint32(fi.Size()) != e.Size || !fi.ModTime().Equal(e.ModifiedAt) {
+	if uint32(size) != e.Size || !mtime.Equal(e.ModifiedAt) {
 		return false
 	}
-	return fi.ModTime().Before(idx.ModTime)
+	return mtime.Before(idx.ModTime)
+}
+
+// fileModeOf is the mode worktreeState gives a regular file whose
+// permission bits are perm, known being its index entry (nil: none).
+func (s *snapshot) fileModeOf(perm os.FileMode, known *index.Entry) filemode.FileMode {
+	if !s.fileMode && known != nil && (known.Mode == filemode.Regular || known.Mode == filemode.Executable) {
+		return known.Mode
+	}
+	if perm&0o111 != 0 {
+		return filemode.Executable
+	}
+	return filemode.Regular
 }
 
 func hashFile(path string, size int64) (plumbing.Hash, error) {
@@ -333,6 +387,14 @@ func (r *Repo) modifications(s *snapshot) ([]modification, error) {
 		return nil, err
 	}
 	var mods []modification
+	if s.indexIsHead {
+		// Nothing staged: only files that differ from their entry.
+		for p, ws := range changed {
+			mods = append(mods, modification{path: p, index: s.indexState(p), worktree: ws})
+		}
+		sort.Slice(mods, func(i, j int) bool { return mods[i].path < mods[j].path })
+		return mods, nil
+	}
 	check := func(p string) error {
 		is := s.indexState(p)
 		e := s.entries[p]

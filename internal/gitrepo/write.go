@@ -26,7 +26,8 @@ const checkoutWorkers = 4
 // removals first, deepest paths first, so a path that turns from a file
 // into a folder (or back) is free when the writes start; then the writes,
 // skipping what is already there. Each change is appended to done once
-// made, so the caller can undo them all. It returns the paths written.
+// made, so the caller can undo them all. It returns the paths written,
+// whose renames the caller makes durable (syncRenames).
 //
 // Durability: the writes take three phases, so a checkout of n files
 // costs two syncs, not 2n fsyncs, and a power loss still leaves every
@@ -34,6 +35,22 @@ const checkoutWorkers = 4
 // make them and the removals durable at once, rename them into place,
 // make the renames durable.
 func (r *Repo) applyChanges(ctx context.Context, changes []change, already map[string]bool, done *[]applied) (map[string]bool, error) {
+	var todo []change
+	for _, ch := range changes {
+		if ch.to.present && !already[ch.path] {
+			todo = append(todo, ch)
+		}
+	}
+	// The staging marker is made durable while the removals are made and
+	// the first blobs decoded; no file is staged before it is.
+	marked := func() error { return nil }
+	if len(todo) > 0 {
+		markc := make(chan error, 1)
+		go func() { markc <- r.markStaging() }()
+		marked = sync.OnceValue(func() error { return <-markc })
+	}
+	defer func() { _ = marked() }() // no marker write left running
+
 	var kept []string // the folders whose entries the removals changed
 	for i := len(changes) - 1; i >= 0; i-- {
 		ch := changes[i]
@@ -56,12 +73,6 @@ func (r *Repo) applyChanges(ctx context.Context, changes []change, already map[s
 		}
 	}
 
-	var todo []change
-	for _, ch := range changes {
-		if ch.to.present && !already[ch.path] {
-			todo = append(todo, ch)
-		}
-	}
 	staged := make([]stagedWrite, len(todo))
 	defer func() {
 		// Staged files never renamed, and the folders made for them.
@@ -72,12 +83,7 @@ func (r *Repo) applyChanges(ctx context.Context, changes []change, already map[s
 			}
 		}
 	}()
-	if len(todo) > 0 {
-		if err := r.markStaging(); err != nil {
-			return nil, err
-		}
-	}
-	if err := r.stageAll(ctx, todo, staged); err != nil {
+	if err := r.stageAll(ctx, todo, staged, marked); err != nil {
 		return nil, err
 	}
 	// One sync for the removals and the staged files: the removals need
@@ -96,13 +102,20 @@ func (r *Repo) applyChanges(ctx context.Context, changes []change, already map[s
 		return map[string]bool{}, nil
 	}
 	written, err := r.renameAll(ctx, staged, done)
-	if err != nil {
-		return nil, err
+	return written, err
+}
+
+// syncRenames makes durable the renames that put the written paths in
+// place.
+func (r *Repo) syncRenames(written map[string]bool) error {
+	if len(written) == 0 {
+		return nil
 	}
-	if err := syncWritten(r, staged, func(w stagedWrite) string { return filepath.Dir(r.abs(w.ch.path)) }); err != nil {
-		return nil, err
+	dirs := make([]string, 0, len(written))
+	for p := range written {
+		dirs = append(dirs, filepath.Dir(r.abs(p)))
 	}
-	return written, nil
+	return syncWritten(r, dirs, func(d string) string { return d })
 }
 
 // syncWritten makes durable what a checkout wrote below r's work tree
@@ -155,10 +168,15 @@ func (f *firstError) stopped() bool {
 }
 
 // stageAll stages todo[i] into staged[i]: this goroutine runs the hook
-// and decodes each blob, checkoutWorkers goroutines write the files. On
-// an error it stops, waits for the workers, and returns the first error;
-// staged then names every file written, for the caller to remove.
-func (r *Repo) stageAll(ctx context.Context, todo []change, staged []stagedWrite) error {
+// and decodes each blob, checkoutWorkers goroutines write the files once
+// marked (the staging marker is durable) returns nil. On an error it
+// stops, waits for the workers, and returns the first error; staged then
+// names every file written, for the caller to remove.
+//
+// Blobs are decoded on one goroutine: go-git's object storage is not safe
+// for concurrent use, and a second storage decoding beside it gained
+// nothing on two cores (the writes need the other one).
+func (r *Repo) stageAll(ctx context.Context, todo []change, staged []stagedWrite, marked func() error) error {
 	if len(todo) == 0 {
 		return nil
 	}
@@ -168,6 +186,9 @@ func (r *Repo) stageAll(ctx context.Context, todo []change, staged []stagedWrite
 	var wg sync.WaitGroup
 	for range min(checkoutWorkers, len(todo)) {
 		wg.Go(func() {
+			if err := marked(); err != nil {
+				fe.set(err)
+			}
 			for j := range jobs {
 				if fe.stopped() {
 					continue
