@@ -125,7 +125,7 @@ func (r *Reconciler) setFailedOutcome(op *status.Operation, se *StepError, runne
 // recordSuccess records an operation whose every step succeeded.
 func (r *Reconciler) recordSuccess(ctx context.Context, st *status.VersionStatus, op *status.Operation) (Result, error) {
 	now := r.now().UTC()
-	sha, err := r.binaries.SHA256(r.cfg.BackendBinary()) // remembered for the reconciles to come
+	sha, err := r.binaries.SHA256Settled(ctx, r.cfg.BackendBinary()) // remembered for the reconciles to come
 	if err != nil {
 		return Result{}, err
 	}

@@ -14,6 +14,7 @@
 package filedigest
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -122,6 +123,29 @@ func (c *Cache) SHA256(path string) (string, error) {
 		c.mu.Unlock()
 	}
 	return digest, nil
+}
+
+// SHA256Settled is SHA256 for a file just written: when its last change
+// is younger than FineRacy (a filesystem that keeps nanoseconds), it first
+// waits until it is not, so the digest is cached and the next SHA256 of
+// the unchanged file reads nothing. An update calls it once the new
+// binary is in place: otherwise, when the new version was healthy within
+// FineRacy of the swap, the first reconcile after the update would hash
+// the binary again (5 ms for tens of megabytes) before it could react.
+// On a filesystem that keeps whole seconds it does not wait (Racy is too
+// long); a cancelled ctx ends the wait.
+func (c *Cache) SHA256Settled(ctx context.Context, path string) (string, error) {
+	if id, err := Stat(path); err == nil && racyWindow(id.Ctime) == fineRacy {
+		if wait := time.Until(time.Unix(0, id.Ctime).Add(fineRacy)); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+		}
+	}
+	return c.SHA256(path)
 }
 
 func (c *Cache) forget(path string) {

@@ -1,6 +1,7 @@
 package filedigest
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -99,5 +100,53 @@ func TestRacyWindowFollowsTheTimestampGranularity(t *testing.T) {
 		if got := racyWindow(c.ctime.UnixNano()); got != c.want {
 			t.Errorf("racyWindow(%s) = %v, want %v", c.ctime.Format(time.RFC3339Nano), got, c.want)
 		}
+	}
+}
+
+// TestSHA256SettledCachesAFileJustWritten: a file hashed right after it
+// was written is cached once SHA256Settled returns (it waited out the
+// racy window), where SHA256 would not cache it; a cancelled context ends
+// the wait, and the digest is then right but not cached.
+func TestSHA256SettledCachesAFileJustWritten(t *testing.T) {
+	racyWas, fineWas := racy, fineRacy
+	defer func() { racy, fineRacy = racyWas, fineWas }()
+	path := filepath.Join(t.TempDir(), "server")
+	// A change time on a whole second is taken for a filesystem that keeps
+	// seconds only (no wait there); a coarse clock lands on one once in a
+	// few hundred writes: write again.
+	for range 5 {
+		if err := os.WriteFile(path, []byte("new binary"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if id, err := Stat(path); err != nil || racyWindow(id.Ctime) == fineRacy {
+			break
+		}
+	}
+	if id, err := Stat(path); err != nil || racyWindow(id.Ctime) != fineRacy {
+		t.Skipf("this filesystem keeps whole seconds (%v): SHA256Settled does not wait there", err)
+	}
+	want, err := Sum(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The window outlasts the test: cancelled, it returns at once.
+	racy, fineRacy = time.Hour, time.Hour
+	var c Cache
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if got, err := c.SHA256Settled(ctx, path); got != want || err != nil {
+		t.Fatalf("SHA256Settled (cancelled) = %q, %v; want %q", got, err, want)
+	}
+	if len(c.m) != 0 {
+		t.Fatal("a file hashed within the racy window was cached")
+	}
+
+	fineRacy = 300 * time.Millisecond
+	if got, err := c.SHA256Settled(context.Background(), path); got != want || err != nil {
+		t.Fatalf("SHA256Settled = %q, %v; want %q", got, err, want)
+	}
+	if e, ok := c.m[path]; !ok || e.digest != want {
+		t.Fatalf("SHA256Settled did not cache the digest: %+v", c.m)
 	}
 }
