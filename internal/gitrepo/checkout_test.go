@@ -699,3 +699,42 @@ func failWrite(r *Repo, n int, err error) {
 		return nil
 	}
 }
+
+// TestCheckoutWritesLooseAndPackedBlobs: blobs that are loose objects (a
+// commit made in the install, not repacked) are read through go-git,
+// packed ones through gitpack, in the same checkout; both land as git
+// would write them.
+func TestCheckoutWritesLooseAndPackedBlobs(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r := open(t, f.install)
+	ctx := context.Background()
+	// main.go's new content becomes a loose object; README.md and run.sh
+	// go back to content the packs hold (v1.0.0's is checked out: take
+	// v1.2.0's README.md and v1.1.0's run.sh).
+	writeFile(t, f.install, "main.go", "package main // a local release\n", 0o644)
+	git(t, f.install, "checkout", "-q", f.commits["v1.2.0"], "--", "README.md")
+	git(t, f.install, "checkout", "-q", f.commits["v1.1.0"], "--", "run.sh")
+	git(t, f.install, "commit", "-q", "-am", "local release")
+	local := git(t, f.install, "rev-parse", "HEAD")
+	blob := git(t, f.install, "rev-parse", "HEAD:main.go")
+	if _, err := os.Stat(filepath.Join(f.install, ".git", "objects", blob[:2], blob[2:])); err != nil {
+		t.Fatalf("main.go's blob is not a loose object: %v", err)
+	}
+	if err := r.Checkout(ctx, f.commits["v1.0.0"]); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Checkout(ctx, local); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"main.go", "README.md", "run.sh"} {
+		want := git(t, f.install, "cat-file", "blob", local+":"+p)
+		got, err := os.ReadFile(filepath.Join(f.install, p))
+		if err != nil || strings.TrimSpace(string(got)) != want {
+			t.Errorf("%s = %q, %v; want %q", p, got, err, want)
+		}
+	}
+	if s := git(t, f.install, "status", "--porcelain", "--untracked-files=no"); s != "" {
+		t.Errorf("git status is not clean:\n%s", s)
+	}
+}

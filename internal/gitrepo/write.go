@@ -12,14 +12,14 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 
 	"github.com/better-paas/updater/internal/fault"
+	"github.com/better-paas/updater/internal/gitpack"
 )
 
-// checkoutWorkers is how many files a checkout creates, or renames, at
-// once. Both are file system work in the kernel (inode allocation, the
-// journal, directory locks) more than CPU work in this process, so a few
-// workers overlap it, as git's preload-index and parallel checkout do.
-// Blobs are decoded on one goroutine: go-git's object storage is not safe
-// for concurrent use.
+// checkoutWorkers is how many files a checkout decodes and creates, or
+// renames, at once. Creating and renaming are file system work in the
+// kernel (inode allocation, the journal, directory locks) more than CPU
+// work in this process, so a few workers overlap it, as git's
+// preload-index and parallel checkout do.
 const checkoutWorkers = 4
 
 // applyChanges makes the work tree match the target's changed paths:
@@ -134,11 +134,10 @@ type stagedWrite struct {
 	tmp string // "" once renamed, or when never staged
 }
 
-// stageJob is one blob, decoded, for a worker to write.
+// stageJob is one path for a worker to stage: todo[i].
 type stageJob struct {
-	i    int
-	ch   change
-	data []byte
+	i  int
+	ch change
 }
 
 // firstError keeps the first error of several workers and tells the
@@ -167,19 +166,24 @@ func (f *firstError) stopped() bool {
 	}
 }
 
-// stageAll stages todo[i] into staged[i]: this goroutine runs the hook
-// and decodes each blob, checkoutWorkers goroutines write the files once
-// marked (the staging marker is durable) returns nil. On an error it
-// stops, waits for the workers, and returns the first error; staged then
-// names every file written, for the caller to remove.
-//
-// Blobs are decoded on one goroutine: go-git's object storage is not safe
-// for concurrent use, and a second storage decoding beside it gained
-// nothing on two cores (the writes need the other one).
+// stageAll stages todo[i] into staged[i]: this goroutine runs the hook of
+// each path in order, checkoutWorkers goroutines read each blob from the
+// packs (gitpack, one Reader each) and write the file, once marked (the
+// staging marker is durable) returns nil. A blob no pack holds (a loose
+// object, an alternate) is read through go-git, one worker at a time: its
+// object storage is not safe for concurrent use. On an error it stops,
+// waits for the workers, and returns the first error; staged then names
+// every file written, for the caller to remove.
 func (r *Repo) stageAll(ctx context.Context, todo []change, staged []stagedWrite, marked func() error) error {
 	if len(todo) == 0 {
 		return nil
 	}
+	packs, err := gitpack.Open(r.objectsDir)
+	if err != nil {
+		return fmt.Errorf("cannot open the packs of %s: %w", r.objectsDir, err)
+	}
+	defer packs.Close()
+	var goGit sync.Mutex // r.repo, for what no pack holds
 	jobs := make(chan stageJob, 2*checkoutWorkers)
 	fe := newFirstError()
 	var dirs sync.Map // folders known to exist
@@ -189,11 +193,22 @@ func (r *Repo) stageAll(ctx context.Context, todo []change, staged []stagedWrite
 			if err := marked(); err != nil {
 				fe.set(err)
 			}
+			blobs := packs.NewReader()
 			for j := range jobs {
 				if fe.stopped() {
 					continue
 				}
-				w, err := r.stageEntry(j.ch, j.data, &dirs)
+				data, err := blobs.Blob(j.ch.to.hash)
+				if errors.Is(err, gitpack.ErrNotFound) {
+					goGit.Lock()
+					data, err = r.readBlob(j.ch.to.hash)
+					goGit.Unlock()
+				}
+				if err != nil {
+					fe.set(fmt.Errorf("cannot read %s for %s: %w", j.ch.to.hash, j.ch.path, err))
+					continue
+				}
+				w, err := r.stageEntry(j.ch, data, &dirs)
 				staged[j.i] = w
 				if err != nil {
 					fe.set(err)
@@ -212,13 +227,8 @@ func (r *Repo) stageAll(ctx context.Context, todo []change, staged []stagedWrite
 				fe.set(err)
 				return
 			}
-			data, err := r.readBlob(ch.to.hash)
-			if err != nil {
-				fe.set(fmt.Errorf("cannot read %s for %s: %w", ch.to.hash, ch.path, err))
-				return
-			}
 			select {
-			case jobs <- stageJob{i: i, ch: ch, data: data}:
+			case jobs <- stageJob{i: i, ch: ch}:
 			case <-fe.stop:
 				return
 			}
