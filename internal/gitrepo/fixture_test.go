@@ -61,6 +61,21 @@ func writeFile(t testing.TB, dir, rel, content string, perm os.FileMode) {
 	}
 }
 
+// mergeConflict leaves the repository at dir, on branch main, in a merge
+// that conflicts at path: branch other and main both change it.
+func mergeConflict(t *testing.T, dir, path string) {
+	t.Helper()
+	git(t, dir, "checkout", "-q", "-b", "other")
+	writeFile(t, dir, path, "other\n", 0o644)
+	git(t, dir, "commit", "-q", "-am", "other")
+	git(t, dir, "checkout", "-q", "main")
+	writeFile(t, dir, path, "main\n", 0o644)
+	git(t, dir, "commit", "-q", "-am", "main")
+	if _, err := gitTry(dir, "merge", "-q", "other"); err == nil {
+		t.Fatal("the merge did not conflict")
+	}
+}
+
 const fixtureGitignore = "data/\nserver\nserver.*\nfrontend/dist*\n.env\n"
 
 // fixture is a bare origin plus a clone of it used as the install.

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -228,17 +227,7 @@ func gitIndexes(t *testing.T) map[string][]byte {
 	read("v2 with untracked cache and end of entries", dir)
 	git(t, dir, "update-index", "--no-untracked-cache")
 
-	git(t, dir, "checkout", "-q", "-b", "other")
-	writeFile(t, dir, "a.txt", "other\n", 0o644)
-	git(t, dir, "commit", "-q", "-am", "other")
-	git(t, dir, "checkout", "-q", "main")
-	writeFile(t, dir, "a.txt", "main\n", 0o644)
-	git(t, dir, "commit", "-q", "-am", "main")
-	cmd := exec.Command("git", "merge", "-q", "other")
-	cmd.Dir, cmd.Env = dir, gitEnv()
-	if err := cmd.Run(); err == nil {
-		t.Fatal("the merge did not conflict")
-	}
+	mergeConflict(t, dir, "a.txt")
 	read("v2 with conflict stages", dir)
 	writeFile(t, dir, "a.txt", "resolved\n", 0o644)
 	git(t, dir, "add", "a.txt")

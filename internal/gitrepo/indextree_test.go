@@ -55,15 +55,7 @@ func TestIndexTreeMatchesWriteTree(t *testing.T) {
 	git(t, dir, "rm", "-q", "--cached", "later.txt")
 	git(t, dir, "reset", "-q")
 
-	git(t, dir, "checkout", "-q", "-b", "other")
-	writeFile(t, dir, "z", "other\n", 0o644)
-	git(t, dir, "commit", "-q", "-am", "other")
-	git(t, dir, "checkout", "-q", "main")
-	writeFile(t, dir, "z", "main\n", 0o644)
-	git(t, dir, "commit", "-q", "-am", "main")
-	if _, err := gitTry(dir, "merge", "-q", "other"); err == nil {
-		t.Fatal("the merge did not conflict")
-	}
+	mergeConflict(t, dir, "z")
 	check("a conflict", false)
 
 	if _, ok := indexTree(nil); ok {
