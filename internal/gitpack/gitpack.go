@@ -11,8 +11,8 @@
 // blob it returns hashes to the name it was asked for, so a damaged pack
 // or a mistake here can fail a checkout but never write wrong content.
 //
-// Only version 2 pack indexes are read. Objects that are not in a pack
-// (loose objects, alternates, a version 1 index) are ErrNotFound: the
+// Only version 2 pack indexes are read. Objects that are not in a pack it
+// reads (loose objects, alternates, a version 1 index) are ErrNotFound: the
 // caller reads them the slow way.
 package gitpack
 
@@ -54,7 +54,8 @@ type pack struct {
 }
 
 // Open opens every pack of objectsDir (its pack folder's .idx files with
-// their .pack). A store with no pack folder is empty, not an error.
+// their .pack) it can read. A store with no pack folder is empty, not an
+// error.
 func Open(objectsDir string) (*Store, error) {
 	idxs, err := filepath.Glob(filepath.Join(objectsDir, "pack", "pack-*.idx"))
 	if err != nil {
@@ -62,15 +63,13 @@ func Open(objectsDir string) (*Store, error) {
 	}
 	s := &Store{}
 	for _, idx := range idxs {
-		p, err := openPack(idx)
-		if errors.Is(err, errUnsupportedIndex) {
-			continue // its objects are ErrNotFound
+		// A pack this package cannot read (a version 1 index, a pack
+		// being removed by a repack, a damaged index) is left out: its
+		// objects are ErrNotFound, for the caller's other reader to find
+		// or to report.
+		if p, err := openPack(idx); err == nil {
+			s.packs = append(s.packs, p)
 		}
-		if err != nil {
-			s.Close()
-			return nil, err
-		}
-		s.packs = append(s.packs, p)
 	}
 	return s, nil
 }

@@ -260,3 +260,43 @@ func TestApplyDeltaRefusesMalformed(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenLeavesOutWhatItCannotRead: a version 1 index, or an index whose
+// pack is gone, is left out: its objects are ErrNotFound (for the caller's
+// other reader), and Open does not fail.
+func TestOpenLeavesOutWhatItCannotRead(t *testing.T) {
+	t.Parallel()
+	dir := history(t)
+	git(t, dir, nil, "repack", "-a", "-d", "-q")
+	var some Hash
+	for h := range blobs(t, dir) {
+		some = h
+		break
+	}
+	idx := mustGlob(t, dir, "*.idx")
+	pack := strings.TrimSuffix(idx, ".idx") + ".pack"
+	if err := os.Remove(idx); err != nil {
+		t.Fatal(err)
+	}
+	git(t, dir, nil, "index-pack", "--index-version=1", pack)
+	for _, c := range []struct {
+		name    string
+		prepare func() error
+	}{
+		{"version 1 index", func() error { return nil }},
+		{"pack gone", func() error { return os.Rename(pack, pack+".gone") }},
+	} {
+		name := c.name
+		if err := c.prepare(); err != nil {
+			t.Fatal(err)
+		}
+		s, err := Open(filepath.Join(dir, ".git", "objects"))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, err := s.NewReader().Blob(some); !errors.Is(err, ErrNotFound) {
+			t.Errorf("%s: %v, want ErrNotFound", name, err)
+		}
+		s.Close()
+	}
+}
