@@ -188,9 +188,9 @@ func (s *snapshot) setIndex(idx *index.Index) {
 // matches its entry. It reads s's index only.
 //
 // A file is first looked at relative to the work tree root's descriptor
-// (statAt: a shorter path for the kernel to walk, nothing allocated for
-// the answer); only a file that does not plainly match its entry is looked
-// at again, and hashed if need be, by worktreeState.
+// (statMatchesAt: a shorter path for the kernel to walk, nothing allocated
+// for the answer); only a file that does not plainly match its entry is
+// looked at again, and hashed if need be, by worktreeState.
 func (r *Repo) scanWorktree(s *snapshot) (map[string]state, error) {
 	root := openRoot(r.dir)
 	defer closeRoot(root)
