@@ -423,12 +423,7 @@ func (r *Repo) inTheWay(s *snapshot, changes []change, deleting, dirty map[strin
 func (r *Repo) apply(ctx context.Context, p *checkoutPlan) error {
 	target, s, want, mods, changes, already := p.target, p.s, p.want, p.mods, p.changes, p.already
 
-	indexPath := filepath.Join(r.gitDir, "index")
-	oldIndex, err := os.ReadFile(indexPath)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("cannot read %s: %w", indexPath, err)
-	}
-
+	indexPath, oldIndex := filepath.Join(r.gitDir, "index"), s.indexFile
 	// From here on every write is recorded so a failure can be undone.
 	var done []applied
 	fail := func(cause error) error {
@@ -450,7 +445,7 @@ func (r *Repo) apply(ctx context.Context, p *checkoutPlan) error {
 	go func() {
 		defer close(encoded)
 		if needIndex {
-			data, encodeErr = r.encodeIndex(s, want, mods, changes, written)
+			data, encodeErr = r.encodeIndex(s, want, written)
 		}
 	}()
 	syncErr := r.syncRenames(written)
@@ -782,50 +777,30 @@ func (r *Repo) undo(done []applied) error {
 // extensions are not carried over: they describe the old tree.
 //
 // The kept entries are taken in the old index's order (sorted), so only
-// the fresh ones need sorting. A path can need a fresh entry only when it
-// changes (changes), is modified (mods), or its old entry does not hold
-// want's version: those are the only paths looked at.
-func (r *Repo) encodeIndex(s *snapshot, want map[string]state, mods []modification, changes []change, written map[string]bool) ([]byte, error) {
+// the fresh ones need sorting.
+func (r *Repo) encodeIndex(s *snapshot, want map[string]state, written map[string]bool) ([]byte, error) {
 	keep := func(old *index.Entry, st state) bool {
 		return old != nil && !written[old.Name] && old.Hash == st.hash && normMode(old.Mode) == st.mode && !old.IntentToAdd && !old.SkipWorktree
 	}
-	entries := make([]*index.Entry, 0, len(want))
-	fresh := map[string]bool{}
+	kept := make([]*index.Entry, 0, len(want))
 	for _, old := range s.idx.Entries {
-		if old.Stage != stageMerged {
+		if st, ok := want[old.Name]; ok && old.Stage == stageMerged && keep(old, st) {
+			kept = append(kept, old) // read only: no copy needed
+		}
+	}
+	var fresh []*index.Entry
+	for p, st := range want {
+		if keep(s.entries[p], st) {
 			continue
-		}
-		if st, ok := want[old.Name]; ok {
-			if keep(old, st) {
-				entries = append(entries, old) // read only: no copy needed
-			} else {
-				fresh[old.Name] = true
-			}
-		}
-	}
-	for _, ch := range changes {
-		fresh[ch.path] = true
-	}
-	for _, m := range mods {
-		fresh[m.path] = true
-	}
-	kept := len(entries)
-	for p := range fresh {
-		st, ok := want[p]
-		if !ok || keep(s.entries[p], st) {
-			continue // not in the target, or kept above
 		}
 		e, err := r.indexEntryFor(p, st)
 		if err != nil {
 			return nil, err
 		}
-		entries = append(entries, e)
+		fresh = append(fresh, e)
 	}
-	if len(entries) != len(want) {
-		return nil, fmt.Errorf("cannot encode git index: %d entries for a tree of %d paths", len(entries), len(want))
-	}
-	slices.SortFunc(entries[kept:], func(a, b *index.Entry) int { return strings.Compare(a.Name, b.Name) })
-	data, err := encodeIndexV2(mergeSorted(entries[:kept], entries[kept:]))
+	slices.SortFunc(fresh, func(a, b *index.Entry) int { return strings.Compare(a.Name, b.Name) })
+	data, err := encodeIndexV2(mergeSorted(kept, fresh))
 	if err != nil {
 		return nil, fmt.Errorf("cannot encode git index: %w", err)
 	}

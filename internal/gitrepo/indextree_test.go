@@ -29,7 +29,7 @@ func TestIndexTreeMatchesWriteTree(t *testing.T) {
 
 	check := func(what string, wantOK bool) {
 		t.Helper()
-		idx, err := readIndex(filepath.Join(dir, ".git", "index"))
+		idx, _, err := readIndex(filepath.Join(dir, ".git", "index"))
 		if err != nil {
 			t.Fatal(err)
 		}

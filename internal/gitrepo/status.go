@@ -79,9 +79,12 @@ type snapshot struct {
 	detached bool // .git/HEAD names headHash itself, not a branch
 	head     map[string]state
 	idx      *index.Index
-	entries  map[string]*index.Entry // stage 0 entries
-	unmerged map[string]bool         // paths with conflict stages (a merge in progress)
-	fileMode bool                    // core.fileMode: whether the executable bit counts
+	// indexFile is the index file idx was decoded from, nil when there
+	// was none: what a checkout that cannot move HEAD puts back.
+	indexFile []byte
+	entries   map[string]*index.Entry // stage 0 entries
+	unmerged  map[string]bool         // paths with conflict stages (a merge in progress)
+	fileMode  bool                    // core.fileMode: whether the executable bit counts
 	// indexIsHead says the index holds exactly HEAD's tree (headStates
 	// took head from it): no staged change, no conflict.
 	indexIsHead bool
@@ -111,13 +114,14 @@ func (r *Repo) readSnapshot() (*snapshot, error) {
 	}
 	scanc := make(chan scanResult, 1)
 	go func() {
-		idx, err := readIndex(filepath.Join(r.gitDir, "index"))
+		idx, file, err := readIndex(filepath.Join(r.gitDir, "index"))
 		if err != nil {
 			indexc <- fmt.Errorf("cannot read git index of %s: %w", r.dir, err)
 			close(scanc)
 			return
 		}
 		s.setIndex(idx)
+		s.indexFile = file
 		indexc <- nil
 		changed, err := r.scanWorktree(s)
 		scanc <- scanResult{changed, err}
@@ -239,31 +243,32 @@ func (r *Repo) scanWorktree(s *snapshot) (map[string]state, error) {
 }
 
 // readIndex decodes the index file at path, with its modification time
-// (what racy-git checks compare with); a missing file is an empty index,
-// as in a clone made with --no-checkout.
-func readIndex(path string) (*index.Index, error) {
+// (what racy-git checks compare with), and returns the file's bytes too; a
+// missing file is an empty index (as in a clone made with --no-checkout)
+// and nil bytes.
+func readIndex(path string) (*index.Index, []byte, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return &index.Index{Version: 2}, nil
+		return &index.Index{Version: 2}, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	data := make([]byte, fi.Size())
 	if _, err := io.ReadFull(f, data); err != nil {
-		return nil, fmt.Errorf("cannot read %s: %w", path, err)
+		return nil, nil, fmt.Errorf("cannot read %s: %w", path, err)
 	}
 	idx, err := decodeIndex(data)
 	if err != nil {
-		return nil, fmt.Errorf("cannot decode %s: %w", path, err)
+		return nil, nil, fmt.Errorf("cannot decode %s: %w", path, err)
 	}
 	idx.ModTime = fi.ModTime()
-	return idx, nil
+	return idx, data, nil
 }
 
 // indexState is the stage-0 index entry of path as a state.
