@@ -3,6 +3,7 @@ package gitrepo
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -124,4 +125,32 @@ func TestLocalModificationsManyFiles(t *testing.T) {
 			t.Fatalf("Checkout = %v, want ErrLocalModifications naming %q", err, want)
 		}
 	})
+}
+
+// TestStageBatchesKeepFoldersTogether: the staging workers get the paths of
+// one folder together, in the order of the checkout, no batch larger than
+// stageBatch, and every path exactly once.
+func TestStageBatchesKeepFoldersTogether(t *testing.T) {
+	var todo []change
+	add := func(p string) { todo = append(todo, change{path: p}) }
+	add("a.txt")
+	add("a/b.txt") // git's order: "a/b.txt" < "a/b/c" < "a/z"
+	add("a/b/c")
+	add("a/z")
+	for i := range stageBatch + 2 {
+		add(fmt.Sprintf("big/f%04d", i))
+	}
+	add("z")
+
+	got := stageBatches(todo)
+	var want [][]int
+	want = append(want, []int{0, 5 + stageBatch + 1}, []int{1, 3}, []int{2})
+	first := make([]int, stageBatch)
+	for i := range first {
+		first[i] = 4 + i
+	}
+	want = append(want, first, []int{4 + stageBatch, 5 + stageBatch})
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("stageBatches:\n got %v\nwant %v", got, want)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path"
 	"path/filepath"
 	"sync"
 
@@ -134,10 +135,31 @@ type stagedWrite struct {
 	tmp string // "" once renamed, or when never staged
 }
 
-// stageJob is one path for a worker to stage: todo[i].
-type stageJob struct {
-	i  int
-	ch change
+// stageBatch is how many paths of one folder a worker stages in a row.
+// Creating a file holds its folder's lock in the kernel while the inode is
+// allocated; workers creating files in the same folder queue on that lock,
+// spinning on the CPU the holder needs (traced on the 20,000-file
+// checkout: a tenth of its CPU time). A worker that takes a folder's files
+// in a batch creates them while the others work in other folders; a folder
+// larger than a batch is still spread over the workers.
+const stageBatch = 128
+
+// stageBatches splits the indexes of todo into batches of at most
+// stageBatch paths of one folder each, in the order of todo's paths.
+func stageBatches(todo []change) [][]int {
+	open := map[string]int{} // folder -> its batch being filled
+	var batches [][]int
+	for i, ch := range todo {
+		dir := path.Dir(ch.path)
+		b, ok := open[dir]
+		if !ok || len(batches[b]) == stageBatch {
+			b = len(batches)
+			batches = append(batches, make([]int, 0, 8))
+			open[dir] = b
+		}
+		batches[b] = append(batches[b], i)
+	}
+	return batches
 }
 
 // firstError keeps the first error of several workers and tells the
@@ -167,13 +189,14 @@ func (f *firstError) stopped() bool {
 }
 
 // stageAll stages todo[i] into staged[i]: this goroutine runs the hook of
-// each path in order, checkoutWorkers goroutines read each blob from the
-// packs (gitpack, one Reader each) and write the file, once marked (the
-// staging marker is durable) returns nil. A blob no pack holds (a loose
-// object, an alternate) is read through go-git, one worker at a time: its
-// object storage is not safe for concurrent use. On an error it stops,
-// waits for the workers, and returns the first error; staged then names
-// every file written, for the caller to remove.
+// each path and hands the paths out in batches of one folder
+// (stageBatches), checkoutWorkers goroutines read each blob from the packs
+// (gitpack, one Reader each) and write the file, once marked (the staging
+// marker is durable) returns nil. A blob no pack holds (a loose object, an
+// alternate) is read through go-git, one worker at a time: its object
+// storage is not safe for concurrent use. On an error it stops, waits for
+// the workers, and returns the first error; staged then names every file
+// written, for the caller to remove.
 func (r *Repo) stageAll(ctx context.Context, todo []change, staged []stagedWrite, marked func() error) error {
 	if len(todo) == 0 {
 		return nil
@@ -184,7 +207,7 @@ func (r *Repo) stageAll(ctx context.Context, todo []change, staged []stagedWrite
 	}
 	defer packs.Close()
 	var goGit sync.Mutex // r.repo, for what no pack holds
-	jobs := make(chan stageJob, 2*checkoutWorkers)
+	jobs := make(chan []int, checkoutWorkers)
 	fe := newFirstError()
 	var dirs sync.Map // folders known to exist
 	var wg sync.WaitGroup
@@ -194,41 +217,47 @@ func (r *Repo) stageAll(ctx context.Context, todo []change, staged []stagedWrite
 				fe.set(err)
 			}
 			blobs := packs.NewReader()
-			for j := range jobs {
-				if fe.stopped() {
-					continue
-				}
-				data, err := blobs.Blob(j.ch.to.hash)
-				if errors.Is(err, gitpack.ErrNotFound) {
-					goGit.Lock()
-					data, err = r.readBlob(j.ch.to.hash)
-					goGit.Unlock()
-				}
-				if err != nil {
-					fe.set(fmt.Errorf("cannot read %s for %s: %w", j.ch.to.hash, j.ch.path, err))
-					continue
-				}
-				w, err := r.stageEntry(j.ch, data, &dirs)
-				staged[j.i] = w
-				if err != nil {
-					fe.set(err)
+			for batch := range jobs {
+				for _, i := range batch {
+					if fe.stopped() {
+						break
+					}
+					ch := todo[i]
+					data, err := blobs.Blob(ch.to.hash)
+					if errors.Is(err, gitpack.ErrNotFound) {
+						goGit.Lock()
+						data, err = r.readBlob(ch.to.hash)
+						goGit.Unlock()
+					}
+					if err != nil {
+						fe.set(fmt.Errorf("cannot read %s for %s: %w", ch.to.hash, ch.path, err))
+						break
+					}
+					w, err := r.stageEntry(ch, data, &dirs)
+					staged[i] = w
+					if err != nil {
+						fe.set(err)
+						break
+					}
 				}
 			}
 		})
 	}
 	func() {
 		defer close(jobs)
-		for i, ch := range todo {
-			if err := ctx.Err(); err != nil {
-				fe.set(err)
-				return
-			}
-			if err := r.hook(ch.path); err != nil {
-				fe.set(err)
-				return
+		for _, batch := range stageBatches(todo) {
+			for _, i := range batch {
+				if err := ctx.Err(); err != nil {
+					fe.set(err)
+					return
+				}
+				if err := r.hook(todo[i].path); err != nil {
+					fe.set(err)
+					return
+				}
 			}
 			select {
-			case jobs <- stageJob{i: i, ch: ch}:
+			case jobs <- batch:
 			case <-fe.stop:
 				return
 			}
