@@ -79,48 +79,60 @@ func benchBackupShape(ctx context.Context, env *Env, work string, sh backupShape
 		rsOut := filepath.Join(work, fmt.Sprint("rsync-", round))
 		root := filepath.Join(work, fmt.Sprint("backups-", round))
 
-		d, err := runTool(ctx, "", nil, "cp", "-a", src, cpOut)
-		if err != nil {
-			return nil, err
-		}
-		cp = append(cp, d.Seconds())
-		// A backup is durable when it is done; cp -a is not: "cp -a &&
-		// sync -f" is the like-for-like figure.
-		if runtime.GOOS == "linux" {
-			s, err := runTool(ctx, "", nil, "sync", "-f", cpOut)
+		// Each pair runs in the order of the round, the other way round
+		// in the next (alternate), so neither contender always meets the
+		// file system as the other left it.
+		cpA := func() (time.Duration, error) {
+			d, err := runTool(ctx, "", nil, "cp", "-a", src, cpOut)
 			if err != nil {
-				return nil, err
+				return 0, err
 			}
-			cpSync = append(cpSync, (d + s).Seconds())
+			// A backup is durable when it is done; cp -a is not: "cp -a
+			// && sync -f" is the like-for-like figure.
+			if runtime.GOOS == "linux" {
+				s, err := runTool(ctx, "", nil, "sync", "-f", cpOut)
+				if err != nil {
+					return 0, err
+				}
+				cpSync = append(cpSync, (d + s).Seconds())
+			}
+			return d, nil
+		}
+		ours := func() (time.Duration, error) {
+			return timed(func() error { _, err := backup.Create(ctx, src, root, "first"); return err })
 		}
 		settleDisk()
-
-		t, err := timed(func() error { _, err := backup.Create(ctx, src, root, "first"); return err })
+		dc, t, err := alternate(round, cpA, ours)
 		if err != nil {
 			return nil, err
 		}
-		first = append(first, t.Seconds())
-		settleDisk()
+		cp, first = append(cp, dc.Seconds()), append(first, t.Seconds())
 
 		// 1% changes; rsync and the incremental start from the same copy.
 		if err := sh.change(src, 2*round); err != nil {
 			return nil, err
 		}
 		settleDisk()
+		incremental := func() (time.Duration, error) {
+			return timed(func() (err error) { lastIncr, err = backup.Create(ctx, src, root, "incr"); return err })
+		}
 		if rsync != "" {
-			d, err := runTool(ctx, "", nil, rsync, "-a", "--link-dest="+filepath.Join(root, "first", backup.DataDir), src+"/", rsOut)
+			rsyncA := func() (time.Duration, error) {
+				return runTool(ctx, "", nil, rsync, "-a", "--link-dest="+filepath.Join(root, "first", backup.DataDir), src+"/", rsOut)
+			}
+			dr, t, err := alternate(round, rsyncA, incremental)
 			if err != nil {
 				return nil, err
 			}
-			rs = append(rs, d.Seconds())
+			rs, incr = append(rs, dr.Seconds()), append(incr, t.Seconds())
+		} else {
+			t, err := incremental()
+			if err != nil {
+				return nil, err
+			}
+			incr = append(incr, t.Seconds())
 			settleDisk()
 		}
-		t, err = timed(func() (err error) { lastIncr, err = backup.Create(ctx, src, root, "incr"); return err })
-		if err != nil {
-			return nil, err
-		}
-		incr = append(incr, t.Seconds())
-		settleDisk()
 
 		// The hot pass is taken; the app writes 1% more, stops, and the
 		// cold pass runs.
@@ -138,7 +150,7 @@ func benchBackupShape(ctx context.Context, env *Env, work string, sh backupShape
 		cold = append(cold, t.Seconds())
 		settleDisk()
 	}
-	how := fmt.Sprintf("%s of random content; %d runs; outputs synced between measurements, untimed, and kept until the shape is done; page cache warm for every contender.", sh.Name, env.Runs)
+	how := fmt.Sprintf("%s of random content; %d runs, each pair of contenders in alternating order; outputs synced between measurements, untimed, and kept until the shape is done; page cache warm for every contender.", sh.Name, env.Runs)
 	rows := []Result{{
 		Group: "Backups", Name: "first backup, " + sh.Name, Unit: "s",
 		Runs: first, Baseline: "cp -a", BaselineRuns: cp,
