@@ -154,3 +154,49 @@ func TestStageBatchesKeepFoldersTogether(t *testing.T) {
 		t.Fatalf("stageBatches:\n got %v\nwant %v", got, want)
 	}
 }
+
+// TestCheckoutRenamesOnlyWhatASyncCovered: with the renames of a checkout
+// overlapping its staging (several syncs, here one per 40 files), every
+// staged file is made durable before it is renamed, every file renamed was
+// in a sync, and the checkout lands whole.
+func TestCheckoutRenamesOnlyWhatASyncCovered(t *testing.T) {
+	m := newManyFiles(t)
+	r := open(t, m.install)
+	was := syncEvery
+	syncEvery = 40
+	t.Cleanup(func() { syncEvery = was })
+
+	synced := map[string]bool{}
+	syncs := 0
+	r.afterSync = func(paths []string) {
+		syncs++
+		for _, p := range paths {
+			fi, err := os.Lstat(p)
+			switch {
+			case err != nil:
+				t.Errorf("sync %d: %s is gone when its sync returns: renamed before it was durable? %v", syncs, p, err)
+			case fi.IsDir():
+				// a folder a removal changed, made durable with the first batch
+			case !stagedName.MatchString(filepath.Base(p)):
+				t.Errorf("sync %d: %s is not a staged file", syncs, p)
+			case synced[p]:
+				t.Errorf("sync %d: %s synced twice", syncs, p)
+			default:
+				synced[p] = true
+			}
+		}
+	}
+	if err := r.Checkout(context.Background(), m.commits["v3"]); err != nil {
+		t.Fatal(err)
+	}
+	assertCheckedOut(t, r, m.origin, m.commits["v3"], m.commits["v3"])
+	noStagedFiles(t, m.install)
+	written := strings.Fields(git(t, m.install, "diff", "--name-only", "--no-renames", "--diff-filter=AMT", m.commits["v1"], m.commits["v3"]))
+	if len(synced) != len(written) {
+		t.Errorf("%d staged files were synced, %d paths written", len(synced), len(written))
+	}
+	if min := len(written) / syncEvery; syncs < min {
+		t.Errorf("%d syncs for %d files, want at least %d: the renames did not overlap the staging", syncs, len(written), min)
+	}
+	t.Logf("%d files written in %d syncs", len(written), syncs)
+}

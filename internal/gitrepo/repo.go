@@ -31,6 +31,9 @@ type Repo struct {
 	// beforeWrite, when set by tests, runs before each work tree change
 	// Checkout makes; an error from it is treated like a failed write.
 	beforeWrite func(path string) error
+	// afterSync, when set by tests, runs after each sync of staged files
+	// with the paths made durable.
+	afterSync func(paths []string)
 	// syncOff, set only by benchmarks, skips the syncs of the files a
 	// checkout writes, to measure what durability costs. Never set it
 	// anywhere else.

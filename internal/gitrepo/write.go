@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -30,11 +31,12 @@ const checkoutWorkers = 4
 // made, so the caller can undo them all. It returns the paths written,
 // whose renames the caller makes durable (syncRenames).
 //
-// Durability: the writes take three phases, so a checkout of n files
-// costs two syncs, not 2n fsyncs, and a power loss still leaves every
-// path with its old or its new content: stage every file beside its path,
-// make them and the removals durable at once, rename them into place,
-// make the renames durable.
+// Durability: a checkout of n files costs a few syncs (one per syncEvery
+// files staged, one for the renames), not 2n fsyncs, and a power loss
+// still leaves every path with its old or its new content: each file is
+// staged beside its path, made durable with the removals and the files
+// staged with it, and only then renamed into place (stageAndRename); the
+// renames are made durable before the index is written.
 func (r *Repo) applyChanges(ctx context.Context, changes []change, already map[string]bool, done *[]applied) (map[string]bool, error) {
 	var todo []change
 	for _, ch := range changes {
@@ -73,6 +75,7 @@ func (r *Repo) applyChanges(ctx context.Context, changes []change, already map[s
 			kept = append(kept, parent)
 		}
 	}
+	kept = standing(kept)
 
 	staged := make([]stagedWrite, len(todo))
 	defer func() {
@@ -84,26 +87,118 @@ func (r *Repo) applyChanges(ctx context.Context, changes []change, already map[s
 			}
 		}
 	}()
-	if err := r.stageAll(ctx, todo, staged, marked); err != nil {
-		return nil, err
-	}
-	// One sync for the removals and the staged files: the removals need
-	// not be durable before the staged files are, only before the renames
-	// start, and either way every path keeps its old or its new content.
-	durable := kept
-	for _, w := range staged {
-		durable = append(durable, w.tmp)
-	}
-	if len(durable) > 0 {
-		if err := syncWritten(r, durable, func(p string) string { return p }); err != nil {
-			return nil, err
+	if len(todo) == 0 {
+		// Only removals: made durable before the caller writes the index.
+		if len(kept) > 0 {
+			if err := syncWritten(r, kept, func(p string) string { return p }); err != nil {
+				return nil, err
+			}
 		}
-	}
-	if len(staged) == 0 {
 		return map[string]bool{}, nil
 	}
-	written, err := r.renameAll(ctx, staged, done)
-	return written, err
+	return r.stageAndRename(ctx, todo, staged, kept, marked, done)
+}
+
+// standing returns the folders of dirs that still exist, each once. A
+// folder a removal left may go with a later removal that empties it (that
+// one names the folder above), and a folder that is gone cannot be opened
+// to be synced where folders are synced one by one.
+func standing(dirs []string) []string {
+	slices.Sort(dirs)
+	dirs = slices.Compact(dirs)
+	out := dirs[:0]
+	for _, d := range dirs {
+		if fi, err := os.Lstat(d); err == nil && fi.IsDir() {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// syncEvery is how many staged files wait for a sync before they are
+// renamed while the rest are still being staged (stageAndRename): a few
+// syncs on a checkout of 20,000 files, one on the usual release. Tests
+// lower it.
+var syncEvery = 2048
+
+// stageAndRename stages todo[i] into staged[i], makes the staged files
+// durable and renames them over their paths, as a pipeline:
+// checkoutWorkers goroutines stage a folder's batch at a time (stageAll);
+// once syncEvery staged files wait, or the staging is over, one goroutine
+// makes them all durable at once, with the removals in kept's folders the
+// first time (syncStaged), and hands them to checkoutWorkers goroutines
+// that rename them (renameAll) while the staging goes on. A file is
+// renamed only after a sync that began once it was staged, so every path
+// keeps its old or its new content whatever happens. Creating a file is
+// CPU work in the kernel, while renaming over a file mostly waits for the
+// disk to free the old one (traced on 20,000 files: renames 1.0-1.2 s of
+// wall time for 0.3-0.6 s of CPU): the two overlap.
+//
+// On an error every goroutine stops and the first error is returned;
+// staged then names every file staged and not renamed, done every rename
+// made. It returns the paths written.
+func (r *Repo) stageAndRename(ctx context.Context, todo []change, staged []stagedWrite, kept []string, marked func() error, done *[]applied) (map[string]bool, error) {
+	batches := stageBatches(todo)
+	fe := newFirstError()
+	ready := make(chan []int, len(batches))   // staged, not yet durable
+	durable := make(chan []int, len(batches)) // durable, to rename
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(ready)
+		r.stageAll(ctx, todo, batches, staged, marked, fe, ready)
+	})
+	wg.Go(func() {
+		defer close(durable)
+		r.syncStaged(ready, staged, kept, fe, durable)
+	})
+	written := r.renameAll(ctx, staged, durable, fe, done)
+	wg.Wait()
+	if fe.err != nil {
+		return nil, fe.err
+	}
+	return written, nil
+}
+
+// syncStaged makes the batches of staged files that arrive on ready
+// durable, syncEvery files or more at a time and the rest once ready is
+// closed, with the folders in kept (the removals) on the first sync, and
+// passes each batch on to durable once it is. It stops at the first error,
+// which it gives to fe.
+func (r *Repo) syncStaged(ready <-chan []int, staged []stagedWrite, kept []string, fe *firstError, durable chan<- []int) {
+	var pending [][]int
+	n := 0
+	flush := func() bool {
+		paths := kept
+		for _, b := range pending {
+			for _, i := range b {
+				paths = append(paths, staged[i].tmp)
+			}
+		}
+		if err := syncWritten(r, paths, func(p string) string { return p }); err != nil {
+			fe.set(err)
+			return false
+		}
+		if r.afterSync != nil {
+			r.afterSync(paths)
+		}
+		for _, b := range pending {
+			durable <- b
+		}
+		pending, n, kept = nil, 0, nil
+		return true
+	}
+	for b := range ready {
+		if fe.stopped() {
+			return
+		}
+		pending = append(pending, b)
+		if n += len(b); n >= syncEvery && !flush() {
+			return
+		}
+	}
+	if !fe.stopped() && len(pending) > 0 {
+		flush()
+	}
 }
 
 // syncRenames makes durable the renames that put the written paths in
@@ -188,64 +283,42 @@ func (f *firstError) stopped() bool {
 	}
 }
 
-// stageAll stages todo[i] into staged[i]: this goroutine runs the hook of
-// each path and hands the paths out in batches of one folder
-// (stageBatches), checkoutWorkers goroutines read each blob from the packs
-// (gitpack, one Reader each) and write the file, once marked (the staging
-// marker is durable) returns nil. A blob no pack holds (a loose object, an
-// alternate) is read through go-git, one worker at a time: its object
-// storage is not safe for concurrent use. On an error it stops, waits for
-// the workers, and returns the first error; staged then names every file
-// written, for the caller to remove.
-func (r *Repo) stageAll(ctx context.Context, todo []change, staged []stagedWrite, marked func() error) error {
-	if len(todo) == 0 {
-		return nil
-	}
+// stageAll stages the paths of todo the batches name (stageBatches) into
+// staged: this goroutine runs the hook of each path and hands the batches
+// out, checkoutWorkers goroutines read each blob from the packs (gitpack,
+// one Reader each) and write the file, once marked (the staging marker is
+// durable) returns nil, and send each batch staged whole to ready. A blob
+// no pack holds (a loose object, an alternate) is read through go-git, one
+// worker at a time: its object storage is not safe for concurrent use. It
+// stops at the first error, which it gives to fe, and returns once its
+// workers have; staged then names every file written.
+func (r *Repo) stageAll(ctx context.Context, todo []change, batches [][]int, staged []stagedWrite, marked func() error, fe *firstError, ready chan<- []int) {
 	packs, err := gitpack.Open(r.objectsDir)
 	if err != nil {
-		return fmt.Errorf("cannot open the packs of %s: %w", r.objectsDir, err)
+		fe.set(fmt.Errorf("cannot open the packs of %s: %w", r.objectsDir, err))
+		return
 	}
 	defer packs.Close()
 	var goGit sync.Mutex // r.repo, for what no pack holds
 	jobs := make(chan []int, checkoutWorkers)
-	fe := newFirstError()
 	var dirs sync.Map // folders known to exist
 	var wg sync.WaitGroup
-	for range min(checkoutWorkers, len(todo)) {
+	for range min(checkoutWorkers, len(batches)) {
 		wg.Go(func() {
 			if err := marked(); err != nil {
 				fe.set(err)
 			}
 			blobs := packs.NewReader()
 			for batch := range jobs {
-				for _, i := range batch {
-					if fe.stopped() {
-						break
-					}
-					ch := todo[i]
-					data, err := blobs.Blob(ch.to.hash)
-					if errors.Is(err, gitpack.ErrNotFound) {
-						goGit.Lock()
-						data, err = r.readBlob(ch.to.hash)
-						goGit.Unlock()
-					}
-					if err != nil {
-						fe.set(fmt.Errorf("cannot read %s for %s: %w", ch.to.hash, ch.path, err))
-						break
-					}
-					w, err := r.stageEntry(ch, data, &dirs)
-					staged[i] = w
-					if err != nil {
-						fe.set(err)
-						break
-					}
+				if r.stageBatch(blobs, &goGit, &dirs, todo, batch, staged, fe) {
+					ready <- batch // never blocks: room for every batch
 				}
 			}
 		})
 	}
 	func() {
 		defer close(jobs)
-		for _, batch := range stageBatches(todo) {
+		for _, batch := range batches {
 			for _, i := range batch {
 				if err := ctx.Err(); err != nil {
 					fe.set(err)
@@ -264,7 +337,36 @@ func (r *Repo) stageAll(ctx context.Context, todo []change, staged []stagedWrite
 		}
 	}()
 	wg.Wait()
-	return fe.err
+}
+
+// stageBatch stages the paths of todo that batch names into staged,
+// reading blobs with blobs (through go-git, under goGit, for what no pack
+// holds). It reports whether it staged them all; the first error goes to
+// fe.
+func (r *Repo) stageBatch(blobs *gitpack.Reader, goGit *sync.Mutex, dirs *sync.Map, todo []change, batch []int, staged []stagedWrite, fe *firstError) bool {
+	for _, i := range batch {
+		if fe.stopped() {
+			return false
+		}
+		ch := todo[i]
+		data, err := blobs.Blob(ch.to.hash)
+		if errors.Is(err, gitpack.ErrNotFound) {
+			goGit.Lock()
+			data, err = r.readBlob(ch.to.hash)
+			goGit.Unlock()
+		}
+		if err != nil {
+			fe.set(fmt.Errorf("cannot read %s for %s: %w", ch.to.hash, ch.path, err))
+			return false
+		}
+		w, err := r.stageEntry(ch, data, dirs)
+		staged[i] = w
+		if err != nil {
+			fe.set(err)
+			return false
+		}
+	}
+	return !fe.stopped()
 }
 
 // stageEntry writes data, the blob ch.to names, to a temporary file beside
@@ -305,29 +407,19 @@ func (r *Repo) stageEntry(ch change, data []byte, dirs *sync.Map) (stagedWrite, 
 	return stagedWrite{ch: ch, tmp: tmp}, nil
 }
 
-// renameAll renames every staged file over its path, checkoutWorkers
-// folders at a time (renames in one folder serialise on its lock in the
+// renameAll renames the staged files of each batch that arrives on
+// durable over their paths, checkoutWorkers batches at a time (a batch is
+// one folder's, and renames in one folder serialise on its lock in the
 // kernel anyway). Each rename is appended to done as it is made; a failed
-// one stops the rest and is returned. It returns the paths written.
-func (r *Repo) renameAll(ctx context.Context, staged []stagedWrite, done *[]applied) (map[string]bool, error) {
-	byDir := map[string][]int{}
-	var order []string
-	for i, w := range staged {
-		d := filepath.Dir(w.tmp)
-		if _, ok := byDir[d]; !ok {
-			order = append(order, d)
-		}
-		byDir[d] = append(byDir[d], i)
-	}
-	groups := make(chan []int)
-	fe := newFirstError()
+// one goes to fe and stops the rest. It returns the paths renamed.
+func (r *Repo) renameAll(ctx context.Context, staged []stagedWrite, durable <-chan []int, fe *firstError, done *[]applied) map[string]bool {
 	var mu sync.Mutex // guards done and written
 	written := make(map[string]bool, len(staged))
 	var wg sync.WaitGroup
-	for range min(checkoutWorkers, len(order)) {
+	for range checkoutWorkers {
 		wg.Go(func() {
-			for g := range groups {
-				for _, i := range g {
+			for batch := range durable {
+				for _, i := range batch {
 					if fe.stopped() {
 						break
 					}
@@ -353,18 +445,8 @@ func (r *Repo) renameAll(ctx context.Context, staged []stagedWrite, done *[]appl
 			}
 		})
 	}
-	for _, d := range order {
-		if fe.stopped() {
-			break
-		}
-		groups <- byDir[d]
-	}
-	close(groups)
 	wg.Wait()
-	if fe.err != nil {
-		return nil, fe.err
-	}
-	return written, nil
+	return written
 }
 
 // renameStaged renames tmp over abs. When abs is a folder (a tracked file
