@@ -28,8 +28,9 @@
 //     recognises as a repository.
 //
 // Checkout instead diffs the HEAD tree against the target tree and applies
-// only those file changes (each file replaced atomically through
-// internal/atomicfile), then writes a new index through git's index.lock
+// only those file changes (each file staged beside its path, made durable
+// with the others staged around it by one sync, then renamed over its
+// path: applyChanges), then writes a new index through git's index.lock
 // protocol and finally points HEAD at the target. It refuses, before
 // writing anything, when a tracked file has local modifications
 // (ErrLocalModifications) or when an untracked or ignored file is in the

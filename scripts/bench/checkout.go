@@ -146,8 +146,8 @@ func runCheckout(ctx context.Context, env *Env, which int) ([]Result, error) {
 			BaselineRuns: theirsRuns,
 			Target:       "<= 1x",
 			Pass:         boolPtr(ratio <= 1),
-			Note: fmt.Sprintf("gitrepo.Checkout (never forced; every changed file staged beside its path, one syncfs, renamed into place, "+
-				"one syncfs; index via index.lock; HEAD last) vs `git checkout --quiet --detach <tag>` (no fsync), "+
+			Note: fmt.Sprintf("gitrepo.Checkout (never forced; every changed file staged beside its path, renamed into place once a syncfs "+
+				"made it durable, a syncfs per 2,048 staged files while the rest are staged, one for the renames; index via index.lock; HEAD last) vs `git checkout --quiet --detach <tag>` (no fsync), "+
 				"in two clones of one repository (%d files in %d folders), alternating %s <-> %s (%s), order alternating, "+
 				"the clones swapping tools every two runs, "+
 				"dirty pages written back between measurements; %d runs.", checkoutRepo.Files, checkoutRepo.Dirs, c.from, c.to, changed, runs),
