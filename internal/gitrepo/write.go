@@ -168,7 +168,7 @@ func (r *Repo) syncStaged(ready <-chan []int, staged []stagedWrite, kept []strin
 	var pending [][]int
 	n := 0
 	flush := func() bool {
-		paths := kept
+		paths := slices.Clone(kept)
 		for _, b := range pending {
 			for _, i := range b {
 				paths = append(paths, staged[i].tmp)
