@@ -217,6 +217,25 @@ func writeManifest(m *manifest.Manifest, dir string) error {
 	return err
 }
 
+// writeNewManifest stores m in the folder dir of a backup being made
+// (manifest.WriteUnsynced) and reads it back; with syncEachFile it
+// fsyncs the file and dir too. The folder counts only once Create has
+// synced it and renamed it into place (writeBack), so the manifest needs
+// neither a temporary name nor a sync of its own before then.
+func writeNewManifest(m *manifest.Manifest, dir string) error {
+	err := m.WriteUnsynced(dir)
+	if errors.Is(err, manifest.ErrReadBack) {
+		return fmt.Errorf("%w: %w", err, ErrCorrupt)
+	}
+	if err != nil || !syncEachFile {
+		return err
+	}
+	if err := syncFile(filepath.Join(dir, ManifestName)); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
 // ValidateID reports whether id can be used as a backup folder name. It
 // returns an error wrapping ErrInvalidID that says what is wrong.
 func ValidateID(id string) error {
@@ -373,13 +392,18 @@ func Create(ctx context.Context, src, root, id string, opts ...Option) (b Backup
 	if prevM != nil && !prevM.SourceMissing {
 		prev = newBase(prevM, filepath.Join(prevDir, DataDir))
 	}
-	if err := hotTree(ctx, src, "", srcExists, partial, m, prev); err != nil {
+	wb, err := openWriteBack(partial)
+	if err != nil {
+		return Backup{}, err
+	}
+	defer wb.close()
+	if err := hotTree(ctx, src, "", srcExists, partial, m, prev, wb); err != nil {
 		return Backup{}, err
 	}
 	// Each extra path in a folder of its own, as its own backup; the
 	// main manifest, written last, makes them all count.
 	for _, p := range o.paths {
-		if err := createPart(ctx, installDir, p, partial, m, partBase(prevM, prevDir, p, m.Owners)); err != nil {
+		if err := createPart(ctx, installDir, p, partial, m, partBase(prevM, prevDir, p, m.Owners), wb); err != nil {
 			return Backup{}, err
 		}
 		m.Parts = append(m.Parts, p)
@@ -388,7 +412,12 @@ func Create(ctx context.Context, src, root, id string, opts ...Option) (b Backup
 	if err := ctx.Err(); err != nil {
 		return Backup{}, fmt.Errorf("cannot create backup %s: %w", id, err)
 	}
-	if err := writeManifest(m, partial); err != nil {
+	if err := writeNewManifest(m, partial); err != nil {
+		return Backup{}, err
+	}
+	// Copies and manifests durable, then the rename that makes the
+	// backup count.
+	if err := wb.finish(); err != nil {
 		return Backup{}, err
 	}
 	if err := atomicfile.Rename(partial, filepath.Join(root, id)); err != nil {
@@ -461,8 +490,9 @@ func statSource(src string) (fs.FileInfo, error) {
 // src narrowed to its entry only (an extra path). exists says whether src
 // exists; a missing one is recorded as SourceMissing, with an empty
 // data/. prev is the copy of the same tree in an earlier backup to link
-// unchanged files to, or nil.
-func hotTree(ctx context.Context, src, only string, exists bool, dir string, m *manifest.Manifest, prev *baseBackup) error {
+// unchanged files to, or nil. Once the copies are written, wb starts
+// writing them back while their sizes are checked.
+func hotTree(ctx context.Context, src, only string, exists bool, dir string, m *manifest.Manifest, prev *baseBackup, wb *writeBack) error {
 	dataDst := filepath.Join(dir, DataDir)
 	if !exists {
 		m.SourceMissing = true
@@ -472,9 +502,10 @@ func hotTree(ctx context.Context, src, only string, exists bool, dir string, m *
 		return nil
 	}
 	p := newHotPass(ctx, src, only, dataDst, m.Owners, prev)
-	if err := p.run(dir); err != nil {
+	if err := p.run(); err != nil {
 		return err
 	}
+	wb.start()
 	unchecked := p.fill(m)
 	if prev != nil {
 		m.Base = prev.m.ID
@@ -485,8 +516,8 @@ func hotTree(ctx context.Context, src, only string, exists bool, dir string, m *
 // createPart takes the hot pass of the extra path p (below installDir)
 // into its folder in the partial backup folder partial, whose manifest m
 // it copies the header of, and writes its manifest there. prev is the
-// same path's copy in the newest backup, or nil.
-func createPart(ctx context.Context, installDir, p, partial string, m *manifest.Manifest, prev *baseBackup) error {
+// same path's copy in the newest backup, or nil; wb makes it durable.
+func createPart(ctx context.Context, installDir, p, partial string, m *manifest.Manifest, prev *baseBackup, wb *writeBack) error {
 	dir := partFolder(partial, p)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("cannot create folder %s: %w", dir, err)
@@ -506,11 +537,11 @@ func createPart(ctx context.Context, installDir, p, partial string, m *manifest.
 		CreatedAt: m.CreatedAt,
 		ReadOnly:  true,
 	}
-	if err := hotTree(ctx, folder, name, info != nil, dir, pm, prev); err != nil {
+	if err := hotTree(ctx, folder, name, info != nil, dir, pm, prev, wb); err != nil {
 		return err
 	}
 	pm.ComputeTotals()
-	return writeManifest(pm, dir)
+	return writeNewManifest(pm, dir)
 }
 
 // newestBackup returns the manifest and folder of the newest complete

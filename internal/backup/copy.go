@@ -23,8 +23,8 @@ import (
 )
 
 // syncEachFile chooses how a backup is made durable: true fsyncs every
-// file and folder as it is written, false does one syncfs(2) of the backup
-// filesystem before the manifest is written.
+// file and folder as it is written, false syncs the backup filesystem
+// with syncfs(2) before the backup counts (writeBack).
 //
 // syncfs is the default: one write-back and one device cache flush for
 // the whole backup instead of one per file, which is what counts on disks
@@ -802,6 +802,19 @@ func openSyncFS(dir string) (*os.File, error) {
 		return nil, fmt.Errorf("cannot open folder %s: %w", dir, err)
 	}
 	return d, nil
+}
+
+// syncFile fsyncs the file p.
+func syncFile(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return fmt.Errorf("cannot open %s: %w", p, err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("cannot sync %s: %w", p, err)
+	}
+	return nil
 }
 
 func syncDir(p string) error {

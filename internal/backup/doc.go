@@ -31,9 +31,9 @@
 // made before extra paths existed included, are read as before.
 //
 // Completeness is defined by the manifest, written last: Create copies
-// into <root>/.<id>.partial, makes everything durable, checks every entry
-// against the manifest, writes the manifest (atomically, read back) and
-// only then renames the folder to <root>/<id>. A folder named <id> with a
+// into <root>/.<id>.partial, checks every entry against the manifest,
+// writes the manifest (read back), makes everything durable and only then
+// renames the folder to <root>/<id>. A folder named <id> with a
 // manifest is a whole, durable backup; anything else is ignored by List and
 // cleaned up by the next Create or Prune.
 //
@@ -111,8 +111,9 @@
 // Speed: the walk lists each folder once and stats its entries through
 // the folder's descriptor; folders and big files are handled by a pool of
 // workers with *at system calls; files of 4 MiB or more are written with
-// O_DIRECT while the next piece is read and hashed; one syncfs makes the
-// backup durable; manifests are encoded and decoded by hand (package
+// O_DIRECT while the next piece is read and hashed; a syncfs started
+// when the copies are written overlaps the checks and the manifest, and
+// a last one makes the backup durable (writeBack); manifests are encoded and decoded by hand (package
 // manifest). bench_test.go compares each pass with cp -a, tar and rsync
 // --link-dest in the same run.
 package backup

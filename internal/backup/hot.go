@@ -120,14 +120,9 @@ func newHotPass(ctx context.Context, src, only, dst string, chown bool, base *ba
 	return &hotPass{ctx: ctx, src: src, only: only, dst: dst, chown: chown, base: base}
 }
 
-// run copies the source folder and makes the copy durable; partial is
-// the backup folder, on the filesystem to sync.
-func (p *hotPass) run(partial string) error {
-	syncer, err := openSyncFS(partial)
-	if err != nil {
-		return err
-	}
-	defer syncer.Close()
+// run copies the source folder. The copies are not durable yet: see
+// writeBack.
+func (p *hotPass) run() error {
 	p.pool = newPool(p.ctx, "back up "+p.src)
 	if err := walkSource(p.pool.ctx, p.src, p.only, p); err != nil {
 		p.pool.fail(err)
@@ -147,7 +142,7 @@ func (p *hotPass) run(partial string) error {
 			return err
 		}
 	}
-	return syncRest(syncer)
+	return nil
 }
 
 // settleDir gives a copied folder its owner, mtime and read-only mode

@@ -105,6 +105,35 @@ func (m *Manifest) Write(dir string) error {
 	if err := atomicfile.WriteFile(path, data, 0o600); err != nil {
 		return err
 	}
+	return readBack(path, data)
+}
+
+// WriteUnsynced stores the manifest in the folder dir as FileName, which
+// must not exist yet, and checks the stored bytes by reading them back,
+// like Write; but it neither writes a temporary file first nor syncs
+// anything. It is for a folder that does not count until its writer has
+// synced it and renamed it into place (a backup being made): a crash
+// before then leaves a folder that is thrown away, never a half-written
+// manifest where it counts.
+func (m *Manifest) WriteUnsynced(dir string) error {
+	data := m.Encode()
+	path := filepath.Join(dir, FileName)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("cannot create manifest %s: %w", path, err)
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("cannot write manifest %s: %w", path, err)
+	}
+	return readBack(path, data)
+}
+
+// readBack checks that the file at path holds data.
+func readBack(path string, data []byte) error {
 	back, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("cannot read back manifest %s: %w", path, err)
