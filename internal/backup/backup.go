@@ -230,10 +230,10 @@ func writeNewManifest(m *manifest.Manifest, dir string) error {
 	if err != nil || !syncEachFile {
 		return err
 	}
-	if err := syncFile(filepath.Join(dir, ManifestName)); err != nil {
+	if err := syncPath(filepath.Join(dir, ManifestName)); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return syncPath(dir)
 }
 
 // ValidateID reports whether id can be used as a backup folder name. It

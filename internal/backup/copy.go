@@ -804,8 +804,8 @@ func openSyncFS(dir string) (*os.File, error) {
 	return d, nil
 }
 
-// syncFile fsyncs the file p.
-func syncFile(p string) error {
+// syncPath fsyncs the file or folder p.
+func syncPath(p string) error {
 	f, err := os.Open(p)
 	if err != nil {
 		return fmt.Errorf("cannot open %s: %w", p, err)
@@ -813,18 +813,6 @@ func syncFile(p string) error {
 	defer f.Close()
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("cannot sync %s: %w", p, err)
-	}
-	return nil
-}
-
-func syncDir(p string) error {
-	d, err := os.Open(p)
-	if err != nil {
-		return fmt.Errorf("cannot open folder %s: %w", p, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("cannot sync folder %s: %w", p, err)
 	}
 	return nil
 }

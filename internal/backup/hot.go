@@ -154,7 +154,7 @@ func settleDir(path string, e *manifest.Entry, chown bool) error {
 		return err
 	}
 	if syncEachFile {
-		return syncDir(path)
+		return syncPath(path)
 	}
 	return nil
 }
