@@ -210,30 +210,28 @@ func backupOf(m *manifest.Manifest, root string) Backup {
 // read back, so a manifest that exists is whole and durable. A manifest
 // that reads back different is ErrCorrupt, like a copy that does.
 func writeManifest(m *manifest.Manifest, dir string) error {
-	err := m.Write(dir)
+	return readBackCorrupt(m.Write(dir))
+}
+
+// writeNewManifest stores m in the folder dir of a backup being made and
+// reads it back, without a temporary name or a sync of its own
+// (manifest.WriteUnsynced): the folder counts only once Create has synced
+// it and renamed it into place (writeBack). With syncEachFile no syncfs
+// comes, so it is written as writeManifest writes it.
+func writeNewManifest(m *manifest.Manifest, dir string) error {
+	if syncEachFile {
+		return writeManifest(m, dir)
+	}
+	return readBackCorrupt(m.WriteUnsynced(dir))
+}
+
+// readBackCorrupt returns err, wrapping ErrCorrupt too when a manifest
+// read back different from what was written (manifest.ErrReadBack).
+func readBackCorrupt(err error) error {
 	if errors.Is(err, manifest.ErrReadBack) {
 		return fmt.Errorf("%w: %w", err, ErrCorrupt)
 	}
 	return err
-}
-
-// writeNewManifest stores m in the folder dir of a backup being made
-// (manifest.WriteUnsynced) and reads it back; with syncEachFile it
-// fsyncs the file and dir too. The folder counts only once Create has
-// synced it and renamed it into place (writeBack), so the manifest needs
-// neither a temporary name nor a sync of its own before then.
-func writeNewManifest(m *manifest.Manifest, dir string) error {
-	err := m.WriteUnsynced(dir)
-	if errors.Is(err, manifest.ErrReadBack) {
-		return fmt.Errorf("%w: %w", err, ErrCorrupt)
-	}
-	if err != nil || !syncEachFile {
-		return err
-	}
-	if err := syncPath(filepath.Join(dir, ManifestName)); err != nil {
-		return err
-	}
-	return syncPath(dir)
 }
 
 // ValidateID reports whether id can be used as a backup folder name. It

@@ -804,19 +804,6 @@ func openSyncFS(dir string) (*os.File, error) {
 	return d, nil
 }
 
-// syncPath fsyncs the file or folder p.
-func syncPath(p string) error {
-	f, err := os.Open(p)
-	if err != nil {
-		return fmt.Errorf("cannot open %s: %w", p, err)
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("cannot sync %s: %w", p, err)
-	}
-	return nil
-}
-
 // vanished reports whether err means the source entry went away (or was
 // replaced) between being listed and being copied, which is normal for a
 // live folder and not a reason to fail the backup.

@@ -113,7 +113,7 @@
 // workers with *at system calls; files of 4 MiB or more are written with
 // O_DIRECT while the next piece is read and hashed; a syncfs started
 // when the copies are written overlaps the checks and the manifest, and
-// a last one makes the backup durable (writeBack); manifests are encoded and decoded by hand (package
-// manifest). bench_test.go compares each pass with cp -a, tar and rsync
-// --link-dest in the same run.
+// a last one makes the backup durable (writeBack); manifests are encoded
+// and decoded by hand (package manifest). bench_test.go compares each
+// pass with cp -a, tar and rsync --link-dest in the same run.
 package backup

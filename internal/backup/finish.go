@@ -280,7 +280,7 @@ func commitTrees(trees []*coldTree, syncer *os.File) error {
 	// The staged copies must be on disk before they replace anything.
 	if syncEachFile {
 		for _, t := range trees {
-			if err := syncPath(t.p.staging); err != nil {
+			if err := atomicfile.SyncDir(t.p.staging); err != nil {
 				return err
 			}
 		}

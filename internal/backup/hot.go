@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/better-paas/updater/internal/atomicfile"
 	"github.com/better-paas/updater/internal/backup/manifest"
 	"github.com/better-paas/updater/internal/fault"
 )
@@ -154,7 +155,7 @@ func settleDir(path string, e *manifest.Entry, chown bool) error {
 		return err
 	}
 	if syncEachFile {
-		return syncPath(path)
+		return atomicfile.SyncDir(path)
 	}
 	return nil
 }

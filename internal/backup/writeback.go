@@ -21,8 +21,8 @@ import "os"
 // any order.
 //
 // With syncEachFile every file and folder is fsynced as it is written;
-// start and finish then do nothing (writeNewManifest fsyncs the
-// manifest). A writeBack is used by one goroutine; close waits for a
+// start and finish then do nothing (writeNewManifest writes the
+// manifest atomically and durably). A writeBack is used by one goroutine; close waits for a
 // sync still running, so none outlives the descriptor it uses.
 type writeBack struct {
 	syncer  *os.File
